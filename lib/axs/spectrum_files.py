@@ -1,0 +1,195 @@
+"""The plain-text spectrum file: the contract between instrument, stand-in generator, pipeline and users.
+
+One file per measurement (one orientation of one sample). A header of
+``# key: value`` lines, then one count per line, channel 0 first::
+
+    # AXS spectrum v1
+    # sample_id: core_001
+    # orientation: 1
+    # live_time_s: 30.0
+    # channels: 1024
+    # energy_offset_kev: -0.0213
+    # energy_gain_kev: 0.040012
+    # energy_quadratic_kev: 0
+    # tube: Rh 40 kV
+    0
+    3
+    ...
+
+The energy of the centre of channel ``i`` (0-based) is
+``offset + gain * i + quadratic * i**2`` in keV. Extra header fields are kept
+as strings in :attr:`Spectrum.metadata`. Files ending in ``.gz`` are read and
+written gzip-compressed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from axs.errors import DataError
+
+MAGIC = "# AXS spectrum v1"
+REQUIRED_FIELDS = ("sample_id", "orientation", "live_time_s", "channels",
+                   "energy_offset_kev", "energy_gain_kev")
+
+
+@dataclass
+class Spectrum:
+    """One measured spectrum with its energy calibration (keV) and live time (s)."""
+
+    sample_id: str
+    orientation: int
+    counts: np.ndarray
+    live_time_s: float
+    energy_offset_kev: float
+    energy_gain_kev: float
+    energy_quadratic_kev: float = 0.0
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def energies_kev(self) -> np.ndarray:
+        """Energy of each channel centre, keV."""
+        return energy_axis(len(self.counts), self.energy_offset_kev,
+                           self.energy_gain_kev, self.energy_quadratic_kev)
+
+
+def energy_axis(n_channels: int, offset_kev: float, gain_kev: float,
+                quadratic_kev: float = 0.0) -> np.ndarray:
+    """Channel-centre energies ``offset + gain*i + quadratic*i**2`` (keV) for ``i = 0..n-1``."""
+    i = np.arange(n_channels, dtype=np.float64)
+    return offset_kev + gain_kev * i + quadratic_kev * i * i
+
+
+def format_spectrum(spectrum: Spectrum) -> str:
+    """The file text of ``spectrum``; counts are written as integers when they are whole."""
+    counts = np.asarray(spectrum.counts)
+    head = {
+        "sample_id": spectrum.sample_id,
+        "orientation": str(int(spectrum.orientation)),
+        "live_time_s": repr(float(spectrum.live_time_s)),
+        "channels": str(len(counts)),
+        "energy_offset_kev": repr(float(spectrum.energy_offset_kev)),
+        "energy_gain_kev": repr(float(spectrum.energy_gain_kev)),
+        "energy_quadratic_kev": repr(float(spectrum.energy_quadratic_kev)),
+        **spectrum.metadata,
+    }
+    lines = [MAGIC] + [f"# {k}: {v}" for k, v in head.items()]
+    if np.all(np.mod(counts, 1) == 0):
+        body = "\n".join(map(str, counts.astype(np.int64).tolist()))
+    else:
+        body = "\n".join(repr(float(c)) for c in counts)
+    return "\n".join(lines) + "\n" + body + "\n"
+
+
+def write_spectrum(path: str | Path, spectrum: Spectrum) -> None:
+    """Write ``spectrum`` to ``path`` atomically; ``.gz`` paths are gzip-compressed with a fixed mtime
+    so that the same spectrum always gives the same bytes."""
+    path = Path(path)
+    data = format_spectrum(spectrum).encode("ascii")
+    if path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def _number(path, value: str, line: int, name: str, kind=float):
+    try:
+        number = kind(value)
+    except ValueError:
+        raise DataError(path, f"expected {'an integer' if kind is int else 'a number'}, "
+                        f"got {value!r}", line=line, field=name) from None
+    if not math.isfinite(number):
+        raise DataError(path, f"expected a finite number, got {value!r}", line=line, field=name)
+    return number
+
+
+def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:
+    """Read and validate one spectrum file.
+
+    Raises :class:`~axs.errors.DataError` naming the file, line and field for:
+    an empty file, a missing or unparseable header field, a count that is not a
+    finite non-negative number, a channel count that differs from the header's
+    ``channels`` (or from ``n_channels`` when given), and an energy calibration
+    that does not increase over the channels.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("ascii")
+    except (UnicodeDecodeError, OSError, EOFError, gzip.BadGzipFile) as err:
+        raise DataError(path, f"cannot be read as a text spectrum ({err})") from None
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataError(path, "file is empty")
+    if lines[0].strip() != MAGIC:
+        raise DataError(path, f"expected first line {MAGIC!r}, got {lines[0][:40]!r}", line=1)
+
+    header: dict[str, tuple[str, int]] = {}
+    body_start = len(lines)
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.startswith("#"):
+            body_start = number - 1
+            break
+        key, sep, value = line[1:].partition(":")
+        if not sep:
+            raise DataError(path, f"expected '# key: value', got {line!r}", line=number)
+        header[key.strip()] = (value.strip(), number)
+    for name in REQUIRED_FIELDS:
+        if name not in header:
+            raise DataError(path, "header field missing", field=name)
+
+    def get(name, kind=float):
+        value, number = header[name]
+        return _number(path, value, number, name, kind)
+
+    declared = get("channels", int)
+    counts = np.empty(len(lines) - body_start, dtype=np.float64)
+    for k, line in enumerate(lines[body_start:]):
+        number = body_start + k + 1
+        value = _number(path, line.strip(), number, "counts")
+        if value < 0:
+            raise DataError(path, f"expected a non-negative count, got {line.strip()!r}",
+                            line=number, field="counts")
+        counts[k] = value
+    if len(counts) != declared:
+        raise DataError(path, f"header says {declared} channels but the file has {len(counts)} counts",
+                        field="channels")
+    if n_channels is not None and len(counts) != n_channels:
+        raise DataError(path, f"expected {n_channels} channels, got {len(counts)}", field="channels")
+
+    quadratic = get("energy_quadratic_kev") if "energy_quadratic_kev" in header else 0.0
+    spectrum = Spectrum(
+        sample_id=header["sample_id"][0],
+        orientation=get("orientation", int),
+        counts=counts,
+        live_time_s=get("live_time_s"),
+        energy_offset_kev=get("energy_offset_kev"),
+        energy_gain_kev=get("energy_gain_kev"),
+        energy_quadratic_kev=quadratic,
+        metadata={k: v for k, (v, _) in header.items()
+                  if k not in REQUIRED_FIELDS and k != "energy_quadratic_kev"},
+    )
+    if not spectrum.sample_id:
+        raise DataError(path, "expected a sample id, got an empty value",
+                        line=header["sample_id"][1], field="sample_id")
+    if spectrum.live_time_s <= 0:
+        raise DataError(path, f"expected a positive live time, got {spectrum.live_time_s}",
+                        line=header["live_time_s"][1], field="live_time_s")
+    if len(counts) > 1 and np.any(np.diff(spectrum.energies_kev) <= 0):
+        raise DataError(path, "energy calibration must increase with channel number "
+                        f"(gain {spectrum.energy_gain_kev}, quadratic {quadratic})",
+                        field="energy_gain_kev")
+    return spectrum
