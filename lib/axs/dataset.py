@@ -1,0 +1,361 @@
+"""Raw data -> one validated, labelled dataset: the ``prepare`` stage's library.
+
+Reads what an instrument and an assay lab deliver (``data/manifest.csv``, the
+spectrum files it lists, ``data/assays.csv`` and ``data/assay_limits.csv``;
+formats in the README "Data format"), checks everything against everything,
+and builds one :class:`xarray.Dataset`:
+
+* ``spectrum_cps(sample, channel)``: counts per second per channel, the mean
+  over a sample's orientations of ``counts / live_time_s`` after each
+  measurement has been moved (count-conserving, :func:`axs.energy_grid.rebin_counts`)
+  onto one common energy grid ``energy_kev(channel)`` (channel centres, keV);
+* ``concentration_pct(sample, element)``: assays in weight percent, with
+  censored values replaced by the documented rule :data:`CENSORING_RULE`;
+* ``censored(sample, element)``: -1 below the detection limit, +1 above the
+  upper limit, 0 measured (the flag travels with the data);
+* ``fold(sample)``: the seeded k-fold cross-validation fold of each sample.
+
+Nothing is written until every input has been read and checked, and then
+only into the output folder, through a temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from sklearn.model_selection import KFold
+
+from axs.assays import ABOVE, BELOW, read_assays
+from axs.elements import ASSAY_ELEMENTS
+from axs.energy_grid import covers, rebin_counts
+from axs.errors import DataError
+from axs.spectrum_files import Spectrum, energy_axis, read_spectrum
+
+#: How censored assays become numbers (weight percent); recorded in the dataset's attributes.
+CENSORING_RULE = ("below the detection limit ('<DL') -> half the detection limit (DL/2); "
+                  "above the upper limit ('>UL') -> the upper limit (UL); "
+                  "flagged in variable 'censored' (-1 below, +1 above, 0 measured)")
+
+MANIFEST_COLUMNS = ("file", "sample_id", "orientation", "sha256")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+NETCDF_ENGINE = "netcdf4"
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read ``manifest.csv`` (file, sample_id, orientation, sha256), one row per spectrum file.
+
+    Returns a frame with a ``line`` column (1-based line in the file) for error
+    messages. Rejects missing columns, empty cells, a non-integer orientation,
+    a malformed SHA-256, a file listed twice and a (sample, orientation) pair
+    listed twice.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file missing; expected the manifest of spectrum files")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            raise DataError(path, "file is empty")
+        for column in MANIFEST_COLUMNS:
+            if column not in reader.fieldnames:
+                raise DataError(path, "expected this column in the header", line=1, field=column)
+        rows = []
+        for row in reader:
+            line = reader.line_num
+            for column in MANIFEST_COLUMNS:
+                if not (row.get(column) or "").strip():
+                    raise DataError(path, "expected a value, got an empty cell", line=line, field=column)
+            try:
+                orientation = int(row["orientation"])
+            except ValueError:
+                raise DataError(path, f"expected an integer, got {row['orientation']!r}",
+                                line=line, field="orientation") from None
+            sha = row["sha256"].strip().lower()
+            if not _SHA256.match(sha):
+                raise DataError(path, f"expected 64 hexadecimal digits, got {row['sha256']!r}",
+                                line=line, field="sha256")
+            rows.append({"file": row["file"].strip(), "sample_id": row["sample_id"].strip(),
+                         "orientation": orientation, "sha256": sha, "line": line})
+    if not rows:
+        raise DataError(path, "lists no spectrum files")
+    manifest = pd.DataFrame(rows)
+    for key, what in ((["file"], "file"), (["sample_id", "orientation"], "sample and orientation")):
+        repeated = manifest[manifest.duplicated(key, keep="first")]
+        if len(repeated):
+            row = repeated.iloc[0]
+            first = manifest[(manifest[key] == row[key]).all(axis=1)].iloc[0]["line"]
+            value = tuple(row[k].item() if hasattr(row[k], "item") else row[k] for k in key)
+            raise DataError(path, f"duplicate {what} {value if len(key) > 1 else value[0]!r} "
+                            f"(first on line {first})", line=int(row["line"]), field=key[0])
+    return manifest
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_listed_spectra(data_dir: str | Path, manifest: pd.DataFrame,
+                        manifest_path: str | Path) -> list[Spectrum]:
+    """Read and cross-check every spectrum file the manifest lists.
+
+    Each file must exist, match its SHA-256, agree with its manifest row on
+    sample id and orientation, and have the same number of channels as the
+    first file. Spectrum files under ``spectra/`` that the manifest does not
+    list are rejected too (an unlisted measurement is a sign of a stale manifest).
+    """
+    data_dir = Path(data_dir)
+    spectra: list[Spectrum] = []
+    n_channels = None
+    for row in manifest.itertuples():
+        path = data_dir / row.file
+        if not path.is_file():
+            raise DataError(manifest_path, f"lists {row.file!r}, which does not exist",
+                            line=row.line, field="file")
+        if sha256_of(path) != row.sha256:
+            raise DataError(path, f"content differs from its SHA-256 in {Path(manifest_path).name} "
+                            f"line {row.line}", field="sha256")
+        spectrum = read_spectrum(path, n_channels=n_channels)
+        n_channels = len(spectrum.counts)
+        for name, listed in (("sample_id", row.sample_id), ("orientation", row.orientation)):
+            if getattr(spectrum, name) != listed:
+                raise DataError(path, f"header says {getattr(spectrum, name)!r} but "
+                                f"{Path(manifest_path).name} line {row.line} says {listed!r}", field=name)
+        spectra.append(spectrum)
+    listed = {(data_dir / f).resolve() for f in manifest["file"]}
+    spectra_dir = data_dir / "spectra"
+    if spectra_dir.is_dir():
+        for path in sorted(spectra_dir.iterdir()):
+            if path.is_file() and not path.name.startswith(".") and path.resolve() not in listed:
+                raise DataError(path, f"spectrum file is not listed in {Path(manifest_path).name}",
+                                field="file")
+    return spectra
+
+
+def common_energy_kev(spectra: list[Spectrum]) -> np.ndarray:
+    """The common energy grid (channel centres, keV): the median calibration over all measurements.
+
+    The median keeps one drifted measurement from moving the grid; every
+    measurement is then rebinned onto it.
+    """
+    offset = float(np.median([s.energy_offset_kev for s in spectra]))
+    gain = float(np.median([s.energy_gain_kev for s in spectra]))
+    quadratic = float(np.median([s.energy_quadratic_kev for s in spectra]))
+    return energy_axis(len(spectra[0].counts), offset, gain, quadratic)
+
+
+def counts_per_second(counts: np.ndarray, energies_src_kev: np.ndarray, live_time_s: float | np.ndarray,
+                      energies_kev: np.ndarray) -> np.ndarray:
+    """Counts per second per channel of the common grid: ``rebin(counts) / live_time_s``.
+
+    ``counts`` (n,) or (m, n) on ``energies_src_kev``; ``live_time_s`` scalar or (m,).
+    """
+    return rebin_counts(counts, energies_src_kev, energies_kev) / np.asarray(live_time_s, dtype=np.float64)[..., None]
+
+
+def impute_censored(values_pct: pd.DataFrame, censored: pd.DataFrame, lower_pct: pd.Series,
+                    upper_pct: pd.Series, source: str | Path) -> pd.DataFrame:
+    """Apply :data:`CENSORING_RULE`: ``<DL`` -> DL/2, ``>UL`` -> UL (weight percent).
+
+    A censored cell whose element has no finite limit in ``assay_limits.csv``
+    cannot be given a number and is rejected (naming ``source``, the limits file).
+    """
+    out = values_pct.copy()
+    for flag, limit, factor in ((BELOW, lower_pct, 0.5), (ABOVE, upper_pct, 1.0)):
+        mask = censored.to_numpy() == flag
+        if not mask.any():
+            continue
+        bound = limit.reindex(values_pct.columns).to_numpy(dtype=np.float64)
+        bad = mask & ~np.isfinite(bound)[None, :]
+        if bad.any():
+            element = values_pct.columns[np.argwhere(bad)[0][1]]
+            raise DataError(source, f"a censored {element} assay needs a finite "
+                            f"{'lower' if flag == BELOW else 'upper'} limit for {element}",
+                            field=element)
+        out = out.mask(mask, np.broadcast_to(bound * factor, mask.shape))
+    return out
+
+
+def build_dataset(data_dir: str | Path) -> xr.Dataset:
+    """Read, validate and assemble the labelled dataset from ``data_dir`` (see the module docstring).
+
+    Every sample with spectra needs an assay row and every assay row needs
+    spectra; elements keep the order of :data:`axs.elements.ASSAY_ELEMENTS`;
+    samples are sorted by id. Raises :class:`DataError` naming file, line or
+    field on any malformed or inconsistent input.
+    """
+    data_dir = Path(data_dir)
+    manifest_path = data_dir / "manifest.csv"
+    assays_path, limits_path = data_dir / "assays.csv", data_dir / "assay_limits.csv"
+    manifest = read_manifest(manifest_path)
+    for path in (assays_path, limits_path):
+        if not path.exists():
+            raise DataError(path, "file missing")
+    assays = read_assays(assays_path, limits_path)
+    spectra = read_listed_spectra(data_dir, manifest, manifest_path)
+
+    assayed = set(assays.values_pct.index)
+    for row in manifest.itertuples():
+        if row.sample_id not in assayed:
+            raise DataError(manifest_path, f"sample {row.sample_id!r} has a spectrum but no row in "
+                            f"{assays_path.name}", line=row.line, field="sample_id")
+    measured = set(manifest["sample_id"])
+    for position, sample in enumerate(assays.values_pct.index):
+        if sample not in measured:
+            raise DataError(assays_path, f"sample {sample!r} has an assay but no spectrum in "
+                            f"{manifest_path.name}", line=position + 2, field="sample_id")
+
+    energies_kev = common_energy_kev(spectra)
+    cps = np.empty((len(spectra), len(energies_kev)))
+    for k, (spectrum, row) in enumerate(zip(spectra, manifest.itertuples())):
+        if not covers(spectrum.energies_kev, energies_kev):
+            raise DataError(data_dir / row.file, "energy calibration does not span the common grid "
+                            f"{energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV", field="energy_offset_kev")
+        cps[k] = counts_per_second(spectrum.counts, spectrum.energies_kev, spectrum.live_time_s,
+                                   energies_kev)
+
+    samples = sorted(measured)
+    sample_index = pd.Index(manifest["sample_id"])
+    averaged = np.stack([cps[sample_index == s].mean(axis=0) for s in samples])
+    n_orientations = np.array([(sample_index == s).sum() for s in samples], dtype=np.int32)
+    live_time = np.array([sum(sp.live_time_s for sp, sid in zip(spectra, sample_index) if sid == s)
+                          for s in samples])
+
+    elements = [e for e in ASSAY_ELEMENTS if e in assays.values_pct.columns]
+    values = impute_censored(assays.values_pct, assays.censored, assays.lower_pct, assays.upper_pct,
+                             limits_path).loc[samples, elements]
+    return xr.Dataset(
+        {
+            "spectrum_cps": (("sample", "channel"), averaged,
+                             {"units": "counts/s", "long_name": "mean over orientations of counts per "
+                              "second per channel, on the common energy grid"}),
+            "concentration_pct": (("sample", "element"), values.to_numpy(dtype=np.float64),
+                                  {"units": "wt%", "long_name": "assay, censored values imputed"}),
+            "censored": (("sample", "element"), assays.censored.loc[samples, elements].to_numpy(np.int8),
+                         {"long_name": "-1 below detection limit, +1 above upper limit, 0 measured"}),
+            "lower_limit_pct": (("element",), assays.lower_pct.reindex(elements).to_numpy(np.float64),
+                                {"units": "wt%"}),
+            "upper_limit_pct": (("element",), assays.upper_pct.reindex(elements).to_numpy(np.float64),
+                                {"units": "wt%"}),
+            "unit": (("element",), assays.units.reindex(elements).to_numpy(str),
+                     {"long_name": "unit the lab reported the element in"}),
+            "n_orientations": (("sample",), n_orientations),
+            "live_time_s": (("sample",), live_time, {"units": "s", "long_name": "total live time"}),
+        },
+        coords={"sample": samples, "element": elements, "channel": np.arange(len(energies_kev)),
+                "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
+        attrs={"censoring": CENSORING_RULE},
+    )
+
+
+def select_cores(ds: xr.Dataset, max_cores: int | None) -> xr.Dataset:
+    """The first ``max_cores`` samples (by id), or all when ``max_cores`` is None (smoke mode uses it)."""
+    return ds if max_cores is None else ds.isel(sample=slice(0, int(max_cores)))
+
+
+def assign_folds(n_samples: int, n_folds: int, seed: int) -> np.ndarray:
+    """Fold (0..k-1) of each sample: scikit-learn's shuffled :class:`KFold` with ``random_state=seed``."""
+    if not 2 <= n_folds <= n_samples:
+        raise ValueError(f"need 2 <= n_folds <= number of samples ({n_samples}), got {n_folds}")
+    fold = np.empty(n_samples, dtype=np.int32)
+    for k, (_, test) in enumerate(KFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(n_samples))):
+        fold[test] = k
+    return fold
+
+
+def read_unlabelled(data_dir: str | Path, energies_kev: np.ndarray, max_cores: int | None = None) -> xr.Dataset | None:
+    """The unlabelled spectra archive (``data/unlabelled/pool_*.nc``) on the common grid, orientations averaged.
+
+    Each file holds ``counts(spectrum, channel)``, ``sample_id``, ``orientation``,
+    ``live_time_s``, ``energy_offset_kev`` and ``energy_gain_kev`` per spectrum.
+    Returns ``spectrum_cps(sample, channel)`` like :func:`build_dataset`, the
+    first ``max_cores`` samples by id, or None when there is no archive.
+    """
+    files = sorted((Path(data_dir) / "unlabelled").glob("pool_*.nc"))
+    if not files:
+        return None
+    parts = []
+    for path in files:
+        with xr.open_dataset(path, engine=NETCDF_ENGINE) as pool:
+            for name in ("counts", "sample_id", "orientation", "live_time_s", "energy_offset_kev",
+                         "energy_gain_kev"):
+                if name not in pool:
+                    raise DataError(path, "variable missing from the spectra archive", field=name)
+            counts = pool["counts"].to_numpy().astype(np.float64)
+            if counts.ndim != 2 or not np.all(np.isfinite(counts)) or np.any(counts < 0):
+                raise DataError(path, "expected finite non-negative counts(spectrum, channel)", field="counts")
+            live = pool["live_time_s"].to_numpy().astype(np.float64)
+            if np.any(~(live > 0)):
+                raise DataError(path, "expected positive live times", field="live_time_s")
+            offset = pool["energy_offset_kev"].to_numpy()
+            gain = pool["energy_gain_kev"].to_numpy()
+            quadratic = pool["energy_quadratic_kev"].to_numpy() if "energy_quadratic_kev" in pool \
+                else np.zeros_like(offset)
+            cps = np.empty((counts.shape[0], len(energies_kev)))
+            for k in range(counts.shape[0]):
+                src = energy_axis(counts.shape[1], offset[k], gain[k], quadratic[k])
+                if np.any(np.diff(src) <= 0) or not covers(src, energies_kev):
+                    raise DataError(path, f"spectrum {k}: energy calibration must increase and span the "
+                                    "common grid", field="energy_gain_kev")
+                cps[k] = counts_per_second(counts[k], src, live[k], energies_kev)
+            parts.append(pd.DataFrame(cps, index=pool["sample_id"].to_numpy().astype(str)))
+    frame = pd.concat(parts)
+    averaged = frame.groupby(level=0, sort=True).mean()
+    if max_cores is not None:
+        averaged = averaged.iloc[: int(max_cores)]
+    return xr.Dataset(
+        {"spectrum_cps": (("sample", "channel"), averaged.to_numpy(),
+                          {"units": "counts/s", "long_name": "unlabelled: mean over orientations"})},
+        coords={"sample": averaged.index.to_numpy(str), "channel": np.arange(len(energies_kev)),
+                "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
+    )
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
+    """Write ``ds`` to ``path`` (netCDF-4) through a temporary file renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def prepare(data_dir: str | Path, out_dir: str | Path, n_folds: int, fold_seed: int,
+            max_cores: int | None = None, max_unlabelled_cores: int | None = None) -> xr.Dataset:
+    """The ``prepare`` stage: validate everything, then write ``dataset.nc`` (and ``unlabelled.nc``).
+
+    All reading and checking happens before the first write, so malformed
+    input leaves ``out_dir`` untouched. Returns the labelled dataset with its folds.
+    """
+    ds = select_cores(build_dataset(data_dir), max_cores)
+    ds["fold"] = ("sample", assign_folds(ds.sizes["sample"], n_folds, fold_seed),
+                  {"long_name": f"cross-validation fold (scikit-learn KFold, shuffled, seed {fold_seed})"})
+    ds.attrs.update(n_folds=int(n_folds), fold_seed=int(fold_seed))
+    unlabelled = read_unlabelled(data_dir, ds["energy_kev"].to_numpy(), max_unlabelled_cores)
+    write_netcdf(ds, Path(out_dir) / "dataset.nc")
+    if unlabelled is not None:
+        write_netcdf(unlabelled, Path(out_dir) / "unlabelled.nc")
+    return ds
+
+
+def load_dataset(path: str | Path) -> xr.Dataset:
+    """Read a dataset written by :func:`prepare` fully into memory (the file is closed on return)."""
+    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+        return ds.load()
