@@ -1,0 +1,197 @@
+"""Cross-validated errors and the paper's tables (section 4, Tables 1 and 2, appendix A.1).
+
+For element *e* and model *m* with k folds, the fold error is the mean squared
+error over the fold's held-out samples,
+
+    CV_j = mean_s (y_se - y'_se)^2        (wt%^2)
+
+the cross-validation error is their mean, CV = mean_j CV_j, and its standard
+error is SE = SD{CV_1..CV_k} / sqrt(k) with the sample standard deviation
+(ddof = 1), as in section 4. A model that gives NaN for an element (LR without
+a usable K-L3 line) is "not applicable" there: its MSE and SE are NaN.
+
+An element stays in the results only if some model's CV MSE is below that of
+the training-fold mean predictor (predicting, for each held-out fold, the mean
+of the training folds); the others are listed as removed. The error floor (a
+predictor that knew each core's true mean surface composition over its
+orientations; needs the stand-in's truth file) is scored the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+#: Name of the training-fold mean predictor and of the error floor in the score tables.
+MEAN, FLOOR = "mean", "floor"
+MSE_UNIT = "wt%^2"
+
+
+class TrainingMeanPredictor:
+    """Predicts, for every sample, the per-element mean of the training targets (the paper's baseline of removal)."""
+
+    def fit(self, X, Y, **_):
+        self.mean_ = np.nanmean(np.asarray(Y, dtype=np.float64), axis=0)
+        return self
+
+    def predict(self, X):
+        return np.broadcast_to(self.mean_, (len(X), len(self.mean_))).copy()
+
+
+def out_of_fold_predictions(make_model: Callable[[int], object], X: np.ndarray, Y: np.ndarray,
+                            folds: np.ndarray, fit_kwargs: dict | None = None,
+                            on_fold: Callable[[int, object, np.ndarray], None] | None = None) -> np.ndarray:
+    """Predictions for every sample from a model that never saw it (k-fold cross-validation).
+
+    ``make_model(j)`` returns a fresh model for fold ``j``; it is fitted on
+    the samples whose fold is not ``j`` (``fit(X, Y, **fit_kwargs)``) and
+    predicts those whose fold is ``j``. ``on_fold(j, model, test_mask)`` is
+    called after each fold (to keep per-fold extras such as learned
+    simulator parameters or reconstructions). Returns (n_samples, n_outputs).
+    """
+    folds = np.asarray(folds)
+    predicted = None
+    for j in np.unique(folds):
+        test = folds == j
+        model = make_model(int(j))
+        model.fit(X[~test], Y[~test], **(fit_kwargs or {}))
+        y = np.asarray(model.predict(X[test]), dtype=np.float64)
+        if predicted is None:
+            predicted = np.full((len(X), y.shape[1]), np.nan)
+        predicted[test] = y
+        if on_fold is not None:
+            on_fold(int(j), model, test)
+    return predicted
+
+
+def fold_mse(measured: np.ndarray, predicted: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """CV_j per fold and element, (k, n_elements), wt%^2; NaN where any prediction in the fold is NaN."""
+    folds = np.asarray(folds)
+    squared = (np.asarray(predicted, dtype=np.float64) - np.asarray(measured, dtype=np.float64)) ** 2
+    return np.stack([squared[folds == j].mean(axis=0) for j in np.unique(folds)])
+
+
+def cv_scores(measured: xr.DataArray, predicted: xr.DataArray, folds: xr.DataArray) -> xr.Dataset:
+    """``mse`` and ``se`` (model, element) from out-of-fold predictions (model, sample, element).
+
+    The training-fold mean predictor is added as model :data:`MEAN`.
+    """
+    y = measured.transpose("sample", "element").to_numpy()
+    k = folds.to_numpy()
+    mean_pred = out_of_fold_predictions(lambda _: TrainingMeanPredictor(), y, y, k)
+    models = list(predicted["model"].to_numpy()) + [MEAN]
+    per_fold = np.stack([fold_mse(y, predicted.sel(model=m).transpose("sample", "element").to_numpy(), k)
+                         for m in models[:-1]] + [fold_mse(y, mean_pred, k)])
+    return _summarise(per_fold, models, measured["element"].to_numpy())
+
+
+def floor_scores(measured: xr.DataArray, floor_predicted: xr.DataArray, folds: xr.DataArray) -> xr.Dataset:
+    """``mse`` and ``se`` of the error floor (model :data:`FLOOR`), scored on the same folds."""
+    y = measured.transpose("sample", "element").to_numpy()
+    p = floor_predicted.sel(sample=measured["sample"], element=measured["element"]).transpose("sample", "element")
+    per_fold = fold_mse(y, p.to_numpy(), folds.to_numpy())[None]
+    return _summarise(per_fold, [FLOOR], measured["element"].to_numpy())
+
+
+def _summarise(per_fold: np.ndarray, models: Sequence[str], elements) -> xr.Dataset:
+    k = per_fold.shape[1]
+    return xr.Dataset(
+        {"mse": (("model", "element"), per_fold.mean(axis=1), {"units": MSE_UNIT}),
+         "se": (("model", "element"), per_fold.std(axis=1, ddof=1) / np.sqrt(k), {"units": MSE_UNIT}),
+         "fold_mse": (("model", "fold", "element"), per_fold, {"units": MSE_UNIT})},
+        coords={"model": list(models), "element": list(elements), "fold": np.arange(k)},
+    )
+
+
+def floor_predictions(truth_path: str | Path, samples: Sequence[str]) -> xr.DataArray | None:
+    """Each core's true surface composition averaged over its orientations (sample, element), wt%.
+
+    Read from the stand-in's truth file (``surface_pct`` over sample,
+    orientation, element); None when there is no truth file (a user's own data).
+    """
+    truth_path = Path(truth_path)
+    if not truth_path.exists():
+        return None
+    with xr.open_dataset(truth_path, engine="netcdf4") as truth:
+        surface = truth["surface_pct"].load()
+    return surface.mean("orientation").sel(sample=list(samples))
+
+
+def kept_and_removed(scores: xr.Dataset, models: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Elements where some model beats the training-fold mean predictor, and those where none does."""
+    best = scores["mse"].sel(model=list(models)).min("model", skipna=True)
+    beats = (best < scores["mse"].sel(model=MEAN)).to_numpy()
+    elements = scores["element"].to_numpy().tolist()
+    return ([e for e, b in zip(elements, beats) if b], [e for e, b in zip(elements, beats) if not b])
+
+
+def best_model(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.Series:
+    """The model with the lowest CV MSE for each element (ties go to the first model listed)."""
+    mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas()
+    return mse.fillna(np.inf).idxmin(axis=0).rename("best")
+
+
+def table1(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """Table 1: for each model (in order) the elements where it has the best MSE, space-separated."""
+    best = best_model(scores, models, elements)
+    return pd.DataFrame({"model": list(models),
+                         "best_on": [" ".join(e for e in elements if best[e] == m) for m in models]})
+
+
+def table2(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """Table 2 in long form: element, model, mse, se, unit, for each kept element and model.
+
+    The floor follows the models when ``scores`` has it; a model not
+    applicable to an element has empty mse and se.
+    """
+    names = list(models) + ([FLOOR] if FLOOR in scores["model"] else [])
+    rows = [(e, m, float(scores["mse"].sel(model=m, element=e)), float(scores["se"].sel(model=m, element=e)),
+             MSE_UNIT) for e in elements for m in names]
+    return pd.DataFrame(rows, columns=["element", "model", "mse", "se", "unit"])
+
+
+def table2_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 as the paper prints it: one row per element, ``mse±se`` per model (blank: not applicable)."""
+    text = [("" if np.isnan(m) else f"{m:.2e}±{s:.1e}") for m, s in zip(long["mse"], long["se"])]
+    wide = long.assign(cell=text).pivot(index="element", columns="model", values="cell")
+    return wide.reindex(index=list(dict.fromkeys(long["element"])), columns=list(dict.fromkeys(long["model"])))
+
+
+def metrics(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per model: mean CV MSE over the kept elements it applies to, its relative MSE (MSE divided by
+    the training-fold mean predictor's, averaged; scale-free across % and ppm elements), the number of
+    elements it applies to, and its number of wins (Table 1)."""
+    best = best_model(scores, models, elements)
+    out = {}
+    for m in models:
+        mse = scores["mse"].sel(model=m, element=list(elements))
+        ok = np.isfinite(mse.to_numpy())
+        rel = (mse / scores["mse"].sel(model=MEAN, element=list(elements))).to_numpy()[ok]
+        out[m] = {"mean_mse": float(mse.to_numpy()[ok].mean()) if ok.any() else float("nan"),
+                  "mean_relative_mse": float(rel.mean()) if ok.any() else float("nan"),
+                  "n_elements": int(ok.sum()),
+                  "wins": int((best == m).sum())}
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """CSV with a fixed float format, so identical numbers always give identical bytes."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format="%.6e", lineterminator="\n")
+
+
+def write_metrics(values: dict, path: str | Path) -> None:
+    """``metrics.json`` for ``dvc metrics show`` (NaN written as null)."""
+    clean = json.loads(json.dumps(values), parse_constant=lambda _: None)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(clean, indent=2, sort_keys=True) + "\n")
+
+
+def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """Long table element, model, mse for ``dvc plots`` (models and, when present, the floor)."""
+    return table2(scores, models, elements)[["element", "model", "mse"]]

@@ -1,0 +1,117 @@
+"""Cross-validated MSE and SE (paper section 4), element removal, Tables 1 and 2, metrics."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from sklearn.dummy import DummyRegressor
+from sklearn.model_selection import PredefinedSplit, cross_val_predict
+
+from axs import evaluation as ev
+
+ELEMENTS = ["Al", "Li", "Zr"]
+
+
+@pytest.fixture
+def case():
+    rng = np.random.default_rng(3)
+    n = 20
+    folds = np.arange(n) % 4
+    y = rng.lognormal(0, 1, size=(n, 3))
+    good = y + rng.normal(0, 0.05, size=y.shape)            # beats the mean on every element
+    noisy = y + rng.normal(0, 10., size=y.shape)           # loses to the mean everywhere
+    lr = good + rng.normal(0, 0.2, size=y.shape)
+    lr[:, 1] = np.nan                                        # LR not applicable to Li
+    lr[:, 2] = y[:, 2] + rng.normal(0, 0.01, size=n)         # LR best on Zr
+    predicted = xr.DataArray(np.stack([lr, good, noisy]), dims=("model", "sample", "element"),
+                             coords={"model": ["lr", "axs", "noisy"], "element": ELEMENTS,
+                                     "sample": [f"s{i}" for i in range(n)]})
+    measured = xr.DataArray(y, dims=("sample", "element"), coords={"sample": predicted["sample"], "element": ELEMENTS})
+    return measured, predicted, xr.DataArray(folds, dims="sample", coords={"sample": predicted["sample"]})
+
+
+def test_mse_and_standard_error_follow_section_4(case):
+    measured, predicted, folds = case
+    scores = ev.cv_scores(measured, predicted, folds)
+    y, p, k = measured.to_numpy(), predicted.sel(model="axs").to_numpy(), folds.to_numpy()
+    for e in range(3):
+        fold_errors = [float(np.mean((p[k == j, e] - y[k == j, e]) ** 2)) for j in range(4)]
+        assert float(scores["mse"].sel(model="axs")[e]) == pytest.approx(statistics.fmean(fold_errors), rel=1e-12)
+        assert float(scores["se"].sel(model="axs")[e]) == pytest.approx(statistics.stdev(fold_errors) / 2, rel=1e-12)
+    assert np.isnan(scores["mse"].sel(model="lr", element="Li"))
+
+
+def test_training_fold_mean_predictor_matches_scikit_learn(case):
+    measured, _, folds = case
+    y = measured.to_numpy()
+    ours = ev.out_of_fold_predictions(lambda _: ev.TrainingMeanPredictor(), y, y, folds.to_numpy())
+    theirs = cross_val_predict(DummyRegressor(strategy="mean"), y, y, cv=PredefinedSplit(folds.to_numpy()))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_out_of_fold_predictions_never_train_on_the_held_out_fold():
+    X = np.arange(12.0)[:, None]
+    folds = np.repeat([0, 1, 2], 4)
+    seen = {}
+
+    class Recorder(ev.TrainingMeanPredictor):
+        def fit(self, X, Y, **kw):
+            self.train_ = set(X[:, 0])
+            return super().fit(X, Y)
+
+    ev.out_of_fold_predictions(lambda j: Recorder(), X, X, folds,
+                               on_fold=lambda j, m, test: seen.update({j: (m.train_, set(X[test, 0]))}))
+    assert sorted(seen) == [0, 1, 2]
+    for train, test in seen.values():
+        assert not train & test and len(train | test) == 12
+
+
+def test_removal_and_tables(case):
+    measured, predicted, folds = case
+    scores = ev.cv_scores(measured, predicted, folds)
+    kept, removed = ev.kept_and_removed(scores, ["lr", "axs", "noisy"])
+    assert kept == ELEMENTS and removed == []
+    kept, removed = ev.kept_and_removed(scores, ["noisy"])
+    assert kept == [] and removed == ELEMENTS
+
+    t1 = ev.table1(scores, ["lr", "axs", "noisy"], ELEMENTS)
+    assert t1.to_dict("list") == {"model": ["lr", "axs", "noisy"], "best_on": ["Zr", "Al Li", ""]}
+    t2 = ev.table2(scores, ["lr", "axs"], ELEMENTS)
+    assert list(t2.columns) == ["element", "model", "mse", "se", "unit"]
+    assert len(t2) == 6 and set(t2["unit"]) == {ev.MSE_UNIT}
+    assert t2.set_index(["element", "model"])["mse"].isna().to_dict()[("Li", "lr")]
+    wide = ev.table2_wide(t2)
+    assert wide.loc["Li", "lr"] == "" and "±" in wide.loc["Al", "axs"]
+
+    m = ev.metrics(scores, ["lr", "axs", "noisy"], ELEMENTS)
+    assert (m["lr"]["wins"], m["axs"]["wins"], m["noisy"]["wins"]) == (1, 2, 0)
+    assert m["lr"]["n_elements"] == 2 and m["axs"]["mean_relative_mse"] < 1 < m["noisy"]["mean_relative_mse"]
+
+
+def test_floor_from_truth_file(case, tmp_path):
+    measured, _, folds = case
+    surface = np.stack([measured.to_numpy() * 0.9, measured.to_numpy() * 1.1], axis=1)   # mean = measured
+    truth = xr.Dataset({"surface_pct": (("sample", "orientation", "element"), surface)},
+                       coords={"sample": measured["sample"].to_numpy(), "orientation": [1, 2], "element": ELEMENTS})
+    truth.to_netcdf(tmp_path / "truth.nc", engine="netcdf4")
+    floor = ev.floor_predictions(tmp_path / "truth.nc", measured["sample"].to_numpy())
+    scores = ev.floor_scores(measured, floor, folds)
+    np.testing.assert_allclose(scores["mse"].sel(model=ev.FLOOR), 0.0, atol=1e-24)
+    assert ev.floor_predictions(tmp_path / "missing.nc", ["s0"]) is None
+
+
+def test_tables_and_metrics_files_are_byte_stable(case, tmp_path):
+    measured, predicted, folds = case
+    scores = ev.cv_scores(measured, predicted, folds)
+    for name in ("a", "b"):
+        ev.write_csv(ev.table2(scores, ["lr", "axs"], ELEMENTS), tmp_path / name / "t2.csv")
+        ev.write_metrics(ev.metrics(scores, ["lr", "axs"], ELEMENTS), tmp_path / name / "m.json")
+    assert (tmp_path / "a/t2.csv").read_bytes() == (tmp_path / "b/t2.csv").read_bytes()
+    back = pd.read_csv(tmp_path / "a/t2.csv")
+    assert back["mse"].isna().sum() == 1
+    assert json.loads((tmp_path / "a/m.json").read_text())["lr"]["wins"] == 1
