@@ -1,0 +1,141 @@
+"""The pipeline's figures (seaborn/matplotlib), in the style of the paper's Figures 2-5.
+
+Every function returns a :class:`matplotlib.figure.Figure` and draws nothing
+it computes: numbers come from :mod:`axs.evaluation` and :mod:`axs.dataset`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import xarray as xr
+import xraylib
+
+from axs.elements import atomic_number
+
+sns.set_theme(style="whitegrid", context="paper")
+
+#: One colour per model, the same in every figure.
+MODEL_COLOURS = dict(zip(["lr", "lasso", "fcnn", "cnn", "axs", "pymca", "floor", "mean"],
+                         sns.color_palette("colorblind", 8)))
+
+
+def model_colour(model: str):
+    return MODEL_COLOURS.get(model, "0.4")
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Save as PNG with fixed metadata (no software version, so bytes repeat); in a notebook the figure
+    is then shown (and closed) by the inline backend at the end of the cell."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return path
+
+
+def strongest_line_kev(element: str, max_energy_kev: float) -> tuple[str, float] | None:
+    """The element's K-L3 (Ka1) line if below ``max_energy_kev``, else its L3-M5 (La1) line, else None (keV, xraylib)."""
+    z = atomic_number(element)
+    for name, line in (("Ka", xraylib.KL3_LINE), ("La", xraylib.L3M5_LINE)):
+        try:
+            energy = xraylib.LineEnergy(z, line)
+        except ValueError:
+            continue
+        if 1.0 < energy < max_energy_kev:
+            return name, energy
+    return None
+
+
+def mean_spectrum(ds: xr.Dataset, n_labels: int = 12) -> plt.Figure:
+    """Mean labelled spectrum (counts/s, log scale) with the lines of the most abundant elements labelled."""
+    energy = ds["energy_kev"].to_numpy()
+    mean = ds["spectrum_cps"].mean("sample").to_numpy()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.semilogy(energy, np.clip(mean, 1e-3, None), lw=0.8, color="k")
+    abundance = ds["concentration_pct"].mean("sample").to_series().sort_values(ascending=False)
+    labelled = 0
+    for element in abundance.index:
+        line = strongest_line_kev(element, energy[-1])
+        if line is None or labelled >= n_labels:
+            continue
+        name, e = line
+        ax.axvline(e, color="tab:red", lw=0.5, alpha=0.5)
+        ax.annotate(f"{element} {name}", (e, float(np.interp(e, energy, mean))), rotation=90, fontsize=7,
+                    xytext=(2, 8), textcoords="offset points", color="tab:red")
+        labelled += 1
+    ax.set(xlabel="energy (keV)", ylabel="mean count rate (counts/s per channel)",
+           title=f"Mean spectrum of {ds.sizes['sample']} cores (orientations averaged)")
+    return fig
+
+
+def assay_distributions(ds: xr.Dataset) -> plt.Figure:
+    """Distribution of each element's assay (wt%, log scale); censored values (imputed) in orange."""
+    frame = ds[["concentration_pct", "censored"]].to_dataframe().reset_index()
+    frame["status"] = np.where(frame["censored"] == 0, "measured", "censored (imputed)")
+    fig, ax = plt.subplots(figsize=(12, 4))
+    sns.stripplot(frame, x="element", y="concentration_pct", hue="status", size=2, jitter=0.3, ax=ax,
+                  palette={"measured": "0.3", "censored (imputed)": "tab:orange"}, log_scale=True)
+    ax.set(xlabel="", ylabel="assay (wt%)", title="Assays of the labelled cores")
+    ax.tick_params(axis="x", rotation=90)
+    return fig
+
+
+def predicted_vs_measured(measured: xr.DataArray, predicted: xr.DataArray, element: str,
+                          models: Sequence[str]) -> plt.Figure:
+    """Out-of-fold predicted vs measured concentration of one element, one panel per model (Figure 2)."""
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharex=True, sharey=True)
+    y = measured.sel(element=element).to_numpy()
+    top = max(float(np.nanmax(y)), float(np.nanmax(predicted.sel(element=element, model=list(models)))))
+    for ax, model in zip(np.atleast_1d(axes), models):
+        ax.scatter(y, predicted.sel(model=model, element=element), s=10, color=model_colour(model))
+        ax.plot([0, top], [0, top], color="k", lw=0.8)
+        ax.set(title=model.upper(), xlabel=f"measured {element} (wt%)")
+    np.atleast_1d(axes)[0].set_ylabel(f"predicted {element} (wt%)")
+    return fig
+
+
+def mse_bars(table2: pd.DataFrame, elements: Sequence[str], ncols: int = 6) -> plt.Figure:
+    """CV MSE with +/-1 SE error bars per model, one panel per element (Figures 3 and 5).
+
+    ``table2`` is the long Table 2 (element, model, mse, se); the floor, when
+    present, is drawn as a dashed line rather than a bar.
+    """
+    elements = list(elements)
+    ncols = min(ncols, max(len(elements), 1))
+    nrows = int(np.ceil(len(elements) / ncols)) or 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.4 * nrows), squeeze=False)
+    models = [m for m in dict.fromkeys(table2["model"]) if m != "floor"]
+    for ax, element in zip(axes.flat, elements):
+        rows = table2[table2["element"] == element].set_index("model")
+        mse = rows["mse"].reindex(models).to_numpy(dtype=float)
+        se = rows["se"].reindex(models).to_numpy(dtype=float)
+        x = np.arange(len(models))
+        ax.bar(x, np.nan_to_num(mse), yerr=np.nan_to_num(se), color=[model_colour(m) for m in models],
+               capsize=2)
+        if "floor" in rows.index and np.isfinite(rows.loc["floor", "mse"]):
+            ax.axhline(rows.loc["floor", "mse"], color="k", ls="--", lw=1, label="floor")
+        ax.set_xticks(x, [m.upper() for m in models], rotation=90, fontsize=7)
+        ax.set_title(element)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    for ax in list(axes.flat)[len(elements):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("MSE (wt%²)")
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction(energy_kev: np.ndarray, observed_cps: np.ndarray, reconstructed_cps: np.ndarray,
+                   sample: str) -> plt.Figure:
+    """An observed spectrum and its reconstruction through the AXS auto-encoder (Figure 4)."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.semilogy(energy_kev, np.clip(observed_cps, 1e-3, None), color="k", lw=0.8, label="observed")
+    ax.semilogy(energy_kev, np.clip(reconstructed_cps, 1e-3, None), color="tab:red", lw=0.8,
+                label="AXS reconstruction")
+    ax.set(xlabel="energy (keV)", ylabel="count rate (counts/s per channel)", title=f"{sample}")
+    ax.legend()
+    return fig
