@@ -1,0 +1,128 @@
+"""The paper's linear baselines (sections 3.1 and 3.2), one scikit-learn model per element.
+
+* **LR**: simple linear regression from the count rate in the channel of the
+  element's K-L3 (K-alpha1) line to its concentration.
+* **LASSO**: L1-penalised linear regression from the whole (standardised)
+  spectrum to each element's (standardised) concentration.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso, LassoCV, LinearRegression
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import StandardScaler
+
+from axs.lines import line_energy_kev
+from axs.training import check_spectra, check_targets
+
+
+def _reject_unlabelled(name: str, X_unlabelled) -> None:
+    if X_unlabelled is not None:
+        raise ValueError(f"X_unlabelled: {name} learns from labelled spectra only; only 'axs' uses unlabelled ones")
+
+
+class LineRegression:
+    """LR: per element, y = w x + c with x the counts/s in the channel nearest the element's K-L3 line.
+
+    Applicable only where the packaged transition table has a K-L3 line
+    between ``min_line_energy_kev`` (below ~1 keV air and the detector window
+    absorb nearly all of it) and the last channel; otherwise (Li, Be: no K-L3 in
+    xraylib; Hf, Pb, Re, Ta, Th, Tl, U, W...: K-L3 above the spectrum) the
+    element is not applicable and its predictions are NaN, as the paper leaves
+    LR's cells blank. ``half_window_channels`` > 0 sums that many channels either side.
+    """
+
+    name = "lr"
+
+    def __init__(self, energies_kev, elements, seed: int = 0, *, min_line_energy_kev: float = 1.0,
+                 half_window_channels: int = 0):
+        self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
+        self.elements = tuple(elements)
+        self.seed = seed
+        self.hyperparameters = {"min_line_energy_kev": float(min_line_energy_kev),
+                                "half_window_channels": int(half_window_channels)}
+        energies = np.array([line_energy_kev(e, "KL3") for e in self.elements])
+        self.line_energy_kev = dict(zip(self.elements, energies.tolist()))
+        usable = (np.isfinite(energies) & (energies >= min_line_energy_kev) & (energies <= self.energies_kev.max()))
+        self.applicable = dict(zip(self.elements, usable.tolist()))
+        self.line_channel = {e: int(np.argmin(np.abs(self.energies_kev - energy)))
+                             for e, energy, ok in zip(self.elements, energies, usable) if ok}
+        self.regressions: dict[str, LinearRegression] = {}
+
+    def line_counts(self, X) -> np.ndarray:
+        """(n, elements) counts/s at each applicable element's K-L3 channel (NaN columns where not applicable)."""
+        X = check_spectra(X, len(self.energies_kev))
+        w = self.hyperparameters["half_window_channels"]
+        counts = np.full((X.shape[0], len(self.elements)), np.nan)
+        for j, element in enumerate(self.elements):
+            if element in self.line_channel:
+                c = self.line_channel[element]
+                counts[:, j] = X[:, max(c - w, 0): c + w + 1].sum(axis=1)
+        return counts
+
+    def fit(self, X, Y, X_unlabelled=None, verbose=0):
+        _reject_unlabelled(self.name, X_unlabelled)
+        counts = self.line_counts(X)
+        Y = check_targets(Y, counts.shape[0], len(self.elements))
+        self.regressions = {e: LinearRegression().fit(counts[:, [j]], Y[:, j])
+                            for j, e in enumerate(self.elements) if self.applicable[e]}
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        counts = self.line_counts(X)
+        out = np.full(counts.shape, np.nan)
+        for j, element in enumerate(self.elements):
+            if element in self.regressions:
+                out[:, j] = self.regressions[element].predict(counts[:, [j]])
+        return out
+
+
+class LassoRegression:
+    """LASSO: per element, scikit-learn Lasso on the standardised spectrum to the standardised concentration.
+
+    ``alpha`` None picks each element's penalty by ``cv_folds``-fold (seeded)
+    cross-validation inside the training data (LassoCV over ``n_alphas``
+    values); a number fixes it for all elements.
+    """
+
+    name = "lasso"
+
+    def __init__(self, energies_kev, elements, seed: int = 0, *, alpha: float | None = None, n_alphas: int = 30,
+                 cv_folds: int = 5, max_iter: int = 5000):
+        self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
+        self.elements = tuple(elements)
+        self.seed = seed
+        self.hyperparameters = {"alpha": alpha, "n_alphas": int(n_alphas), "cv_folds": int(cv_folds),
+                                "max_iter": int(max_iter)}
+        self.regressions: list = []
+
+    def fit(self, X, Y, X_unlabelled=None, verbose=0):
+        _reject_unlabelled(self.name, X_unlabelled)
+        X = check_spectra(X, len(self.energies_kev)).astype(np.float64)
+        Y = check_targets(Y, X.shape[0], len(self.elements)).astype(np.float64)
+        self.x_scaler = StandardScaler().fit(X)
+        self.y_scaler = StandardScaler().fit(Y)
+        Z, T = self.x_scaler.transform(X), self.y_scaler.transform(Y)
+        h = self.hyperparameters
+        self.regressions = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for j in range(len(self.elements)):
+                if h["alpha"] is None:
+                    folds = KFold(h["cv_folds"], shuffle=True, random_state=self.seed)
+                    model = LassoCV(alphas=h["n_alphas"], cv=folds, max_iter=h["max_iter"])
+                else:
+                    model = Lasso(alpha=h["alpha"], max_iter=h["max_iter"])
+                self.regressions.append(model.fit(Z, T[:, j]))
+                if verbose:
+                    print(f"lasso {self.elements[j]}: alpha={model.alpha_ if h['alpha'] is None else model.alpha:.3g}")
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        Z = self.x_scaler.transform(check_spectra(X, len(self.energies_kev)).astype(np.float64))
+        T = np.column_stack([m.predict(Z) for m in self.regressions])
+        return self.y_scaler.inverse_transform(T)

@@ -1,0 +1,243 @@
+"""One entry point for the paper's five models: ``make_model(name, energies_kev=..., ...)`` and ``load_model(path)``.
+
+Every model takes raw spectra X (n, channels) in counts/s and concentration
+targets Y (n, elements) in the units of the assay table (wt% or ppm per
+element); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
+:mod:`axs.linear`), ``fcnn``, ``cnn``, ``axs`` (Keras, :mod:`axs.networks`).
+
+    m = make_model("axs", energies_kev=energies, elements=ASSAY_ELEMENTS, seed=0, beta=1.0)
+    m.fit(X, Y, X_unlabelled=None, verbose=0)
+    m.predict(X)              # (n, elements) concentrations
+    m.save("axs.keras"); load_model("axs.keras").predict(X)   # identical
+
+Hyperparameters and their defaults are :data:`DEFAULTS`; an unknown keyword is
+a TypeError. Neural networks: seeded (same seed, same weights and predictions
+on one machine), Adam, early stopping on a seeded validation split of the data
+given to ``fit`` with the best weights restored; ``verbose=1`` shows a tqdm
+bar over epochs, ``2`` Keras's per-epoch lines, ``0`` nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import joblib
+import numpy as np
+import keras
+import tensorflow as tf
+
+from axs.elements import ASSAY_ELEMENTS
+from axs.linear import LassoRegression, LineRegression
+from axs.networks import SpectrumNetwork
+from axs.training import (EpochProgress, check_spectra, check_targets, input_standardisation, set_seed,
+                          spectrum_scale, target_scaling, validation_split)
+
+MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs")
+
+_TRAINING = {
+    "learning_rate": 1e-3,       # Adam step size
+    "batch_size": 16,            # spectra per gradient step
+    "epochs": 400,               # upper bound on passes through the training data
+    "patience": 40,              # epochs without validation improvement before stopping
+    "validation_fraction": 0.1,  # share of fit()'s labelled data held out for early stopping
+    "min_relative_probability": 1e-3,  # lines weaker than this share of their element's strongest are dropped
+    "simulator_elements": None,  # elements theta covers (None: every packaged element with a line in range)
+}
+_ENCODER = {
+    "conv_filters": (8,),        # filters of each convolution layer
+    "kernel_sizes": (9,),        # kernel width (channels) of each convolution layer
+    "pool_size": 4,              # max-pooling after each convolution
+    "dense_units": (64,),        # width of each fully connected encoder layer
+    "dropout": 0.1,
+    "l1": 1e-5,
+}
+
+#: Default hyperparameters of every model (``make_model`` keywords).
+DEFAULTS: dict[str, dict] = {
+    "lr": {"min_line_energy_kev": 1.0, "half_window_channels": 0},
+    "lasso": {"alpha": None, "n_alphas": 30, "cv_folds": 5, "max_iter": 5000},
+    "fcnn": {**_TRAINING, "dropout": 0.1, "l1": 1e-5},
+    "cnn": {**_TRAINING, **_ENCODER},
+    "axs": {**_TRAINING, **_ENCODER, "beta": 1.0},   # beta: weight of reconstruction error in eq. 15
+}
+
+_INFERENCE_BATCH = 8192
+
+
+class NeuralModel:
+    """FCNN, CNN or AXS: a :class:`~axs.networks.SpectrumNetwork` plus its training loop."""
+
+    def __init__(self, name: str, energies_kev, elements, seed: int, hyperparameters: dict,
+                 network: SpectrumNetwork | None = None):
+        self.name = name
+        self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
+        self.elements = tuple(elements)
+        self.seed = int(seed)
+        self.hyperparameters = dict(hyperparameters)
+        if network is None:
+            set_seed(self.seed)
+            architecture = {**self.hyperparameters, "elements": list(self.elements), "seed": self.seed}
+            network = SpectrumNetwork(name, self.energies_kev, len(self.elements), architecture)
+        self.network = network
+        self._inference = None
+        self.history: dict = {}
+
+    # -- training -------------------------------------------------------------------------------
+    def fit(self, X, Y, X_unlabelled=None, verbose=0):
+        """Train on labelled (X, Y) and, for AXS, unlabelled spectra (reconstruction only). Returns self."""
+        h = self.hyperparameters
+        X = check_spectra(X, len(self.energies_kev))
+        Y = check_targets(Y, X.shape[0], len(self.elements))
+        if X_unlabelled is not None and self.name != "axs":
+            raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only 'axs' uses unlabelled ones")
+        X_u = (check_spectra(X_unlabelled, len(self.energies_kev), "X_unlabelled") if X_unlabelled is not None
+               else np.zeros((0, X.shape[1]), np.float32))
+        set_seed(self.seed)
+        mean, std = input_standardisation(np.concatenate([X, X_u]))
+        shift, scale = target_scaling(Y, zero_preserving=self.name == "fcnn")
+        self.network.set_scaling(mean, std, spectrum_scale(np.concatenate([X, X_u])), shift, scale)
+        Y_scaled = (Y - shift) / scale
+        train, val = validation_split(X.shape[0], h["validation_fraction"], self.seed)
+        x_fit = np.concatenate([X[train], X_u])
+        y_fit = np.concatenate([Y_scaled[train], np.zeros((len(X_u), Y.shape[1]), np.float32)])
+        labelled = np.concatenate([np.ones(len(train), np.float32), np.zeros(len(X_u), np.float32)])
+        self.network.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]))
+        callbacks = []
+        validation = None
+        if len(val):
+            validation = (X[val], Y_scaled[val], np.ones(len(val), np.float32))
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=h["patience"],
+                                                           restore_best_weights=True))
+        if verbose == 1:
+            callbacks.append(EpochProgress(h["epochs"], f"{self.name} fit"))
+        history = self.network.fit(x_fit, y_fit, sample_weight=labelled, batch_size=h["batch_size"],
+                                   epochs=h["epochs"], validation_data=validation, shuffle=True,
+                                   callbacks=callbacks, verbose=2 if verbose >= 2 else 0)
+        self.history = history.history
+        self._inference = None
+        return self
+
+    # -- inference ------------------------------------------------------------------------------
+    def _outputs(self, X) -> dict[str, np.ndarray]:
+        if self._inference is None:
+            network = self.network
+
+            @tf.function(input_signature=[tf.TensorSpec((None, network.n_channels), tf.float32)])
+            def infer(x):
+                out = network(x, training=False)
+                result = {"y": network.concentrations(out["y"])}
+                if "theta" in out:
+                    result.update(theta=out["theta"], alpha=out["alpha"])
+                if "reconstruction" in out:
+                    result["reconstruction"] = out["reconstruction"] * network.spectrum_scale
+                return result
+
+            self._inference = infer
+        X = check_spectra(X, len(self.energies_kev))
+        chunks = [self._inference(tf.constant(X[i: i + _INFERENCE_BATCH]))
+                  for i in range(0, max(len(X), 1), _INFERENCE_BATCH)]
+        return {k: np.concatenate([c[k].numpy() for c in chunks]).astype(np.float64) for k in chunks[0]}
+
+    def predict(self, X) -> np.ndarray:
+        """(n, elements) concentrations in the training targets' units."""
+        return self._outputs(X)["y"]
+
+    def encode(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """CNN and AXS: the Encoder's (theta (n, simulator elements), alpha (n, 1))."""
+        self._require("encode", ("cnn", "axs"))
+        out = self._outputs(X)
+        return out["theta"], out["alpha"]
+
+    def reconstruct(self, X) -> np.ndarray:
+        """AXS: eq. 12 applied to the encoding of X, in counts/s (n, channels)."""
+        self._require("reconstruct", ("axs",))
+        return self._outputs(X)["reconstruction"]
+
+    def simulator_parameters(self) -> dict[str, float]:
+        """AXS: learned Gamma (keV), a1, c1, a2, c2, p1, p2 of eqs. 3, 8, 10."""
+        self._require("simulator_parameters", ("axs",))
+        return self.network.simulator.parameters()
+
+    @property
+    def simulator_elements(self) -> tuple[str, ...]:
+        """AXS: the elements theta covers, in order (theta's columns)."""
+        self._require("simulator_elements", ("axs",))
+        return tuple(self.network.simulator.element_names)
+
+    def _require(self, what: str, kinds) -> None:
+        if self.name not in kinds:
+            raise AttributeError(f"{what}: only for {', '.join(kinds)}, not {self.name}")
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write a Keras ``.keras`` archive (weights, scalers, hyperparameters) to ``path``, whatever its suffix."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            staged = Path(tmp) / "model.keras"
+            self.network.save(staged)
+            os.replace(staged, path)
+
+    @classmethod
+    def from_network(cls, network: SpectrumNetwork) -> "NeuralModel":
+        arch = dict(network.architecture)
+        elements, seed = arch.pop("elements"), arch.pop("seed")
+        return cls(network.kind, network.energies_kev, elements, seed, arch, network=network)
+
+
+_LINEAR = {"lr": LineRegression, "lasso": LassoRegression}
+
+
+def _linear_save(self, path) -> None:
+    """Write the fitted scikit-learn model with joblib to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(self, path)
+
+
+for _cls in _LINEAR.values():
+    _cls.save = _linear_save
+
+
+def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, **hyperparameters):
+    """A new, untrained model ``name`` (one of :data:`MODEL_NAMES`) for spectra on ``energies_kev`` (keV).
+
+    ``hyperparameters`` override :data:`DEFAULTS`\\[name]; any other keyword is a TypeError.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"name: expected one of {', '.join(MODEL_NAMES)}, got {name!r}")
+    unknown = sorted(set(hyperparameters) - set(DEFAULTS[name]))
+    if unknown:
+        raise TypeError(f"make_model({name!r}): unknown hyperparameter(s) {', '.join(unknown)}; "
+                        f"expected some of {', '.join(sorted(DEFAULTS[name]))}")
+    energies_kev = np.asarray(energies_kev, dtype=np.float64)
+    if energies_kev.ndim != 1 or energies_kev.size < 2 or not np.all(np.diff(energies_kev) > 0):
+        raise ValueError("energies_kev: expected an increasing 1-D energy axis (keV), one value per channel")
+    chosen = {**DEFAULTS[name], **hyperparameters}
+    if name in _LINEAR:
+        return _LINEAR[name](energies_kev, elements, seed, **chosen)
+    for key in ("conv_filters", "kernel_sizes", "dense_units"):
+        if key in chosen:
+            chosen[key] = [int(v) for v in np.atleast_1d(chosen[key])]
+    if chosen.get("simulator_elements") is not None:
+        chosen["simulator_elements"] = [str(e) for e in chosen["simulator_elements"]]
+    return NeuralModel(name, energies_kev, elements, seed, chosen)
+
+
+def load_model(path):
+    """Read a model written by ``save``: a ``.keras`` archive (FCNN, CNN, AXS) or a joblib file (LR, LASSO)."""
+    path = Path(path)
+    if zipfile.is_zipfile(path):
+        with tempfile.TemporaryDirectory() as tmp:
+            staged = Path(tmp) / "model.keras"
+            shutil.copyfile(path, staged)
+            network = keras.saving.load_model(staged, compile=False)
+        return NeuralModel.from_network(network)
+    model = joblib.load(path)
+    if not isinstance(model, tuple(_LINEAR.values())):
+        raise ValueError(f"{path}: not a model written by axs.models")
+    return model

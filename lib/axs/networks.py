@@ -1,0 +1,201 @@
+"""Keras networks of the paper's section 3: FCNN, CNN and AXS (Figure 1), with scaling inside the saved model.
+
+* **Encoder** (Figure 1): spectrum -> convolution layers (sigmoid, L1) with max
+  pooling -> fully connected layers (sigmoid, L1, dropout) -> (theta, alpha),
+  made non-negative by softplus heads (theta: one multiplier per simulator element; alpha: background amount).
+* **Output** (section 3.5.2): (theta, alpha) -> dropout -> fully connected
+  layer with L1 and sigmoid -> all element concentrations at once.
+* **FCNN** (3.3): spectrum -> dropout -> one fully connected layer (L1, ReLU) -> concentrations.
+* **CNN** (3.4): Encoder + Output.
+* **AXS** (3.5): Encoder -> (theta, alpha) -> XRF Simulator (eq. 12, the
+  reconstruction) and -> Output; loss eq. 15 = J_p (eq. 14) + beta J_r (eq. 13).
+
+:class:`SpectrumNetwork` takes raw spectra (counts/s): per-channel
+standardisation, the reconstruction's spectrum scale and the per-element target
+scaling are non-trainable weights of the model, so a saved ``.keras`` file maps
+counts to concentrations on its own. Its ``train_step`` computes eq. 15 with a
+per-sample ``labelled`` weight: unlabelled spectra (weight 0) only add
+reconstruction error (semi-supervised AXS, paper section 5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+from keras import layers, ops, regularizers
+
+from axs.decoder import XRFSimulator, select_lines
+
+NETWORK_KINDS = ("fcnn", "cnn", "axs")
+
+
+class Encoder(layers.Layer):
+    """Figure 1's Encoder: standardised spectrum (n, channels) -> theta (n, n_theta) >= 0, alpha (n, 1) >= 0."""
+
+    def __init__(self, n_theta: int, conv_filters, kernel_sizes, pool_size: int, dense_units, dropout: float,
+                 l1: float, **kwargs):
+        super().__init__(**kwargs)
+        if len(conv_filters) != len(kernel_sizes):
+            raise ValueError("conv_filters and kernel_sizes: expected one kernel size per convolution layer")
+        reg = regularizers.L1(l1) if l1 > 0 else None
+        self.convolutions = [layers.Conv1D(f, k, padding="same", activation="sigmoid", kernel_regularizer=reg)
+                             for f, k in zip(conv_filters, kernel_sizes)]
+        self.pools = [layers.MaxPooling1D(pool_size) for _ in conv_filters]
+        self.flatten = layers.Flatten()
+        self.dense = [layers.Dense(u, activation="sigmoid", kernel_regularizer=reg) for u in dense_units]
+        self.dropouts = [layers.Dropout(dropout) for _ in dense_units]
+        self.theta_head = layers.Dense(n_theta, activation="softplus", kernel_regularizer=reg)
+        self.alpha_head = layers.Dense(1, activation="softplus", kernel_regularizer=reg)
+
+    def call(self, z, training=False):
+        h = ops.expand_dims(z, -1)
+        for conv, pool in zip(self.convolutions, self.pools):
+            h = pool(conv(h))
+        h = self.flatten(h)
+        for dense, dropout in zip(self.dense, self.dropouts):
+            h = dropout(dense(h), training=training)
+        return self.theta_head(h), self.alpha_head(h)
+
+
+class OutputModule(layers.Layer):
+    """Section 3.5.2: (theta, alpha) -> dropout -> dense (L1, sigmoid) -> scaled concentrations."""
+
+    def __init__(self, n_outputs: int, dropout: float, l1: float, **kwargs):
+        super().__init__(**kwargs)
+        self.dropout = layers.Dropout(dropout)
+        self.dense = layers.Dense(n_outputs, activation="sigmoid",
+                                  kernel_regularizer=regularizers.L1(l1) if l1 > 0 else None)
+
+    def call(self, theta, alpha, training=False):
+        return self.dense(self.dropout(ops.concatenate([theta, alpha], axis=-1), training=training))
+
+
+@keras.saving.register_keras_serializable(package="axs")
+class SpectrumNetwork(keras.Model):
+    """FCNN, CNN or AXS on raw spectra; ``call`` returns a dict of scaled outputs.
+
+    Keys: ``y`` scaled concentrations (all kinds); ``theta``, ``alpha`` (CNN, AXS);
+    ``reconstruction`` eq. 12 in units of counts / spectrum_scale (AXS).
+    ``architecture`` holds the layer hyperparameters (see :func:`axs.models.make_model`).
+    """
+
+    def __init__(self, kind: str, energies_kev, n_outputs: int, architecture: dict,
+                 simulator: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in NETWORK_KINDS:
+            raise ValueError(f"kind: expected one of {NETWORK_KINDS}, got {kind!r}")
+        self.kind = kind
+        self.energies_kev = [float(e) for e in np.asarray(energies_kev).ravel()]
+        self.n_channels = len(self.energies_kev)
+        self.n_outputs = int(n_outputs)
+        self.architecture = dict(architecture)
+        a = self.architecture
+        if kind == "axs":
+            self.simulator = (XRFSimulator.from_config(simulator) if simulator is not None else
+                              XRFSimulator.for_energy_axis(self.energies_kev, elements=a.get("simulator_elements"),
+                                                           min_relative_probability=a["min_relative_probability"]))
+            n_theta = self.simulator.n_elements
+        else:
+            self.simulator = None
+            n_theta = len(select_lines(self.energies_kev, elements=a.get("simulator_elements"),
+                                       min_relative_probability=a["min_relative_probability"])[0])
+        if kind == "fcnn":
+            self.input_dropout = layers.Dropout(a["dropout"])
+            self.fully_connected = layers.Dense(self.n_outputs, activation="relu",
+                                                kernel_regularizer=regularizers.L1(a["l1"]) if a["l1"] > 0 else None)
+        else:
+            self.encoder = Encoder(n_theta, a["conv_filters"], a["kernel_sizes"], a["pool_size"], a["dense_units"],
+                                   a["dropout"], a["l1"])
+            self.output_module = OutputModule(self.n_outputs, a["dropout"], a["l1"])
+        zeros, ones = keras.initializers.Zeros(), keras.initializers.Ones()
+        self.input_mean = self.add_weight(name="input_mean", shape=(self.n_channels,), initializer=zeros,
+                                          trainable=False)
+        self.input_std = self.add_weight(name="input_std", shape=(self.n_channels,), initializer=ones,
+                                         trainable=False)
+        self.spectrum_scale = self.add_weight(name="spectrum_scale", shape=(), initializer=ones, trainable=False)
+        self.target_shift = self.add_weight(name="target_shift", shape=(self.n_outputs,), initializer=zeros,
+                                            trainable=False)
+        self.target_scale = self.add_weight(name="target_scale", shape=(self.n_outputs,), initializer=ones,
+                                            trainable=False)
+        self.beta = float(a.get("beta", 0.0))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.prediction_tracker = keras.metrics.Mean(name="prediction_mse")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_mse")
+        self(ops.zeros((1, self.n_channels)))  # create every weight now, so from_config + load_weights just works
+
+    def set_scaling(self, input_mean, input_std, spectrum_scale, target_shift, target_scale) -> None:
+        """Store the scalers fitted on the training data (part of the saved model)."""
+        self.input_mean.assign(input_mean)
+        self.input_std.assign(input_std)
+        self.spectrum_scale.assign(spectrum_scale)
+        self.target_shift.assign(target_shift)
+        self.target_scale.assign(target_scale)
+
+    def call(self, x, training=False):
+        z = (x - self.input_mean) / self.input_std
+        if self.kind == "fcnn":
+            return {"y": self.fully_connected(self.input_dropout(z, training=training))}
+        theta, alpha = self.encoder(z, training=training)
+        out = {"y": self.output_module(theta, alpha, training=training), "theta": theta, "alpha": alpha}
+        if self.kind == "axs":
+            out["reconstruction"] = self.simulator([theta, alpha])
+        return out
+
+    def concentrations(self, y_scaled):
+        """Scaled outputs -> concentrations in the units of the training targets."""
+        return y_scaled * self.target_scale + self.target_shift
+
+    def objective(self, x, y_scaled, labelled, training):
+        """Eq. 15 for a batch: (total, J_p, J_r); J_p counts only labelled samples, both average over the batch."""
+        out = self(x, training=training)
+        per_sample_p = ops.mean(ops.square(y_scaled - out["y"]), axis=-1)                      # eq. 14
+        prediction = ops.sum(per_sample_p * labelled) / ops.cast(ops.shape(x)[0], x.dtype)
+        total = prediction
+        reconstruction = ops.zeros(())
+        if self.kind == "axs":
+            target = x / self.spectrum_scale
+            reconstruction = ops.mean(ops.square(target - out["reconstruction"]))                # eq. 13
+            total = total + self.beta * reconstruction                                           # eq. 15
+        if self.losses:
+            total = total + ops.sum(self.losses)
+        return total, prediction, reconstruction
+
+    def _unpack(self, data):
+        x, y, labelled = keras.utils.unpack_x_y_sample_weight(data)
+        if labelled is None:
+            labelled = ops.ones((ops.shape(x)[0],), dtype=x.dtype)
+        return x, y, ops.reshape(labelled, (-1,))
+
+    def _record(self, total, prediction, reconstruction):
+        self.loss_tracker.update_state(total)
+        self.prediction_tracker.update_state(prediction)
+        self.reconstruction_tracker.update_state(reconstruction)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        import tensorflow as tf  # the custom step is written for the TensorFlow backend
+
+        x, y, labelled = self._unpack(data)
+        with tf.GradientTape() as tape:
+            total, prediction, reconstruction = self.objective(x, y, labelled, training=True)
+        gradients = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._record(total, prediction, reconstruction)
+
+    def test_step(self, data):
+        x, y, labelled = self._unpack(data)
+        return self._record(*self.objective(x, y, labelled, training=False))
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.prediction_tracker, self.reconstruction_tracker]
+
+    def get_config(self):
+        return {"kind": self.kind, "energies_kev": self.energies_kev, "n_outputs": self.n_outputs,
+                "architecture": self.architecture,
+                "simulator": self.simulator.get_config() if self.simulator is not None else None,
+                "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

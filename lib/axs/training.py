@@ -1,0 +1,108 @@
+"""Training utilities shared by every model: seeding, validation split, input/target scaling, progress, array checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TF ops deterministic: same seed -> same weights on this machine."""
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def validation_split(n_samples: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) carved at random (seeded) from the ``n_samples`` given to fit.
+
+    At least one sample goes to each side when ``fraction`` > 0 and there are two or more samples.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation_fraction: expected a number in [0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(n_samples)
+    n_val = int(round(fraction * n_samples))
+    if fraction > 0 and n_samples >= 2:
+        n_val = min(max(n_val, 1), n_samples - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def input_standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of spectra X (n, channels), counts/s.
+
+    Channels that never vary (e.g. below the detector threshold) get a floor of
+    1e-3 of the largest channel deviation so they map to ~0 instead of dividing by zero.
+    """
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    floor = 1e-3 * float(std.max()) + 1e-12
+    return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
+
+
+def spectrum_scale(X: np.ndarray) -> float:
+    """One number dividing all counts for the reconstruction target: the peak of the mean training spectrum.
+
+    The simulator is linear in theta and alpha, so one global scale changes
+    nothing physically; it only brings eq. 13 to order one.
+    """
+    peak = float(X.mean(axis=0).max())
+    return peak if peak > 0 else 1.0
+
+
+def target_scaling(Y: np.ndarray, zero_preserving: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-element (shift, scale) so that y_scaled = (y - shift) / scale; y = y_scaled * scale + shift.
+
+    Per element, so that ppm traces and % majors weigh alike in eq. 14.
+    ``zero_preserving`` (ReLU outputs, FCNN): shift 0 and the training maximum
+    maps to 0.8, so ReLU's zero is zero concentration. Otherwise (sigmoid
+    outputs, CNN and AXS): the training range maps to [0.1, 0.9], leaving the
+    sigmoid room on both sides.
+    """
+    low, high = Y.min(axis=0), Y.max(axis=0)
+    if zero_preserving:
+        shift = np.zeros_like(high)
+        scale = np.where(high > 0, high / 0.8, 1.0)
+    else:
+        span = np.where(high > low, high - low, np.maximum(np.abs(high), 1.0))
+        scale = span / 0.8
+        shift = low - 0.1 * scale
+    return shift.astype(np.float32), scale.astype(np.float32)
+
+
+def check_spectra(X, n_channels: int, name: str = "X") -> np.ndarray:
+    """X as a float32 (n, channels) array; ValueError naming the argument otherwise."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[1] != n_channels:
+        raise ValueError(f"{name}: expected shape (n_samples, {n_channels}) spectra, got {X.shape}")
+    if not np.all(np.isfinite(X)):
+        row = int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])
+        raise ValueError(f"{name}: row {row} has a non-finite count")
+    return X
+
+
+def check_targets(Y, n_samples: int, n_outputs: int, name: str = "Y") -> np.ndarray:
+    """Y as a float32 (n, elements) array of concentrations; ValueError naming the argument otherwise."""
+    Y = np.asarray(Y, dtype=np.float32)
+    if Y.ndim != 2 or Y.shape != (n_samples, n_outputs):
+        raise ValueError(f"{name}: expected shape ({n_samples}, {n_outputs}) concentrations, got {Y.shape}")
+    if not np.all(np.isfinite(Y)):
+        row, col = (int(v[0]) for v in np.nonzero(~np.isfinite(Y)))
+        raise ValueError(f"{name}: row {row}, column {col} is not a finite concentration")
+    return Y
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One tqdm bar over epochs showing the latest losses (Keras's own bar is per epoch)."""
+
+    def __init__(self, epochs: int, description: str):
+        super().__init__()
+        self.bar = tqdm(total=epochs, desc=description, unit="epoch", leave=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(1)
+        if logs:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if "loss" in k})
+
+    def on_train_end(self, logs=None):
+        self.bar.close()

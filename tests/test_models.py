@@ -1,0 +1,144 @@
+"""Models of section 3 through axs.models: shapes, one-step fits, save/load, determinism, arguments, LR applicability."""
+
+import numpy as np
+import pytest
+import xraylib
+
+from axs.elements import ASSAY_ELEMENTS
+from axs.models import DEFAULTS, MODEL_NAMES, load_model, make_model
+from axs.training import validation_split
+
+ENERGIES = 0.16 * np.arange(256) + 0.02          # 256 channels, 0.02-40.8 keV
+FAST = {"epochs": 1, "batch_size": 8}
+
+
+def data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.poisson(20.0, size=(n, ENERGIES.size)).astype(np.float32)
+    Y = rng.random((n, len(ASSAY_ELEMENTS))).astype(np.float32) * np.where(
+        np.isin(ASSAY_ELEMENTS, ["Al", "Fe"]), 10.0, 300.0)
+    return X, Y
+
+
+def fast(name):
+    return {} if name in ("lr", "lasso") else FAST
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_one_step_fit_predicts_every_element_and_round_trips(name, tmp_path):
+    X, Y = data()
+    model = make_model(name, energies_kev=ENERGIES, seed=0, **fast(name))
+    assert model.fit(X, Y, verbose=0) is model
+    predicted = model.predict(X)
+    assert predicted.shape == Y.shape
+    if name == "lr":
+        applicable = np.array([model.applicable[e] for e in ASSAY_ELEMENTS])
+        assert np.all(np.isfinite(predicted[:, applicable])) and np.all(np.isnan(predicted[:, ~applicable]))
+    else:
+        assert np.all(np.isfinite(predicted))
+    path = tmp_path / f"{name}.model"
+    model.save(path)
+    again = load_model(path)
+    np.testing.assert_array_equal(again.predict(X), predicted)
+    assert again.hyperparameters == model.hyperparameters or name in ("fcnn", "cnn", "axs")
+
+
+def test_axs_encodes_reconstructs_and_reports_simulator_parameters(tmp_path):
+    X, Y = data()
+    model = make_model("axs", energies_kev=ENERGIES, **FAST).fit(X, Y, X_unlabelled=X[:5])
+    theta, alpha = model.encode(X)
+    assert theta.shape == (len(X), len(model.simulator_elements)) and alpha.shape == (len(X), 1)
+    assert np.all(theta >= 0) and np.all(alpha >= 0)
+    assert {"Rh", "Ar", "Fe", "Si"} <= set(model.simulator_elements)
+    assert model.reconstruct(X).shape == X.shape
+    parameters = model.simulator_parameters()
+    assert set(parameters) == {"Gamma", "a1", "c1", "a2", "c2", "p1", "p2"}
+    assert parameters["Gamma"] > 0 and parameters["p1"] >= 0 and parameters["p2"] >= 0
+    model.save(tmp_path / "axs.keras")
+    again = load_model(tmp_path / "axs.keras")
+    np.testing.assert_array_equal(again.reconstruct(X), model.reconstruct(X))
+    assert again.simulator_parameters() == parameters
+
+
+@pytest.mark.parametrize("name", ["fcnn", "cnn", "axs"])
+def test_same_seed_same_predictions_other_seed_differs(name):
+    X, Y = data()
+    runs = [make_model(name, energies_kev=ENERGIES, seed=s, epochs=2, batch_size=8).fit(X, Y).predict(X)
+            for s in (3, 3, 4)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_early_stopping_restores_the_best_validation_epoch():
+    X, Y = data(n=30)
+    model = make_model("fcnn", energies_kev=ENERGIES, seed=1, epochs=60, patience=3, batch_size=8,
+                       validation_fraction=0.2, learning_rate=0.05)
+    model.fit(X, Y)
+    history = model.history["val_loss"]
+    assert len(history) < 60, "random targets should stop early"
+    _, val = validation_split(len(X), 0.2, 1)
+    network = model.network
+    y_scaled = (Y[val] - network.target_shift.numpy()) / network.target_scale.numpy()
+    restored = network.evaluate(X[val], y_scaled, batch_size=len(val), verbose=0, return_dict=True)["loss"]
+    assert restored == pytest.approx(min(history), rel=1e-4)
+
+
+def test_targets_come_back_in_their_units():
+    X, _ = data(n=40)
+    Y = np.tile(np.linspace(1.0, 2.0, len(ASSAY_ELEMENTS), dtype=np.float32), (40, 1))
+    Y[:, 0] = np.linspace(0.0, 500.0, 40)
+    model = make_model("fcnn", energies_kev=ENERGIES, epochs=1).fit(X, Y)
+    shift, scale = model.network.target_shift.numpy(), model.network.target_scale.numpy()
+    np.testing.assert_allclose(scale[0], 500.0 / 0.8, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.network.concentrations((Y - shift) / scale)), Y, rtol=1e-5, atol=1e-4)
+
+
+def test_lr_is_exact_on_a_linear_line_response_and_knows_where_it_applies():
+    lr = make_model("lr", energies_kev=ENERGIES)
+    # xraylib's K-L3 energies (Deslattes et al. 2003 / NIST) are what the packaged table holds.
+    assert lr.line_energy_kev["Fe"] == pytest.approx(xraylib.LineEnergy(26, xraylib.KL3_LINE), abs=1e-4)
+    for element in ("Li", "Be", "Hf", "Pb", "U", "W"):
+        assert not lr.applicable[element], element
+    for element in ("Al", "Mg", "K", "Fe", "Ga", "Rb", "Sr", "Zr", "Mo", "Sn", "Sb", "Cs", "S", "Ca"):
+        assert lr.applicable[element], element
+    X, _ = data(n=30)
+    channel = int(np.argmin(np.abs(ENERGIES - lr.line_energy_kev["Fe"])))
+    Y = np.zeros((30, len(ASSAY_ELEMENTS)), np.float32)
+    Y[:, ASSAY_ELEMENTS.index("Fe")] = 0.5 * X[:, channel] + 3.0
+    predicted = lr.fit(X, Y).predict(X)
+    np.testing.assert_allclose(predicted[:, ASSAY_ELEMENTS.index("Fe")], Y[:, ASSAY_ELEMENTS.index("Fe")], rtol=1e-5)
+
+
+def test_lasso_with_fixed_alpha_selects_the_informative_channel():
+    X, _ = data(n=60)
+    Y = np.tile(X[:, [40]], (1, len(ASSAY_ELEMENTS))) * 2.0
+    lasso = make_model("lasso", energies_kev=ENERGIES, alpha=0.05).fit(X, Y)
+    coefficients = lasso.regressions[0].coef_
+    assert np.argmax(np.abs(coefficients)) == 40
+    assert np.corrcoef(lasso.predict(X)[:, 0], Y[:, 0])[0, 1] > 0.99
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="unknown hyperparameter.*kernel_size"):
+        make_model("cnn", energies_kev=ENERGIES, kernel_size=3)
+    with pytest.raises(ValueError, match="name: expected one of"):
+        make_model("svm", energies_kev=ENERGIES)
+    with pytest.raises(ValueError, match="energies_kev"):
+        make_model("axs", energies_kev=ENERGIES[::-1])
+    X, Y = data()
+    for name in ("lr", "lasso", "fcnn", "cnn"):
+        with pytest.raises(ValueError, match="X_unlabelled"):
+            make_model(name, energies_kev=ENERGIES, **fast(name)).fit(X, Y, X_unlabelled=X)
+    with pytest.raises(ValueError, match=r"X: expected shape \(n_samples, 256\)"):
+        make_model("fcnn", energies_kev=ENERGIES, **FAST).fit(X[:, :10], Y)
+    with pytest.raises(ValueError, match="Y: expected shape"):
+        make_model("fcnn", energies_kev=ENERGIES, **FAST).fit(X, Y[:, :5])
+    Y[2, 3] = np.nan
+    with pytest.raises(ValueError, match="row 2, column 3"):
+        make_model("fcnn", energies_kev=ENERGIES, **FAST).fit(X, Y)
+
+
+def test_every_hyperparameter_has_a_default():
+    assert set(DEFAULTS) == set(MODEL_NAMES)
+    assert {"beta", "conv_filters", "kernel_sizes", "dense_units", "dropout", "l1", "learning_rate",
+            "batch_size", "epochs", "patience", "validation_fraction"} <= set(DEFAULTS["axs"])
