@@ -93,6 +93,9 @@ def test_grouping_orders_orientations_and_rejects_duplicates(tmp_path):
     assert [s.orientation for _, s in groups["a"]] == [1, 2]
     with pytest.raises(DataError, match=r"^a1bis: field 'orientation': sample 'a' orientation 1 already given by a1"):
         group_by_sample([(Path("a1"), sp("a", 1)), (Path("a1bis"), sp("a", 1))])
+    errors = []
+    kept = group_by_sample([(Path("a1"), sp("a", 1)), (Path("a1bis"), sp("a", 1))], errors)
+    assert [str(p) for p, _ in kept["a"]] == ["a1"] and len(errors) == 1 and errors[0].path == "a1bis"
 
 
 @pytest.mark.parametrize("make, message", [

@@ -256,18 +256,23 @@ def read_any_spectrum(path: str | Path, live_time_s: float | None = None) -> Spe
     return read_csv_spectrum(path, live_time_s)
 
 
-def group_by_sample(spectra: list[tuple[Path, Spectrum]]) -> dict[str, list[tuple[Path, Spectrum]]]:
+def group_by_sample(spectra: list[tuple[Path, Spectrum]],
+                    errors: list[DataError] | None = None) -> dict[str, list[tuple[Path, Spectrum]]]:
     """The files of each sample, orientations in increasing order; samples in first-seen order.
 
-    Two files claiming the same orientation of the same sample are an error
-    naming the second file.
+    A second file claiming an orientation already given for its sample is a
+    DataError naming that file: raised, or, when ``errors`` is a list,
+    appended to it and the file left out.
     """
     groups: dict[str, list[tuple[Path, Spectrum]]] = defaultdict(list)
     for path, spectrum in spectra:
-        taken = {s.orientation for _, s in groups[spectrum.sample_id]}
-        if spectrum.orientation in taken:
-            first = next(p for p, s in groups[spectrum.sample_id] if s.orientation == spectrum.orientation)
-            raise DataError(path, f"sample {spectrum.sample_id!r} orientation {spectrum.orientation} "
-                            f"already given by {first}", field="orientation")
+        first = next((p for p, s in groups[spectrum.sample_id] if s.orientation == spectrum.orientation), None)
+        if first is not None:
+            error = DataError(path, f"sample {spectrum.sample_id!r} orientation {spectrum.orientation} "
+                              f"already given by {first}", field="orientation")
+            if errors is None:
+                raise error
+            errors.append(error)
+            continue
         groups[spectrum.sample_id].append((path, spectrum))
     return {k: sorted(v, key=lambda item: item[1].orientation) for k, v in groups.items()}

@@ -59,6 +59,7 @@ import hashlib
 import io
 import json
 import logging
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -83,6 +84,10 @@ LINEARITY_TOLERANCE_CHANNELS = 0.01
 #: fit does not depend on the training fold, so 10-fold cross-validation fits each spectrum once.
 _CLASSIC_AREAS: OrderedDict[tuple[bytes, bytes], np.ndarray] = OrderedDict()
 CLASSIC_CACHE_SIZE = 50_000
+
+#: PyMca keeps module-level state (its Elements tables) that configuring a fit rewrites: one fit at a time
+#: per process, so dask's threads can share a model.
+_PYMCA_LOCK = threading.RLock()
 
 _logger = logging.getLogger(__name__)
 
@@ -204,9 +209,10 @@ class PeakFitModel:
     def peak_areas(self, X: np.ndarray) -> np.ndarray:
         """(n, groups) fitted peak areas of spectra ``X`` (n, channels), in the units of ``X``."""
         X = self._checked(X)
-        if self.options["method"] == "fast":
-            return fast_peak_areas(X, self.config, self.groups)
-        return self._classic_peak_areas(X)
+        with _PYMCA_LOCK:
+            if self.options["method"] == "fast":
+                return fast_peak_areas(X, self.config, self.groups)
+            return self._classic_peak_areas(X)
 
     def _classic_peak_areas(self, X: np.ndarray) -> np.ndarray:
         from PyMca5.PyMcaPhysics.xrf import ClassMcaTheory
