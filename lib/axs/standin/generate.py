@@ -110,8 +110,8 @@ def draw_geometry(rng: np.random.Generator, config, n: int = N_ORIENTATIONS) -> 
     """Field geometry of the ``n`` measurements of one core (module docstring), around ``config``'s nominal."""
     distance = rng.uniform(*DISTANCE_RANGE_CM, n)
     tilt = rng.normal(0.0, TILT_SD_DEG, n)
-    incidence = config.incidence_deg + tilt + rng.normal(0.0, ANGLE_JITTER_SD_DEG, n)
-    takeoff = config.takeoff_deg - tilt + rng.normal(0.0, ANGLE_JITTER_SD_DEG, n)
+    incidence = config.nominal_incidence_deg + tilt + rng.normal(0.0, ANGLE_JITTER_SD_DEG, n)
+    takeoff = config.nominal_takeoff_deg - tilt + rng.normal(0.0, ANGLE_JITTER_SD_DEG, n)
     dust = DUST_MEDIAN_G_CM2 * np.exp(DUST_SIGMA_LN * rng.standard_normal(n))
     live = REAL_TIME_S * (1.0 - rng.uniform(*DEAD_TIME_RANGE, n))
     gain = np.full(n, config.nominal_gain_kev * (1.0 + rng.normal(0.0, GAIN_DRIFT_REL_SD)))
@@ -138,14 +138,36 @@ class CoreRecord:
         return sample_id(self.kind, self.index)
 
 
-def simulate_core(simulator, seed: int, kind: int, index: int) -> CoreRecord:
-    """Draw core ``index`` of ``kind`` from its own streams and measure its orientations."""
+def draw_core_record(seed: int, kind: int, index: int, config) -> tuple[CoreRecord, np.random.Generator]:
+    """Core ``index`` of ``kind`` drawn from its own streams (geology, lab, geometry), not yet measured;
+    returned with its counting-noise stream."""
     streams = core_streams(seed, kind, index)
     core = draw_core(streams["geology"], N_ORIENTATIONS)
     assay = lab.draw_assay(core, streams["lab"]) if kind == LABELLED else None
-    geometry = draw_geometry(streams["geometry"], instrument_config(), N_ORIENTATIONS)
-    counts = simulator.measure(core.surface_mass_fractions, geometry.for_simulator(), streams["counts"])
-    return CoreRecord(kind, index, core, geometry, np.asarray(counts, dtype=np.int64), assay)
+    geometry = draw_geometry(streams["geometry"], config, N_ORIENTATIONS)
+    return CoreRecord(kind, index, core, geometry, np.empty((N_ORIENTATIONS, 0), np.int64), assay), \
+        streams["counts"]
+
+
+def measure_block(simulator, seed: int, tasks: Sequence[tuple[int, int]]) -> list[CoreRecord]:
+    """Draw the cores ``tasks`` = [(kind, index), ...] and measure them in one batch.
+
+    The expected counts of all their orientations come from one vectorised
+    :meth:`Simulator.expected_counts` call (whose rows do not depend on the
+    batch); each core's Poisson counts come from its own stream.
+    """
+    drawn = [draw_core_record(seed, kind, index, simulator.config) for kind, index in tasks]
+    records = [record for record, _ in drawn]
+    fields = {name: np.concatenate([getattr(r.geometry, name) for r in records])
+              for name in ("distance_cm", "incidence_deg", "takeoff_deg", "dust_g_cm2", "live_time_s",
+                           "gain_kev", "offset_kev", "header_gain_kev", "header_offset_kev")}
+    geometry = FieldGeometry(**fields).for_simulator()
+    expected = simulator.expected_counts(np.concatenate([r.core.surface_mass_fractions for r in records]),
+                                         geometry)
+    for k, (record, counts_rng) in enumerate(drawn):
+        rows = expected[k * N_ORIENTATIONS:(k + 1) * N_ORIENTATIONS]
+        record.counts = counts_rng.poisson(rows).astype(np.int64)
+    return records
 
 
 # -- writers -------------------------------------------------------------------------------------
@@ -252,6 +274,8 @@ def write_truth(path: Path, records: Sequence[CoreRecord]) -> None:
 
 # -- the whole dataset -----------------------------------------------------------------------------
 
+#: Cores measured per batch (and per task of a worker process).
+BLOCK_CORES = 32
 _WORKER_SIMULATOR = None
 
 
@@ -272,18 +296,20 @@ def _worker_init():
     _WORKER_SIMULATOR = _make_simulator()
 
 
-def _worker_simulate(task: tuple[int, int, int]) -> CoreRecord:
-    return simulate_core(_WORKER_SIMULATOR, *task)
+def _worker_measure(block: tuple[int, list[tuple[int, int]]]) -> list[CoreRecord]:
+    return measure_block(_WORKER_SIMULATOR, *block)
 
 
 def simulate_cores(seed: int, tasks: Sequence[tuple[int, int]], jobs: int = 1) -> list[CoreRecord]:
-    """Simulate cores ``tasks`` = [(kind, index), ...] in order, on ``jobs`` processes."""
-    full = [(seed, kind, index) for kind, index in tasks]
+    """Draw and measure cores ``tasks`` = [(kind, index), ...], in order, on ``jobs`` processes."""
+    blocks = [(seed, list(tasks[i:i + BLOCK_CORES])) for i in range(0, len(tasks), BLOCK_CORES)]
     if jobs <= 1:
         _worker_init()
-        return [_worker_simulate(t) for t in full]
+        results = map(_worker_measure, blocks)
+        return [r for block in results for r in block]
+    _make_simulator()     # built once here; forked workers inherit it instead of rebuilding the tables
     with ProcessPoolExecutor(jobs, initializer=_worker_init) as pool:
-        return list(pool.map(_worker_simulate, full, chunksize=16))
+        return [r for block in pool.map(_worker_measure, blocks) for r in block]
 
 
 def package_versions() -> dict[str, str]:
