@@ -192,6 +192,50 @@ def write_metrics(values: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(clean, indent=2, sort_keys=True) + "\n")
 
 
-def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
-    """Long table element, model, mse for ``dvc plots`` (models and, when present, the floor)."""
-    return table2(scores, models, elements)[["element", "model", "mse"]]
+def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str],
+                    relative: bool = False) -> pd.DataFrame:
+    """Wide table for ``dvc plots``: one row per element, one MSE column per model (and the floor when
+    present); ``relative`` divides by the training-fold mean predictor's MSE (1 = no better than the mean)."""
+    names = list(models) + ([FLOOR] if FLOOR in scores["model"] else [])
+    mse = scores["mse"].sel(model=names, element=list(elements))
+    if relative:
+        mse = mse / scores["mse"].sel(model=MEAN, element=list(elements))
+    return mse.to_pandas().T.rename_axis(columns=None).reset_index()
+
+
+def predictions_path(artifacts_dir: str | Path, model: str) -> Path:
+    """Where a model's out-of-fold predictions live: ``baselines/<model>/`` or, for AXS, ``train_axs/``."""
+    artifacts_dir = Path(artifacts_dir)
+    folder = artifacts_dir / "train_axs" if model == "axs" else artifacts_dir / "baselines" / model
+    return folder / "predictions.nc"
+
+
+def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
+                        reconstruction_cps: np.ndarray | None = None) -> xr.Dataset:
+    """Out-of-fold predictions (sample, element) in wt% on the dataset's coordinates, with the folds used;
+    AXS adds its out-of-fold spectrum reconstructions (sample, channel) in counts/s."""
+    out = xr.Dataset(
+        {"predicted_pct": (("sample", "element"), np.asarray(predicted_pct, dtype=np.float64),
+                           {"units": "wt%", "long_name": f"{model}: out-of-fold prediction"}),
+         "fold": ds["fold"]},
+        coords={"sample": ds["sample"], "element": ds["element"]}, attrs={"model": model})
+    if reconstruction_cps is not None:
+        out["reconstruction_cps"] = (("sample", "channel"), np.asarray(reconstruction_cps, dtype=np.float64),
+                                     {"units": "counts/s"})
+        out = out.assign_coords(energy_kev=ds["energy_kev"])
+    return out
+
+
+def load_predictions(artifacts_dir: str | Path, models: Sequence[str], folds: xr.DataArray) -> xr.DataArray:
+    """Out-of-fold predictions of ``models`` as one DataArray (model, sample, element), wt%.
+
+    Raises ValueError if a model's predictions were made with other folds than ``folds``.
+    """
+    arrays = []
+    for model in models:
+        with xr.open_dataset(predictions_path(artifacts_dir, model), engine="netcdf4") as p:
+            p = p.load()
+        if not np.array_equal(p["fold"].sel(sample=folds["sample"]).to_numpy(), folds.to_numpy()):
+            raise ValueError(f"{model}: predictions were made with other cross-validation folds")
+        arrays.append(p["predicted_pct"].sel(sample=folds["sample"]))
+    return xr.concat(arrays, dim=xr.DataArray(list(models), dims="model", name="model"))

@@ -139,3 +139,14 @@ def reconstruction(energy_kev: np.ndarray, observed_cps: np.ndarray, reconstruct
     ax.set(xlabel="energy (keV)", ylabel="count rate (counts/s per channel)", title=f"{sample}")
     ax.legend()
     return fig
+
+
+def training_history(history: dict[str, list[float]]) -> plt.Figure:
+    """Loss per epoch (log scale) of every series Keras recorded (``loss``, ``val_loss``, ...)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in history.items():
+        if "loss" in name:
+            ax.semilogy(np.arange(1, len(values) + 1), values, label=name)
+    ax.set(xlabel="epoch", ylabel="loss")
+    ax.legend(fontsize=7)
+    return fig

@@ -40,6 +40,8 @@ from axs import paths
 STAGES = ("prepare", "baselines", "train_axs", "evaluate")
 NOTEBOOKS = {"prepare": "01_prepare", "baselines": "02_baselines", "train_axs": "03_train_axs",
              "evaluate": "04_evaluate"}
+#: Stages that draw figures; model-training stages draw none, so a change to a plot never re-runs training.
+STAGES_WITH_FIGURES = ("prepare", "evaluate")
 KERNEL = "python3"
 RUN_INFO = "run_info.json"
 
@@ -106,7 +108,9 @@ class Layout:
 
     def outputs(self, stage: str, model: str | None = None) -> list[Path]:
         """Every path the stage writes (what ``dvc.yaml`` declares as its outs, metrics and plots)."""
-        out = [self.out_dir(stage, model), self.figures_dir(stage, model), self.report_html(stage, model)]
+        out = [self.out_dir(stage, model), self.report_html(stage, model)]
+        if stage in STAGES_WITH_FIGURES:
+            out.append(self.figures_dir(stage, model))
         if stage == "evaluate":
             out += [self.tables_dir, self.plots_dir, self.metrics, self.index]
         return out
@@ -132,7 +136,7 @@ def stage_parameters(params: dict, stage: str, model: str | None = None, smoke: 
     ``models``, the baselines followed by ``axs``.
     """
     smoke = bool(params.get("smoke", False)) if smoke is None else smoke
-    section = copy.deepcopy(params[stage])
+    section = copy.deepcopy(params.get(stage) or {})
     overrides = section.pop("smoke_overrides", None) or {}
     if smoke:
         section = _merge(section, overrides)
@@ -168,6 +172,7 @@ def export_html(executed: Path, target: Path) -> Path:
                             extra_loaders=[jinja2.DictLoader({"axs_offline.html.j2": _OFFLINE_TEMPLATE})],
                             exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body, encoding="utf-8")
     return target
 
@@ -195,6 +200,8 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
               model: str | None = None, smoke: bool | None = None) -> float:
     """Run one stage atomically (see the module docstring); returns its wall time in seconds."""
     start = time.perf_counter()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")     # the kernel inherits it: no TensorFlow banners
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     layout = Layout(Path(root).resolve())
     params = load_params(params_path or layout.root / "params.yaml")
     parameters = stage_parameters(params, stage, model, smoke)
@@ -206,11 +213,12 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
     staging = Path(tempfile.mkdtemp(prefix=f"{layout.key(stage, model)}-", dir=staging_root))
     try:
         staged = Layout(staging)
-        for folder in (staged.out_dir(stage, model), staged.figures_dir(stage, model)):
-            folder.mkdir(parents=True)
+        staged.out_dir(stage, model).mkdir(parents=True)
         parameters.update(data_dir=str(layout.data), artifacts_dir=str(layout.artifacts),
-                          out_dir=str(staged.out_dir(stage, model)),
-                          figures_dir=str(staged.figures_dir(stage, model)))
+                          out_dir=str(staged.out_dir(stage, model)))
+        if stage in STAGES_WITH_FIGURES:
+            staged.figures_dir(stage, model).mkdir(parents=True)
+            parameters["figures_dir"] = str(staged.figures_dir(stage, model))
         if stage == "evaluate":
             parameters.update(tables_dir=str(staged.tables_dir), plots_dir=str(staged.plots_dir),
                               metrics_path=str(staged.metrics))
