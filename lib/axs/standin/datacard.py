@@ -50,9 +50,11 @@ pegmatite deposit, standing in for the paper's proprietary data. Written by
 {generated["command"]}
 ```
 
-(seed {generated["seed"]}; {generated["labelled_cores"]} labelled cores and
-{generated["unlabelled_cores"]} unlabelled pool cores, {generated["orientations"]}
-orientations each; {versions}). `GENERATED.json` records the same. Restore it
+Seed {generated["seed"]}: {generated["labelled_cores"]} labelled cores and {generated["unlabelled_cores"]} unlabelled
+pool cores, {generated["orientations"]} orientations each.
+Package versions: {versions}.
+
+`GENERATED.json` records the same. Restore the data
 with `make data` (`dvc pull`); regenerate it with the command above, or any
 subset of cores with `--only-labelled` / `--only-unlabelled`: every core has its
 own random streams, so a subset matches the full dataset byte for byte.
