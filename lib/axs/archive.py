@@ -165,11 +165,15 @@ def predictions_dataset(model_path: str | Path, ds: xr.Dataset) -> xr.Dataset:
          "grid_status": (("spectrum",), block[:, -1].astype(np.int8),
                          {"flag_values": [NOT_COVERED, ON_GRID, RESAMPLED],
                           "flag_meanings": "not_covered on_model_grid resampled"})},
-        coords={"element": list(elements), "unit": ("element", [assay_unit(e) for e in elements])},
+        # variable-length strings: portable in both netCDF and Zarr v3
+        coords={"element": np.array(elements, dtype=object),
+                "unit": ("element", np.array([assay_unit(e) for e in elements], dtype=object))},
         attrs={"model": model_path, "source": "axs predict (archive mode)"})
     for name in PASSED_THROUGH:
         if name in ds:
-            out[name] = ds[name].variable.chunk({"spectrum": chunks[0]})
+            passed = ds[name].variable.chunk({"spectrum": chunks[0]})
+            passed.encoding = {}  # the input store's chunking need not fit the output's
+            out[name] = passed
     return out
 
 
@@ -186,7 +190,7 @@ def write_store(ds: xr.Dataset, path: str | Path) -> None:
     chunk = ds["concentration"].data.chunksize[0] if isinstance(ds["concentration"].data, da.Array) else None
     try:
         if path.suffix.lower() == ".zarr":
-            ds.to_zarr(staging, mode="w-", consolidated=True)
+            ds.to_zarr(staging, mode="w-")
         else:
             encoding = {"concentration": {"zlib": True, "complevel": 4, "shuffle": True}}
             if chunk:

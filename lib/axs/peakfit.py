@@ -325,10 +325,10 @@ def fast_peak_areas(X: np.ndarray, config: dict, groups: list[str]) -> np.ndarra
     # PyMca warns that results are not written to disk: they are returned, on purpose
     logging.getLogger("PyMca5.PyMcaIO.OutputBuffer").setLevel(logging.ERROR)
     fast = FastXRFLinearFit.FastXRFLinearFit()
-    fast.setFitConfiguration(copy.deepcopy(config))
     channels = np.arange(X.shape[1], dtype=np.float64)
-    out = fast.fitMultipleSpectra(x=channels, y=np.asarray(X, dtype=np.float64), weight=0,
-                                  refit=True, concentrations=False)
+    # the configuration goes in once, here: setFitConfiguration would configure (slowly) a second time
+    out = fast.fitMultipleSpectra(x=channels, y=np.asarray(X, dtype=np.float64), weight=0, refit=True,
+                                  concentrations=False, configuration=copy.deepcopy(config))
     labels = list(out.labels("parameters"))
     parameters = np.asarray(out["parameters"])
     return np.stack([parameters[labels.index(g)] if g in labels else np.full(len(X), np.nan)
