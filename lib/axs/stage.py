@@ -18,7 +18,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from axs import paths
 from axs.reports import STAGES, StageFailed, run_stage
 
 
@@ -28,8 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("--model", help="baselines only: the model to cross-validate (one of params "
                         "baselines.models)")
-    parser.add_argument("--root", type=Path, default=paths.ROOT,
-                        help="project folder holding data/, params.yaml; artifacts/ and reports/ are written there")
+    parser.add_argument("--root", type=Path, default=Path.cwd(),
+                        help="project folder holding data/ and params.yaml; artifacts/ and reports/ are written "
+                        "there (default: the current folder; dvc runs stages from the repository root)")
     parser.add_argument("--params", type=Path, default=None, help="parameters file (default ROOT/params.yaml)")
     parser.add_argument("--smoke", action="store_true", help="force smoke mode (overrides params 'smoke')")
     args = parser.parse_args(argv)
