@@ -105,28 +105,35 @@ def open_archive(paths: list[str | Path], chunk_spectra: int = 8192) -> xr.Datas
 
 def rates_block(counts: np.ndarray, live_time_s: np.ndarray, calibration: np.ndarray,
                 energies_kev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per second on the grid ``energies_kev`` for a block of spectra, and each one's grid_status.
+    """Counts per second (float32) on the grid ``energies_kev`` for a block of spectra, and each one's grid_status.
 
     ``counts`` (n, channels); ``live_time_s`` (n,); ``calibration`` (n, 3):
     offset, gain, quadratic in keV. Spectra sharing a calibration are moved
     together (:func:`axs.energy_grid.rebin_counts`).
     """
-    counts = np.asarray(counts, dtype=np.float64)
-    out = np.full((len(counts), len(energies_kev)), np.nan)
-    status = np.full(len(counts), NOT_COVERED, dtype=np.int8)
-    distinct, which = np.unique(calibration, axis=0, return_inverse=True)
-    for k, (offset, gain, quadratic) in enumerate(distinct):
-        rows = np.flatnonzero(which.ravel() == k)
-        src = energy_axis(counts.shape[1], offset, gain, quadratic)
-        if same_grid(src, energies_kev):
-            out[rows], status[rows] = counts[rows], ON_GRID
-        elif np.all(np.diff(src) > 0) and covers(src, energies_kev):
-            out[rows], status[rows] = rebin_counts(counts[rows], src, energies_kev), RESAMPLED
+    counts = np.asarray(counts)
     live = np.asarray(live_time_s, dtype=np.float64)
+    distinct, which = np.unique(calibration, axis=0, return_inverse=True)
+    which = which.ravel()
+    grids = [energy_axis(counts.shape[1], *row) for row in distinct]
+    if len(distinct) == 1 and same_grid(grids[0], energies_kev):
+        # the usual case, kept to one float32 copy of the chunk
+        out = counts.astype(np.float32)
+        status = np.full(len(counts), ON_GRID, dtype=np.int8)
+    else:
+        out = np.full((len(counts), len(energies_kev)), np.nan, dtype=np.float32)
+        status = np.full(len(counts), NOT_COVERED, dtype=np.int8)
+        for k, src in enumerate(grids):
+            rows = np.flatnonzero(which == k)
+            if same_grid(src, energies_kev):
+                out[rows], status[rows] = counts[rows], ON_GRID
+            elif np.all(np.diff(src) > 0) and covers(src, energies_kev):
+                out[rows], status[rows] = rebin_counts(counts[rows], src, energies_kev), RESAMPLED
     bad_live = ~(np.isfinite(live) & (live > 0))
     out[bad_live], status[bad_live] = np.nan, NOT_COVERED
     with np.errstate(invalid="ignore", divide="ignore"):
-        return out / live[:, None], status
+        out /= live[:, None].astype(np.float32)
+    return out, status
 
 
 def _predict_block(counts, live, calibration, model_path: str) -> np.ndarray:
@@ -138,7 +145,7 @@ def _predict_block(counts, live, calibration, model_path: str) -> np.ndarray:
     good = status != NOT_COVERED
     if good.any():
         to_unit = np.array([1.0 / UNIT_TO_PCT[assay_unit(e)] for e in elements])
-        values[good] = np.asarray(model.predict(rates[good].astype(np.float32))) * to_unit
+        values[good] = np.asarray(model.predict(rates if good.all() else rates[good])) * to_unit
     return np.concatenate([values, status[:, None].astype(np.float32)], axis=1)
 
 
