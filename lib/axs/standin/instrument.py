@@ -327,7 +327,7 @@ class Simulator:
         lo = np.floor(pos).astype(int)
         frac = pos - lo
         at_edges = np.take_along_axis(cumulative, lo, 1) * (1 - frac) + np.take_along_axis(cumulative, lo + 1, 1) * frac
-        counts = np.diff(at_edges, axis=1)
+        counts = np.maximum(np.diff(at_edges, axis=1), 0.0)  # interpolation round-off must not go negative
         centres = 0.5 * (edges[:, 1:] + edges[:, :-1])
         noise_sigma = c.noise_fwhm_kev / detector.FWHM_PER_SIGMA
         return counts * 0.5 * (1.0 + erf((centres - c.lower_discriminator_kev) / (np.sqrt(2.0) * noise_sigma)))
