@@ -25,12 +25,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
-import xraylib
 
 from axs.elements import atomic_number
-
-#: Length of a mass-fraction vector: elements Z = 1 .. 92 (H to U).
-Z_MAX = 92
+from axs.standin.physics import Z_MAX, compound_mass_fractions
 
 #: Default spread (natural-log standard deviation) of a trace content between cores.
 TRACE_SIGMA_LN = 0.5
@@ -127,11 +124,8 @@ def mineral_index(name: str) -> int:
 
 
 def formula_mass_fractions(formula: str) -> np.ndarray:
-    """Mass fractions (Z_MAX,) of a chemical formula, from :func:`xraylib.CompoundParser`."""
-    parsed = xraylib.CompoundParser(formula)
-    w = np.zeros(Z_MAX)
-    w[np.asarray(parsed["Elements"]) - 1] = parsed["massFractions"]
-    return w
+    """Mass fractions (Z_MAX,) of a chemical formula (xraylib's CompoundParser, via the simulator's parser)."""
+    return compound_mass_fractions({formula: 1.0})
 
 
 @cache
