@@ -135,8 +135,9 @@ class XRFSimulator(keras.layers.Layer):
         init = self.initial
 
         def scalar(name, value):
-            return self.add_weight(name=name, shape=(), initializer=keras.initializers.Constant(value),
-                                   trainable=True)
+            weight = self.add_weight(name=name, shape=(), initializer="zeros", trainable=True)
+            weight.assign(np.asarray(value, dtype=weight.dtype))  # exact in float64, unlike a Constant initializer
+            return weight
 
         self.gamma_raw = scalar("gamma_raw", _inverse_softplus(init["gamma_kev"]))
         self.a1 = scalar("a1", init["a1"])

@@ -27,10 +27,12 @@ sources map onto xraylib:
 The vacancy share assumes photo-ionisation by photons above all of the
 element's K and L edges: jump ratios ``J`` (``xraylib.JumpFactor``) give the
 fraction of absorptions in each shell (K first, then L1, L2, L3 on what is
-left), Coster-Kronig transitions (``xraylib.CosKronTransProb``) move L1 and L2
-vacancies up to L3, and the radiative K-L2 and K-L3 decays add L2/L3
-vacancies (radiative cascade). Non-radiative (Auger) cascade from K to L is
-left out. Lines of a shell the excitation cannot reach (for instance K lines
+left); a K vacancy then cascades into the L shells, radiatively (K-L2, K-L3
+lines: ``FluorYield`` x ``RadRate``) and non-radiatively (K-Lx-Y Auger decays,
+each leaving a vacancy in every L subshell it names: ``AugerYield`` x
+``AugerRate``); finally Coster-Kronig transitions (``CosKronTransProb``) move
+L1 and L2 vacancies up to L3. Checked against fisx's own cascade in
+``tests/test_lines.py``. Lines of a shell the excitation cannot reach (for instance K lines
 of heavy elements under a 40 kV tube) are still listed; their energies lie
 above the spectrum and the decoder drops them.
 
@@ -72,6 +74,7 @@ META_FILE = "transitions.meta.json"
 COLUMNS = ("element", "z", "line", "shell", "energy_kev", "probability")
 
 _IUPAC_LINE = re.compile(r"(K|L[123])(L[123]|M[1-5]|N[1-7]|O[1-7]|P[1-5]|Q[1-3])_LINE")
+_K_AUGER = re.compile(r"K_([LMNOPQ]\d)([LMNOPQ]\d)_AUGER")
 
 
 def _xraylib():
@@ -102,8 +105,10 @@ def shell_vacancy_share(z: int) -> dict[str, float]:
     """Vacancies created in K, L1, L2, L3 per photo-ionisation of element ``z`` above all its K and L edges.
 
     Primary shares from jump ratios J (fraction ``1 - 1/J`` of the absorption
-    left over by the inner shells), then Coster-Kronig transfer (f12, f13, f23)
-    and radiative K-L2/K-L3 cascade. Dimensionless, each in [0, 1].
+    left over by the inner shells); K vacancies cascade into L by K-L2/K-L3
+    emission and by K-LX Auger decays; Coster-Kronig transfer (f12, f13, f23)
+    last. Dimensionless; the L values can exceed the primary share (one K
+    Auger decay can leave two L vacancies).
     """
     xrl = _xraylib()
     remaining = 1.0
@@ -113,15 +118,24 @@ def shell_vacancy_share(z: int) -> dict[str, float]:
         share = remaining * (1.0 - 1.0 / jump) if jump > 1.0 else 0.0
         primary[shell] = share
         remaining -= share
+    k_radiative = primary["K"] * _or_zero(xrl.FluorYield, z, xrl.K_SHELL)
+    k_auger = primary["K"] * _or_zero(xrl.AugerYield, z, xrl.K_SHELL)
+    from_k = {"L1": 0.0, "L2": k_radiative * _or_zero(xrl.RadRate, z, xrl.KL2_LINE),
+              "L3": k_radiative * _or_zero(xrl.RadRate, z, xrl.KL3_LINE)}
+    for name in dir(xrl):
+        match = _K_AUGER.fullmatch(name)
+        if match:
+            rate = _or_zero(xrl.AugerRate, z, getattr(xrl, name))
+            for shell in match.groups():
+                if shell in from_k:
+                    from_k[shell] += k_auger * rate
     f12 = _or_zero(xrl.CosKronTransProb, z, xrl.FL12_TRANS)
     f13 = _or_zero(xrl.CosKronTransProb, z, xrl.FL13_TRANS)
     f23 = _or_zero(xrl.CosKronTransProb, z, xrl.FL23_TRANS)
-    k_radiative = primary["K"] * _or_zero(xrl.FluorYield, z, xrl.K_SHELL)
-    vacancies = {"K": primary["K"], "L1": primary["L1"]}
-    vacancies["L2"] = primary["L2"] + f12 * primary["L1"] + k_radiative * _or_zero(xrl.RadRate, z, xrl.KL2_LINE)
-    vacancies["L3"] = (primary["L3"] + f13 * primary["L1"] + f23 * vacancies["L2"]
-                       + k_radiative * _or_zero(xrl.RadRate, z, xrl.KL3_LINE))
-    return vacancies
+    l1 = primary["L1"] + from_k["L1"]
+    l2 = primary["L2"] + from_k["L2"] + f12 * l1
+    l3 = primary["L3"] + from_k["L3"] + f13 * l1 + f23 * l2
+    return {"K": primary["K"], "L1": l1, "L2": l2, "L3": l3}
 
 
 def compute_transitions(z_values=COVERED_Z, max_energy_kev: float = MAX_LINE_ENERGY_KEV) -> pd.DataFrame:
@@ -158,9 +172,10 @@ def write_table(directory: str | Path | None = None) -> Path:
     meta = {
         "source": "xraylib: LineEnergy (Deslattes et al. 2003 / NIST X-ray transition energies, "
                   "binding-energy differences otherwise); RadRate (EADL97); FluorYield; JumpFactor; "
-                  "CosKronTransProb",
-        "probability": "vacancy share of initial shell (jump ratios, Coster-Kronig, radiative K->L cascade) "
-                       "x fluorescence yield x radiative rate; per photo-ionisation above all K and L edges",
+                  "CosKronTransProb; AugerYield; AugerRate",
+        "probability": "vacancy share of initial shell (jump ratios; radiative and Auger K->L cascade; "
+                       "Coster-Kronig) x fluorescence yield x radiative rate; per photo-ionisation above all "
+                       "K and L edges",
         "xraylib_version": xrl.__version__,
         "written_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "max_line_energy_kev": MAX_LINE_ENERGY_KEV,
