@@ -186,6 +186,25 @@ def test_resolution_is_150_ev_at_mn_ka():
     assert fwhm == pytest.approx(0.150, abs=0.002)
 
 
+def test_detector_response_has_150_ev_photopeak_and_escape_peak(sim):
+    # The response to Mn KL3 (5.899 keV, xraylib) on the 20 eV grid: width at half maximum by linear
+    # interpolation, 150 eV within 5 eV; the Si escape peak 1.74 keV below carries the escape fraction.
+    row = sim.response_lines[sim.lines.index("Mn", "KL3_LINE")]
+    e = sim.fine_kev
+    peak = np.argmax(row)
+    half = row[peak] / 2
+    lo = peak - np.argmax(row[peak::-1] < half)
+    hi = peak + np.argmax(row[peak:] < half)
+    left = np.interp(half, [row[lo], row[lo + 1]], [e[lo], e[lo + 1]])
+    right = np.interp(half, [row[hi], row[hi - 1]], [e[hi], e[hi - 1]])
+    assert right - left == pytest.approx(0.150, abs=0.005)
+    mn_ka = xraylib.LineEnergy(25, xraylib.KL3_LINE)
+    escape_window = np.abs(e - (mn_ka - 1.74)) < 0.25
+    photopeak_window = np.abs(e - mn_ka) < 0.25
+    ratio = row[escape_window].sum() / row[photopeak_window].sum()
+    assert ratio == pytest.approx(detector.si_escape_fraction(mn_ka, 0.45)[0], rel=0.1)
+
+
 def test_response_conserves_photons_up_to_efficiency(sim):
     # Each row of the detector response integrates to the efficiency at that energy (peak + tail +
     # shelf + escape), except where escape peaks or tails fall off the grid's low end.
