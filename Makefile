@@ -8,7 +8,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup data repro test bench lock clean-venv
+.PHONY: setup data repro test bench lock clean-venv grid grid-show
 
 setup: $(STAMP)
 
@@ -26,6 +26,14 @@ data: $(STAMP)
 
 repro: data
 	dvc repro
+
+# Grid search of section 3.3 as DVC experiments (grid.yaml): queue every point, run two at a time.
+grid: data
+	$(PY) -m axs.grid queue
+	dvc queue start -j 2
+
+grid-show: $(STAMP)
+	dvc exp show --only-changed --sort-by reports/metrics.json:axs.mean_relative_mse --sort-order asc
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup

@@ -33,10 +33,11 @@ import tensorflow as tf
 from axs.elements import ASSAY_ELEMENTS
 from axs.linear import LassoRegression, LineRegression
 from axs.networks import SpectrumNetwork
+from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
 from axs.training import (EpochProgress, check_spectra, check_targets, input_standardisation, set_seed,
                           spectrum_scale, target_scaling, validation_split)
 
-MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs")
+MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs", "pymca")
 
 _TRAINING = {
     "learning_rate": 1e-3,       # Adam step size
@@ -66,6 +67,7 @@ DEFAULTS: dict[str, dict] = {
     # scaled to [0.1, 0.9], a fitted J_r is ~1e-4..1e-3 against J_p ~1e-2, so beta = 100 lets both matter.
     "axs": {**_TRAINING, **_ENCODER, "beta": 100.0},
 }
+DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
 
 _INFERENCE_BATCH = 8192
 
@@ -193,7 +195,7 @@ class NeuralModel:
         return cls(network.kind, network.energies_kev, elements, seed, arch, network=network)
 
 
-_LINEAR = {"lr": LineRegression, "lasso": LassoRegression}
+_LINEAR = {"lr": LineRegression, "lasso": LassoRegression, "pymca": PeakFitModel}
 
 
 def _linear_save(self, path) -> None:
