@@ -87,7 +87,7 @@ class NeuralModel:
             architecture = {**self.hyperparameters, "elements": list(self.elements), "seed": self.seed}
             network = SpectrumNetwork(name, self.energies_kev, len(self.elements), architecture)
         self.network = network
-        self._inference = None
+        self._inference: dict = {}
         self.history: dict = {}
 
     # -- training -------------------------------------------------------------------------------
@@ -124,44 +124,49 @@ class NeuralModel:
                                    epochs=h["epochs"], validation_data=validation, shuffle=True,
                                    callbacks=callbacks, verbose=2 if verbose >= 2 else 0)
         self.history = history.history
-        self._inference = None
+        self._inference = {}
         return self
 
     # -- inference ------------------------------------------------------------------------------
-    def _outputs(self, X) -> dict[str, np.ndarray]:
-        if self._inference is None:
+    def _compiled(self, what: str):
+        """A tf.function (one trace per model) computing ``what``: 'predict', 'encode' or 'reconstruct'."""
+        if what not in self._inference:
             network = self.network
 
-            @tf.function(input_signature=[tf.TensorSpec((None, network.n_channels), tf.float32)])
+            @tf.function(input_signature=[tf.TensorSpec((None, network.n_channels), tf.float32)],
+                         reduce_retracing=True)
             def infer(x):
-                out = network(x, training=False)
-                result = {"y": network.concentrations(out["y"])}
-                if "theta" in out:
-                    result.update(theta=out["theta"], alpha=out["alpha"])
-                if "reconstruction" in out:
-                    result["reconstruction"] = out["reconstruction"] * network.spectrum_scale
-                return result
+                if what == "predict":
+                    return (network.concentrations(network.predict_scaled(x)),)
+                theta, alpha = network.encode(x)
+                if what == "encode":
+                    return theta, alpha
+                return (network.simulator([theta, alpha]) * network.spectrum_scale,)
 
-            self._inference = infer
+            self._inference[what] = infer
+        return self._inference[what]
+
+    def _run(self, what: str, X) -> tuple[np.ndarray, ...]:
         X = check_spectra(X, len(self.energies_kev))
-        chunks = [self._inference(tf.constant(X[i: i + _INFERENCE_BATCH]))
+        function = self._compiled(what)
+        chunks = [function(tf.constant(X[i: i + _INFERENCE_BATCH]))
                   for i in range(0, max(len(X), 1), _INFERENCE_BATCH)]
-        return {k: np.concatenate([c[k].numpy() for c in chunks]).astype(np.float64) for k in chunks[0]}
+        return tuple(np.concatenate([c[k].numpy() for c in chunks]).astype(np.float64)
+                     for k in range(len(chunks[0])))
 
     def predict(self, X) -> np.ndarray:
-        """(n, elements) concentrations in the training targets' units."""
-        return self._outputs(X)["y"]
+        """(n, elements) concentrations in the training targets' units (one pass through Encoder and Output)."""
+        return self._run("predict", X)[0]
 
     def encode(self, X) -> tuple[np.ndarray, np.ndarray]:
         """CNN and AXS: the Encoder's (theta (n, simulator elements), alpha (n, 1))."""
         self._require("encode", ("cnn", "axs"))
-        out = self._outputs(X)
-        return out["theta"], out["alpha"]
+        return self._run("encode", X)
 
     def reconstruct(self, X) -> np.ndarray:
         """AXS: eq. 12 applied to the encoding of X, in counts/s (n, channels)."""
         self._require("reconstruct", ("axs",))
-        return self._outputs(X)["reconstruction"]
+        return self._run("reconstruct", X)[0]
 
     def simulator_parameters(self) -> dict[str, float]:
         """AXS: learned Gamma (keV), a1, c1, a2, c2, p1, p2 of eqs. 3, 8, 10."""

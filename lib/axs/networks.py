@@ -131,11 +131,24 @@ class SpectrumNetwork(keras.Model):
         self.target_shift.assign(target_shift)
         self.target_scale.assign(target_scale)
 
-    def call(self, x, training=False):
-        z = (x - self.input_mean) / self.input_std
+    def standardise(self, x):
+        """Raw counts/s -> per-channel standardised spectrum (the scaling fitted in fit)."""
+        return (x - self.input_mean) / self.input_std
+
+    def encode(self, x, training=False):
+        """CNN, AXS: raw spectra -> (theta, alpha) from the Encoder."""
+        return self.encoder(self.standardise(x), training=training)
+
+    def predict_scaled(self, x, training=False):
+        """Raw spectra -> scaled concentrations (FCNN layer, or Encoder then Output): the inference pass."""
         if self.kind == "fcnn":
-            return {"y": self.fully_connected(self.input_dropout(z, training=training))}
-        theta, alpha = self.encoder(z, training=training)
+            return self.fully_connected(self.input_dropout(self.standardise(x), training=training))
+        return self.output_module(*self.encode(x, training=training), training=training)
+
+    def call(self, x, training=False):
+        if self.kind == "fcnn":
+            return {"y": self.predict_scaled(x, training=training)}
+        theta, alpha = self.encode(x, training=training)
         out = {"y": self.output_module(theta, alpha, training=training), "theta": theta, "alpha": alpha}
         if self.kind == "axs":
             out["reconstruction"] = self.simulator([theta, alpha])
