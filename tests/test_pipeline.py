@@ -86,7 +86,7 @@ def test_bad_data_stops_prepare_with_the_message_and_leaves_nothing(tmp_path):
     before = tree_digest(root / "data")
     run = subprocess.run(_stage_commands(root, [])[0], capture_output=True, text=True)
     assert run.returncode == 1
-    assert "core_002_o1.txt: field 'sha256'" in run.stderr
+    assert "axs.stage prepare: data/spectra/core_002_o1.txt: field 'sha256'" in run.stderr   # relative to root
     layout = Layout(root)
     assert not any(p.exists() for p in layout.outputs("prepare"))
     assert tree_digest(root / "data") == before

@@ -214,14 +214,18 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
     try:
         staged = Layout(staging)
         staged.out_dir(stage, model).mkdir(parents=True)
-        parameters.update(data_dir=str(layout.data), artifacts_dir=str(layout.artifacts),
-                          out_dir=str(staged.out_dir(stage, model)))
+
+        def rel(path: Path) -> str:   # the notebook runs in root; relative paths make short error messages
+            return os.path.relpath(path, layout.root)
+
+        parameters.update(data_dir=rel(layout.data), artifacts_dir=rel(layout.artifacts),
+                          out_dir=rel(staged.out_dir(stage, model)))
         if stage in STAGES_WITH_FIGURES:
             staged.figures_dir(stage, model).mkdir(parents=True)
-            parameters["figures_dir"] = str(staged.figures_dir(stage, model))
+            parameters["figures_dir"] = rel(staged.figures_dir(stage, model))
         if stage == "evaluate":
-            parameters.update(tables_dir=str(staged.tables_dir), plots_dir=str(staged.plots_dir),
-                              metrics_path=str(staged.metrics))
+            parameters.update(tables_dir=rel(staged.tables_dir), plots_dir=rel(staged.plots_dir),
+                              metrics_path=rel(staged.metrics))
         source = layout.root / "notebooks" / f"{NOTEBOOKS[stage]}.py"
         if not source.exists():
             source = paths.NOTEBOOKS / source.name
