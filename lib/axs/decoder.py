@@ -38,11 +38,13 @@ def _inverse_softplus(y: float) -> float:
     return float(np.log(np.expm1(y)))
 
 
-def lorentzian(energies_kev, line_energy_kev, line_probability, gamma_kev):
-    """Eq. 3 for every line at every energy: (lines, channels) peak heights t_p at t_i, full width Gamma."""
+def lorentzian(distance_sq_kev2, line_probability, gamma_kev):
+    """Eq. 3 for every line at every energy: (lines, channels) peaks of height t_p and full width Gamma.
+
+    ``distance_sq_kev2`` is (i - t_i)^2 for each line (rows) and channel (columns), in keV^2.
+    """
     half_sq = ops.square(gamma_kev / 2.0)
-    distance_sq = ops.square(ops.expand_dims(energies_kev, 0) - ops.expand_dims(line_energy_kev, 1))
-    return ops.expand_dims(line_probability, 1) * half_sq / (distance_sq + half_sq)
+    return ops.expand_dims(line_probability, 1) * half_sq / (distance_sq_kev2 + half_sq)
 
 
 def efficiency(energies_kev, a1, c1, a2, c2):
@@ -110,10 +112,14 @@ class XRFSimulator(keras.layers.Layer):
             raise ValueError("energies_kev: expected at least two channels")
         if not (len(self.line_energy_kev) == len(self.line_probability) == len(self.line_element_index)):
             raise ValueError("line_energy_kev, line_probability, line_element_index: expected equal lengths")
-        if self.line_element_index and max(self.line_element_index) >= len(self.element_names):
-            raise ValueError("line_element_index: points past element_names")
+        index = np.asarray(self.line_element_index)
+        if not np.array_equal(np.unique(index), np.arange(len(self.element_names))) or np.any(np.diff(index) < 0):
+            raise ValueError("line_element_index: expected lines grouped by element in element_names order, "
+                             "every element with at least one line")
         energies = np.asarray(self.energies_kev)
         self._u = (energies - energies[0]) / (energies[-1] - energies[0])
+        # (i - t_i)^2 does not change during training: computed once, not at every step
+        self._distance_sq = np.square(energies[None, :] - np.asarray(self.line_energy_kev)[:, None])
 
     @classmethod
     def for_energy_axis(cls, energies_kev, elements=None, table=None, margin_kev: float = 1.0,
@@ -151,7 +157,7 @@ class XRFSimulator(keras.layers.Layer):
         dtype = self.compute_dtype
         return (ops.convert_to_tensor(np.asarray(self.energies_kev), dtype=dtype),
                 ops.convert_to_tensor(self._u, dtype=dtype),
-                ops.convert_to_tensor(np.asarray(self.line_energy_kev), dtype=dtype),
+                ops.convert_to_tensor(self._distance_sq, dtype=dtype),
                 ops.convert_to_tensor(np.asarray(self.line_probability), dtype=dtype),
                 ops.convert_to_tensor(np.asarray(self.line_element_index, dtype=np.int32)))
 
@@ -166,9 +172,9 @@ class XRFSimulator(keras.layers.Layer):
 
     def element_spectra(self):
         """P (elements, channels): sum over each element's lines of eq. 3, so that g(theta) = theta @ P (eq. 6)."""
-        energies, _, line_energy, line_probability, element_index = self._constants()
-        peaks = lorentzian(energies, line_energy, line_probability, ops.cast(self.gamma_kev(), self.compute_dtype))
-        return ops.segment_sum(peaks, element_index, num_segments=self.n_elements)
+        _, _, distance_sq, line_probability, element_index = self._constants()
+        peaks = lorentzian(distance_sq, line_probability, ops.cast(self.gamma_kev(), self.compute_dtype))
+        return ops.segment_sum(peaks, element_index, sorted=True)   # lines are grouped by element
 
     def call(self, inputs):
         theta, alpha = inputs
