@@ -105,12 +105,25 @@ def test_calibration_predicts_held_out_spectra(method):
 def test_save_load_round_trip(tmp_path):
     X, Y = synthetic_set(12, seed=1)
     model = PeakFitModel(ENERGIES_KEV, method="fast", excitation_kev=35.0).fit(X, Y)
-    model.save(tmp_path / "pymca")
-    assert (tmp_path / "pymca" / "fit.cfg").is_file()
-    again = PeakFitModel.load(tmp_path / "pymca")
-    assert again.options == model.options and again.groups == model.groups
+    model.save(tmp_path / "pymca.joblib")
+    again = PeakFitModel.load(tmp_path / "pymca.joblib")
+    assert again.hyperparameters == model.hyperparameters and again.groups == model.groups
     assert_allclose(again.predict(X), model.predict(X), rtol=1e-12)
     assert_allclose(again.energies_kev, ENERGIES_KEV)
+    model.write_fit_configuration(tmp_path / "fit.cfg")
+    from PyMca5.PyMcaIO import ConfigDict
+    written = ConfigDict.ConfigDict(filelist=str(tmp_path / "fit.cfg"))
+    assert written["peaks"]["Fe"] == "K" and np.atleast_1d(written["fit"]["energy"])[0] == 35.0
+
+
+def test_registered_in_the_model_registry(tmp_path):
+    from axs.models import MODEL_NAMES, load_model, make_model
+    assert "pymca" in MODEL_NAMES
+    model = make_model("pymca", energies_kev=ENERGIES_KEV, method="fast")
+    assert isinstance(model, PeakFitModel) and model.hyperparameters["method"] == "fast"
+    X, Y = synthetic_set(8, seed=2)
+    model.fit(X, Y).save(tmp_path / "pymca.joblib")
+    assert_allclose(load_model(tmp_path / "pymca.joblib").predict(X), model.predict(X), rtol=1e-12)
 
 
 def test_interface_errors():

@@ -43,8 +43,8 @@ PREDICT_EPILOG = textwrap.dedent("""\
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, metavar="MODEL",
-                        help="saved model: a .keras/.joblib file, or a folder holding one "
-                             "(e.g. artifacts/train_axs/model) or a saved PyMca model (model.json)")
+                        help="saved model: a .keras or .joblib file written by a model's save(), "
+                             "or a folder holding one (e.g. artifacts/train_axs/model)")
     parser.add_argument("spectra", nargs="+", type=Path, metavar="SPECTRA",
                         help="spectrum files or folders of them; or netCDF/Zarr spectra archives")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",

@@ -63,6 +63,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+import joblib
 import numpy as np
 import xraylib
 from sklearn.linear_model import LinearRegression
@@ -164,6 +165,11 @@ def _element_of(group: str) -> str:
     return group.split()[0]
 
 
+#: Keyword defaults of :class:`PeakFitModel` (``make_model("pymca", ...)`` hyperparameters).
+DEFAULTS: dict = {"method": "classic", "excitation_kev": 40.0, "fit_min_kev": 1.0, "snip_width_kev": 0.6,
+                  "nuisance_elements": NUISANCE_ELEMENTS}
+
+
 class PeakFitModel:
     """PyMca peak areas -> per-element linear calibration; same interface as :mod:`axs.models`.
 
@@ -176,9 +182,10 @@ class PeakFitModel:
 
     name = "pymca"
 
-    def __init__(self, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, *, method: str = "classic",
-                 excitation_kev: float = 40.0, fit_min_kev: float = 1.0, snip_width_kev: float = 0.6,
-                 nuisance_elements=NUISANCE_ELEMENTS):
+    def __init__(self, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, *,
+                 method: str = DEFAULTS["method"], excitation_kev: float = DEFAULTS["excitation_kev"],
+                 fit_min_kev: float = DEFAULTS["fit_min_kev"], snip_width_kev: float = DEFAULTS["snip_width_kev"],
+                 nuisance_elements=DEFAULTS["nuisance_elements"]):
         if method not in ("classic", "fast"):
             raise TypeError(f"method must be 'classic' or 'fast', got {method!r}")
         self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
@@ -193,6 +200,15 @@ class PeakFitModel:
         self._theory = None
         self._config_digest = hashlib.sha1(json.dumps(self.config, sort_keys=True, default=str)
                                            .encode()).digest()
+
+    @property
+    def hyperparameters(self) -> dict:
+        """The keyword arguments this model was made with (besides grid, elements and seed)."""
+        return dict(self.options)
+
+    def __getstate__(self):
+        # PyMca's fit object is rebuilt on demand; it does not pickle
+        return {**self.__dict__, "_theory": None}
 
     def fit_configuration(self, linear: bool) -> dict:
         opts = {k: v for k, v in self.options.items() if k != "method"}
@@ -292,27 +308,25 @@ class PeakFitModel:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write ``model.json`` (options, grid, calibration) and the PyMca ``fit.cfg`` into folder ``path``."""
-        from PyMca5.PyMcaIO import ConfigDict
-
+        """Write the model (options, grid, calibration) to the file ``path`` with joblib, like LR and LASSO,
+        so :func:`axs.models.load_model` reads it back."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {"model": self.name, "energies_kev": self.energies_kev.tolist(),
-                 "elements": list(self.elements), "seed": self.seed,
-                 "options": {**self.options, "nuisance_elements": list(self.options["nuisance_elements"])},
-                 "calibration": self.calibration}
-        (path / "model.json").write_text(json.dumps(state, indent=1) + "\n")
-        ConfigDict.ConfigDict(initdict=copy.deepcopy(self.config)).write(str(path / "fit.cfg"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "PeakFitModel":
-        """The model saved in folder ``path`` by :meth:`save`."""
-        state = json.loads((Path(path) / "model.json").read_text())
-        if state.get("model") != cls.name:
+        """The model saved at ``path`` by :meth:`save`."""
+        model = joblib.load(path)
+        if not isinstance(model, cls):
             raise ValueError(f"{path}: not a saved PyMca peak-fitting model")
-        model = cls(state["energies_kev"], state["elements"], state["seed"], **state["options"])
-        model.calibration = state["calibration"]
         return model
+
+    def write_fit_configuration(self, path: str | Path) -> None:
+        """Write the PyMca fit configuration (``.cfg``, readable by PyMca's GUI and batch tools) to ``path``."""
+        from PyMca5.PyMcaIO import ConfigDict
+
+        ConfigDict.ConfigDict(initdict=copy.deepcopy(self.config)).write(str(path))
 
 
 def fast_peak_areas(X: np.ndarray, config: dict, groups: list[str]) -> np.ndarray:

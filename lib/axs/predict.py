@@ -59,18 +59,14 @@ class PredictionRun:
 def load_predictor(path: str | Path):
     """The model saved at ``path``: a file written by a model's ``save`` or a folder holding one.
 
-    A folder holding ``model.json`` is a saved PyMca peak-fitting model
-    (:class:`axs.peakfit.PeakFitModel`); a folder holding exactly one
-    ``*.keras`` or ``*.joblib`` file is that file; anything else goes to
-    :func:`axs.models.load_model`.
+    A folder holding exactly one ``*.keras`` or ``*.joblib`` file stands for
+    that file; files go to :func:`axs.models.load_model` (every model of the
+    registry, the PyMca peer included).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no saved model there")
     if path.is_dir():
-        if (path / "model.json").is_file():
-            from axs.peakfit import PeakFitModel
-            return PeakFitModel.load(path)
         inside = sorted(p for p in path.iterdir() if p.suffix in (".keras", ".joblib"))
         if len(inside) != 1:
             raise ValueError(f"{path}: expected one saved model (*.keras or *.joblib) in the folder, "
