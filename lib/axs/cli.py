@@ -9,6 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+#: Resampling warnings printed before the rest are summarised as a count (see --verbose).
+WARNINGS_LISTED = 5
+
 PREDICT_HELP = "predict element concentrations of new spectra with a saved model"
 
 PREDICT_DESCRIPTION = textwrap.dedent("""\
@@ -58,7 +61,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="archive mode: address of a dask.distributed scheduler "
                              "(default: local threads)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="do not print resampling warnings")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help=f"list every resampled file (default: the first {WARNINGS_LISTED} and a count)")
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -85,9 +89,12 @@ def _predict_files(args) -> int:
         print(f"axs predict: cannot load the model: {err}", file=sys.stderr)
         return 2
     run = predict_files(model, args.spectra, live_time_s=args.live_time_s)
-    if not args.quiet:
-        for warning in run.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+    listed = run.warnings if args.verbose else run.warnings[:WARNINGS_LISTED]
+    for warning in listed:
+        print(f"warning: {warning}", file=sys.stderr)
+    if len(run.warnings) > len(listed):
+        print(f"warning: ... and {len(run.warnings) - len(listed)} more spectra resampled onto the model's grid "
+              "(--verbose lists them)", file=sys.stderr)
     for error in run.errors:
         print(f"error: {error}", file=sys.stderr)
     if len(run.table):
