@@ -156,7 +156,8 @@ def test_field_geometry_stays_in_its_ranges():
     assert np.all((g.distance_cm >= 8) & (g.distance_cm <= 14))
     assert abs(np.mean(g.incidence_deg) - config.nominal_incidence_deg) < 0.3
     assert np.std(g.incidence_deg + g.takeoff_deg) < 2.0 < np.std(g.incidence_deg)   # tilt moves them oppositely
-    assert np.all((g.live_time_s > 0.84 * gen.REAL_TIME_S) & (g.live_time_s < 0.98 * gen.REAL_TIME_S))
+    low, high = gen.DEAD_TIME_RANGE
+    assert np.all((g.live_time_s >= (1 - high) * gen.REAL_TIME_S) & (g.live_time_s <= (1 - low) * gen.REAL_TIME_S))
     assert np.median(g.dust_g_cm2) == pytest.approx(gen.DUST_MEDIAN_G_CM2, rel=0.1)
     # The recorded calibration is close to, but not exactly, the true one.
     assert 0 < np.max(np.abs(g.header_gain_kev / g.gain_kev - 1)) < 5e-4

@@ -21,11 +21,12 @@ Field variability per measurement (:func:`draw_geometry`): distance uniform in
 detector, which raises the incidence angle and lowers the take-off angle by
 the tilt, plus N(0, 1 deg) independent jitter on each; a dust film of
 lognormal areal density (median 0.3 mg/cm2, sigma_ln 1); a preset real time
-of 30 s with 3-15 % dead time; the energy calibration drifts per core
-(relative gain N(0, 1.5e-4), offset N(0, 3 eV), i.e. a fraction of a channel
-at the top of the spectrum, as for an instrument that calibrates itself at
-start-up) and the file header records the instrument's own estimate of it,
-which is off by N(0, 5e-5) in gain and N(0, 1 eV) in offset. The true calibration goes to the truth file.
+of 30 s with 1-4 % dead time (a few 10^3 counts/s on a silicon drift
+detector). The energy calibration drifts per core (relative gain
+N(0, 1.5e-4), offset N(0, 3 eV): a fraction of a channel at the top of the
+spectrum, as for an instrument that calibrates itself at start-up); the file
+header records the instrument's own estimate of it, off by N(0, 5e-5) in gain
+and N(0, 1 eV) in offset. The true calibration goes to the truth file.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ ANGLE_JITTER_SD_DEG = 1.0
 DUST_MEDIAN_G_CM2 = 3e-4
 DUST_SIGMA_LN = 1.0
 REAL_TIME_S = 30.0
-DEAD_TIME_RANGE = (0.03, 0.15)
+DEAD_TIME_RANGE = (0.01, 0.04)
 GAIN_DRIFT_REL_SD = 1.5e-4
 OFFSET_DRIFT_SD_KEV = 0.003
 GAIN_ESTIMATE_REL_SD = 5e-5
