@@ -117,6 +117,8 @@ def mse_bars(table2: pd.DataFrame, elements: Sequence[str], ncols: int = 6) -> p
         x = np.arange(len(models))
         ax.bar(x, np.nan_to_num(mse), yerr=np.nan_to_num(se), color=[model_colour(m) for m in models],
                capsize=2)
+        for xi in x[~np.isfinite(mse)]:
+            ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90)
         if "floor" in rows.index and np.isfinite(rows.loc["floor", "mse"]):
             ax.axhline(rows.loc["floor", "mse"], color="k", ls="--", lw=1, label="floor")
         ax.set_xticks(x, [m.upper() for m in models], rotation=90, fontsize=7)
