@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from threadpoolctl import threadpool_limits
 
 from axs.dataset import sha256_of
 from axs.elements import atomic_number, symbol
@@ -298,7 +299,10 @@ def _worker_init():
 
 
 def _worker_measure(block: tuple[int, list[tuple[int, int]]]) -> list[CoreRecord]:
-    return measure_block(_WORKER_SIMULATOR, *block)
+    # One BLAS thread per process: parallelism comes from the processes, and the
+    # arithmetic does not depend on how many cores the machine has.
+    with threadpool_limits(1):
+        return measure_block(_WORKER_SIMULATOR, *block)
 
 
 def simulate_cores(seed: int, tasks: Sequence[tuple[int, int]], jobs: int = 1) -> list[CoreRecord]:
