@@ -140,3 +140,14 @@ def test_written_assays_read_back_with_censoring(cores, tmp_path):
     for element in ASSAY_ELEMENTS:
         lower, upper = lab.ASSAY_LIMITS[element]
         assert assays.lower_pct[element] == pytest.approx(lower * (1 if assay_unit(element) == "pct" else 1e-4))
+
+
+def test_invisible_light_elements_correlate_with_visible_ones(cores):
+    # In LCT pegmatites Li and Be rise with Rb, Cs and Mn (fractionation drives both the Li-mineral
+    # modes and the trace contents); that geology, not a shortcut, is what lets a model infer
+    # elements without XRF lines. Checked within one rock type, so it is not just rock-type contrast.
+    ore = [c for c in cores if c.rock_type == "spodumene_pegmatite"]
+    log = {e: np.log([c.bulk_mass_fractions[atomic_number(e) - 1] for c in ore])
+           for e in ("Li", "Be", "Rb", "Cs", "Mn")}
+    for light, visible in (("Li", "Cs"), ("Li", "Rb"), ("Li", "Mn"), ("Be", "Cs")):
+        assert np.corrcoef(log[light], log[visible])[0, 1] > 0.25, (light, visible)

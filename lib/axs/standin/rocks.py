@@ -8,15 +8,18 @@ come from five rock types in the proportions of :data:`ROCK_TYPES`.
 One core is drawn in four steps, each from the core's own random stream:
 
 1. rock type, with probability ``proportion``;
-2. modes (mass fractions of minerals): the rock-forming minerals from a
-   Dirichlet distribution with mean ``modes`` and concentration
-   ``mode_concentration``; each trace carrier (accessory) lognormal around
-   its median ``accessories`` with spread ``accessory_sigma_ln``; the rock-
-   forming minerals fill what the accessories leave;
-3. mineral compositions (:func:`axs.standin.minerals.draw_mineral_mass_fractions`)
-   with a per-core fractionation index ``f ~ N(0, 1)`` that enriches the
-   incompatible elements together, ``log shift = f * FRACTIONATION_SLOPE[e]``
-   plus the rock type's ``enrichment`` (metasomatic gains of the contact zone);
+2. a fractionation index ``f ~ N(0, 1)``: how evolved the core's melt was;
+3. modes (mass fractions of minerals): the rock-forming minerals from a
+   Dirichlet distribution with concentration ``mode_concentration`` around
+   the means ``modes``, each accessory lognormal (``accessory_sigma_ln``)
+   around its median ``accessories``, both multiplied by
+   ``exp(f * MODE_FRACTIONATION_SLOPE[mineral])`` (more spodumene, lepidolite,
+   pollucite, beryl, columbite-tantalite and cassiterite in evolved cores); the
+   rock-forming minerals fill what the accessories leave;
+   then the mineral compositions (:func:`axs.standin.minerals.draw_mineral_mass_fractions`)
+   with the incompatible elements enriched together, ``log shift = f *
+   FRACTIONATION_SLOPE[e]``, plus the rock type's ``enrichment`` (metasomatic
+   gains of the contact zone);
 4. bulk composition ``w_bulk = sum_m mode_m * w_m`` (what the assay lab
    measures) and, for each of the orientations, a surface composition from
    modes seen by the small XRF spot: the rock-forming minerals by grain
@@ -40,6 +43,13 @@ from axs.standin.minerals import (MINERAL_NAMES, Z_MAX, draw_mineral_mass_fracti
 FRACTIONATION_SLOPE: dict[str, float] = {
     "Li": 0.25, "Rb": 0.35, "Cs": 0.6, "Tl": 0.35, "Be": 0.3, "Ta": 0.5, "Nb": 0.25, "Sn": 0.4,
     "Hf": 0.3, "Ga": 0.15, "Mn": 0.2, "In": 0.2,
+}
+
+#: Log-change of a mineral's mode per unit of the fractionation index: evolved pegmatite carries more
+#: of the Li, Cs, Be, Ta and Sn minerals (the regional zoning of LCT pegmatite fields, London 2008).
+MODE_FRACTIONATION_SLOPE: dict[str, float] = {
+    "spodumene": 0.35, "petalite": 0.35, "lepidolite": 0.5, "pollucite": 0.6, "beryl": 0.4,
+    "columbite_tantalite": 0.5, "cassiterite": 0.4,
 }
 
 
@@ -66,7 +76,7 @@ _SULFIDES_HOST = {"pyrite": 3e-3, "arsenopyrite": 1e-4, "sphalerite": 2e-4, "gal
 ROCK_TYPES: tuple[RockType, ...] = (
     RockType(
         "spodumene_pegmatite", 0.35,
-        modes={"spodumene": 0.20, "quartz": 0.28, "albite": 0.27, "microcline": 0.12,
+        modes={"spodumene": 0.16, "quartz": 0.30, "albite": 0.29, "microcline": 0.12,
                "muscovite": 0.08, "petalite": 0.03, "lepidolite": 0.02},
         accessories={"columbite_tantalite": 1.5e-4, "cassiterite": 1.5e-4, "zircon": 5e-5,
                      "beryl": 6e-4, "apatite": 2e-3, "tourmaline": 3e-3, "garnet": 1e-3,
@@ -164,9 +174,12 @@ def trace_log_shift(rock: RockType, fractionation: float) -> np.ndarray:
 def draw_core(rng: np.random.Generator, n_orientations: int = 4) -> Core:
     """Draw one core (module docstring, steps 1-4) from ``rng``."""
     rock = ROCK_TYPES[rng.choice(len(ROCK_TYPES), p=[r.proportion for r in ROCK_TYPES])]
-    major_mean = _vector(rock.modes)
+    fractionation = float(rng.standard_normal())
+    evolved = np.exp(fractionation * _vector(MODE_FRACTIONATION_SLOPE))
+    major_mean = _vector(rock.modes) * evolved
     major = major_mean > 0
-    accessory_median = _vector(rock.accessories)
+    major_mean /= major_mean.sum()
+    accessory_median = _vector(rock.accessories) * evolved
     accessory = accessory_median > 0
 
     modes = np.zeros(len(MINERAL_NAMES))
@@ -174,7 +187,6 @@ def draw_core(rng: np.random.Generator, n_orientations: int = 4) -> Core:
         rock.accessory_sigma_ln * rng.standard_normal(accessory.sum()))
     modes[major] = rng.dirichlet(rock.mode_concentration * major_mean[major]) * (1 - modes.sum())
 
-    fractionation = float(rng.standard_normal())
     minerals = draw_mineral_mass_fractions(rng, trace_log_shift(rock, fractionation))
 
     surface = np.zeros((n_orientations, len(MINERAL_NAMES)))
