@@ -52,22 +52,23 @@ def strongest_line_kev(element: str, max_energy_kev: float) -> tuple[str, float]
 
 
 def mean_spectrum(ds: xr.Dataset, n_labels: int = 12) -> plt.Figure:
-    """Mean labelled spectrum (counts/s, log scale) with the lines of the most abundant elements labelled."""
+    """Mean labelled spectrum (counts/s, log scale), labelling the ``n_labels`` assay elements whose
+    strongest line stands highest above the spectrum 0.5 keV around it (peak over local median)."""
     energy = ds["energy_kev"].to_numpy()
     mean = ds["spectrum_cps"].mean("sample").to_numpy()
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.semilogy(energy, np.clip(mean, 1e-3, None), lw=0.8, color="k")
-    abundance = ds["concentration_pct"].mean("sample").to_series().sort_values(ascending=False)
-    labelled = 0
-    for element in abundance.index:
-        line = strongest_line_kev(element, energy[-1])
-        if line is None or labelled >= n_labels:
-            continue
-        name, e = line
+    contrast = {}
+    for element in ds["element"].to_numpy():
+        line = strongest_line_kev(str(element), energy[-1])
+        if line is not None:
+            near = np.abs(energy - line[1]) < 0.5
+            contrast[str(element)] = float(np.interp(line[1], energy, mean) / max(np.median(mean[near]), 1e-12))
+    for element in sorted(contrast, key=contrast.get, reverse=True)[:n_labels]:
+        name, e = strongest_line_kev(element, energy[-1])
         ax.axvline(e, color="tab:red", lw=0.5, alpha=0.5)
         ax.annotate(f"{element} {name}", (e, float(np.interp(e, energy, mean))), rotation=90, fontsize=7,
                     xytext=(2, 8), textcoords="offset points", color="tab:red")
-        labelled += 1
     ax.set(xlabel="energy (keV)", ylabel="mean count rate (counts/s per channel)",
            title=f"Mean spectrum of {ds.sizes['sample']} cores (orientations averaged)")
     return fig
