@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from axs.elements import UNIT_TO_PCT, assay_unit
-from axs.energy_grid import covers, rebin_counts
+from axs.dataset import counts_per_second
+from axs.energy_grid import covers
 from axs.errors import DataError
 from axs.importers import FORMATS, group_by_sample, read_any_spectrum
 from axs.spectrum_files import Spectrum
@@ -104,6 +105,8 @@ def rates_on_grid(spectrum: Spectrum, energies_kev: np.ndarray, source: str | Pa
                   ) -> tuple[np.ndarray, str | None]:
     """Counts per second per channel of ``spectrum`` on the grid ``energies_kev``, and a warning if resampled.
 
+    Resampling is the training data's (:func:`axs.dataset.counts_per_second`).
+
     DataError naming ``source`` when the spectrum's energy range does not
     cover the grid (within one channel).
     """
@@ -116,7 +119,7 @@ def rates_on_grid(spectrum: Spectrum, energies_kev: np.ndarray, source: str | Pa
                         f"model's {energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV", field="energy calibration")
     warning = (f"{source}: resampled from {len(src)} channels ({src[0]:.3f}-{src[-1]:.3f} keV) onto the "
                f"model's {len(energies_kev)} channels ({energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV)")
-    return rebin_counts(counts, src, energies_kev) / spectrum.live_time_s, warning
+    return counts_per_second(counts, src, spectrum.live_time_s, energies_kev), warning
 
 
 def spectrum_paths(arguments: list[str | Path]) -> list[Path]:
