@@ -127,3 +127,25 @@ def test_help_is_complete():
     for text in ("MODEL", "SPECTRA", "--out", "--live-time-s", "--scheduler", "--chunk-spectra",
                  "*.mca", "*.csv", "<sample>_o<k>", "Exit status", "examples:"):
         assert text in sub, text
+
+
+def test_axs_model_exported_like_the_pipeline(tmp_path, counts, capsys):
+    """An AXS model of the default architecture, saved as the pipeline exports it (a folder with axs.keras);
+    untrained: what is tested is loading, resampling, averaging and batching, not accuracy."""
+    from axs.models import make_model
+
+    model = make_model("axs", energies_kev=ENERGIES_KEV, seed=0)
+    model.save(tmp_path / "model" / "axs.keras")
+    for k in range(6):  # 6 samples of one orientation each, on a slightly shifted calibration
+        write_spectrum(tmp_path / f"s{k}_o1.txt", Spectrum(f"s{k}", 1, counts[k], LIVE_TIME_S, -0.019, 0.04))
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(tmp_path / "model"), *[str(tmp_path / f"s{k}_o1.txt") for k in range(6)],
+                 "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: ") == 6 and "... and 1 more spectra resampled" in err
+    table = pd.read_csv(out)
+    from axs.energy_grid import rebin_counts
+    rates = rebin_counts(counts, -0.019 + 0.04 * np.arange(1024), ENERGIES_KEV) / LIVE_TIME_S
+    expected = model.predict(rates.astype(np.float32))
+    assert_allclose(table["Fe_pct"], expected[:, ASSAY_ELEMENTS.index("Fe")], rtol=1e-4)
+    assert_allclose(table["Zr_ppm"], expected[:, ASSAY_ELEMENTS.index("Zr")] * 1e4, rtol=1e-4)
