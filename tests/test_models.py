@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xraylib
 
+from axs.decoder import INITIAL_PARAMETERS
 from axs.elements import ASSAY_ELEMENTS
 from axs.models import DEFAULTS, MODEL_NAMES, load_model, make_model
 from axs.training import validation_split
@@ -44,6 +45,12 @@ def test_one_step_fit_predicts_every_element_and_round_trips(name, tmp_path):
     assert again.hyperparameters == model.hyperparameters or name in ("fcnn", "cnn", "axs")
 
 
+def test_axs_simulator_starts_from_its_documented_initial_parameters():
+    parameters = make_model("axs", energies_kev=ENERGIES).simulator_parameters()
+    expected = {("Gamma" if k == "gamma_kev" else k): v for k, v in INITIAL_PARAMETERS.items()}
+    assert parameters == pytest.approx(expected, rel=1e-6)
+
+
 def test_axs_encodes_reconstructs_and_reports_simulator_parameters(tmp_path):
     X, Y = data()
     model = make_model("axs", energies_kev=ENERGIES, **FAST).fit(X, Y, X_unlabelled=X[:5])
@@ -64,7 +71,8 @@ def test_axs_encodes_reconstructs_and_reports_simulator_parameters(tmp_path):
 @pytest.mark.parametrize("name", ["fcnn", "cnn", "axs"])
 def test_same_seed_same_predictions_other_seed_differs(name):
     X, Y = data()
-    runs = [make_model(name, energies_kev=ENERGIES, seed=s, epochs=2, batch_size=8).fit(X, Y).predict(X)
+    unlabelled = {"X_unlabelled": X[:6] + 1.0} if name == "axs" else {}
+    runs = [make_model(name, energies_kev=ENERGIES, seed=s, epochs=2, batch_size=8).fit(X, Y, **unlabelled).predict(X)
             for s in (3, 3, 4)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])

@@ -141,9 +141,12 @@ class XRFSimulator(keras.layers.Layer):
         init = self.initial
 
         def scalar(name, value):
-            weight = self.add_weight(name=name, shape=(), initializer="zeros", trainable=True)
-            weight.assign(np.asarray(value, dtype=weight.dtype))  # exact in float64, unlike a Constant initializer
-            return weight
+            # Keras may create (and initialise) variables lazily, so the value goes in through the initializer;
+            # a callable one keeps float64 values exact, which keras.initializers.Constant does not.
+            def initializer(shape, dtype=None):
+                return ops.convert_to_tensor(np.full(shape, value), dtype=dtype)
+
+            return self.add_weight(name=name, shape=(), initializer=initializer, trainable=True)
 
         self.gamma_raw = scalar("gamma_raw", _inverse_softplus(init["gamma_kev"]))
         self.a1 = scalar("a1", init["a1"])

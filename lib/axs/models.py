@@ -35,7 +35,7 @@ from axs.linear import LassoRegression, LineRegression
 from axs.networks import SpectrumNetwork
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
 from axs.training import (EpochProgress, check_spectra, check_targets, input_standardisation, set_seed,
-                          spectrum_scale, target_scaling, validation_split)
+                          spectrum_scale, target_scaling, training_batches, validation_split)
 
 MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs", "pymca")
 
@@ -60,12 +60,13 @@ _ENCODER = {
 #: Default hyperparameters of every model (``make_model`` keywords).
 DEFAULTS: dict[str, dict] = {
     "lr": {"min_line_energy_kev": 1.0, "half_window_channels": 0},
-    "lasso": {"alpha": None, "n_alphas": 30, "cv_folds": 5, "max_iter": 5000},
+    "lasso": {"alpha": None, "n_alphas": 30, "eps": 1e-2, "cv_folds": 5, "max_iter": 5000},
     "fcnn": {**_TRAINING, "dropout": 0.1, "l1": 1e-5},
     "cnn": {**_TRAINING, **_ENCODER},
     # beta weighs eq. 13 against eq. 14 in eq. 15: with spectra divided by the mean spectrum's peak and targets
     # scaled to [0.1, 0.9], a fitted J_r is ~1e-4..1e-3 against J_p ~1e-2, so beta = 100 lets both matter.
-    "axs": {**_TRAINING, **_ENCODER, "beta": 100.0},
+    # unlabelled_batch_size: unlabelled spectra added to each labelled batch when fit gets X_unlabelled
+    "axs": {**_TRAINING, **_ENCODER, "beta": 100.0, "unlabelled_batch_size": 16},
 }
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
 
@@ -106,10 +107,8 @@ class NeuralModel:
         self.network.set_scaling(mean, std, spectrum_scale(np.concatenate([X, X_u])), shift, scale)
         Y_scaled = (Y - shift) / scale
         train, val = validation_split(X.shape[0], h["validation_fraction"], self.seed)
-        x_fit = np.concatenate([X[train], X_u])
-        y_fit = np.concatenate([Y_scaled[train], np.zeros((len(X_u), Y.shape[1]), np.float32)])
-        labelled = np.concatenate([np.ones(len(train), np.float32), np.zeros(len(X_u), np.float32)])
-        steps_per_epoch = -(-len(x_fit) // h["batch_size"])
+        batches, steps_per_epoch = training_batches(X[train], Y_scaled[train], X_u, h["batch_size"],
+                                                    h.get("unlabelled_batch_size", 0), self.seed)
         # one compiled call runs a whole epoch: Python overhead per step dominates on small data
         self.network.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), steps_per_execution=steps_per_epoch)
         callbacks = []
@@ -120,9 +119,8 @@ class NeuralModel:
                                                            restore_best_weights=True))
         if verbose == 1:
             callbacks.append(EpochProgress(h["epochs"], f"{self.name} fit"))
-        history = self.network.fit(x_fit, y_fit, sample_weight=labelled, batch_size=h["batch_size"],
-                                   epochs=h["epochs"], validation_data=validation, shuffle=True,
-                                   callbacks=callbacks, verbose=2 if verbose >= 2 else 0)
+        history = self.network.fit(batches, epochs=h["epochs"], validation_data=validation, shuffle=False,
+                                   callbacks=callbacks, verbose=2 if verbose >= 2 else 0)  # batches are shuffled
         self.history = history.history
         self._inference = {}
         return self

@@ -28,6 +28,34 @@ def validation_split(n_samples: int, fraction: float, seed: int) -> tuple[np.nda
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def training_batches(X, Y_scaled, X_unlabelled, batch_size: int, unlabelled_batch_size: int, seed: int):
+    """(tf.data.Dataset of (x, y, labelled) batches, steps per epoch) for :meth:`SpectrumNetwork.train_step`.
+
+    An epoch is one seeded shuffle of the labelled spectra in batches of
+    ``batch_size``; when unlabelled spectra are given, each batch also gets
+    ``unlabelled_batch_size`` of them (labelled weight 0, target 0), drawn from
+    a seeded, endlessly reshuffled pass through the pool. An epoch therefore
+    costs the same however large the unlabelled archive is.
+    """
+    n = len(X)
+    labelled = tf.data.Dataset.from_tensor_slices((X, Y_scaled)).shuffle(
+        n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    steps = -(-n // batch_size)
+    if X_unlabelled is None or len(X_unlabelled) == 0:
+        return labelled.map(lambda x, y: (x, y, tf.ones((tf.shape(x)[0],), x.dtype))), steps
+    pool = tf.data.Dataset.from_tensor_slices(X_unlabelled).shuffle(
+        len(X_unlabelled), seed=seed + 1, reshuffle_each_iteration=True).repeat().batch(unlabelled_batch_size)
+
+    def combine(batch, x_unlabelled):
+        x, y = batch
+        n_u = tf.shape(x_unlabelled)[0]
+        return (tf.concat([x, x_unlabelled], 0),
+                tf.concat([y, tf.zeros((n_u, tf.shape(y)[1]), y.dtype)], 0),
+                tf.concat([tf.ones((tf.shape(x)[0],), x.dtype), tf.zeros((n_u,), x.dtype)], 0))
+
+    return tf.data.Dataset.zip((labelled, pool)).map(combine), steps
+
+
 def input_standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of spectra X (n, channels), counts/s.
 

@@ -1,0 +1,55 @@
+"""Training utilities: validation split, scaling, batches with unlabelled spectra."""
+
+import numpy as np
+import pytest
+
+from axs.training import input_standardisation, target_scaling, training_batches, validation_split
+
+
+def test_validation_split_is_seeded_disjoint_and_complete():
+    train, val = validation_split(50, 0.1, seed=7)
+    assert len(val) == 5 and len(np.intersect1d(train, val)) == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(50))
+    again = validation_split(50, 0.1, seed=7)
+    np.testing.assert_array_equal(again[1], val)
+    assert not np.array_equal(validation_split(50, 0.1, seed=8)[1], val)
+    assert len(validation_split(50, 0.0, seed=1)[1]) == 0
+    with pytest.raises(ValueError, match="validation_fraction"):
+        validation_split(10, 1.0, seed=0)
+
+
+def test_scalings_invert_and_keep_zero_where_asked():
+    rng = np.random.default_rng(0)
+    Y = np.column_stack([rng.uniform(2.0, 9.0, 30), rng.uniform(0.0, 4e-4, 30), np.full(30, 0.5)])
+    for zero_preserving in (True, False):
+        shift, scale = target_scaling(Y, zero_preserving)
+        scaled = (Y - shift) / scale
+        np.testing.assert_allclose(scaled * scale + shift, Y, rtol=1e-5)
+        if zero_preserving:
+            np.testing.assert_array_equal(shift, 0.0)
+            np.testing.assert_allclose(scaled[:, :2].max(axis=0), 0.8, rtol=1e-5)
+        else:
+            np.testing.assert_allclose(scaled[:, :2].min(axis=0), 0.1, rtol=1e-4)
+            np.testing.assert_allclose(scaled[:, :2].max(axis=0), 0.9, rtol=1e-4)
+    X = np.column_stack([rng.normal(5, 2, 40), np.zeros(40)]).astype(np.float32)
+    mean, std = input_standardisation(X)
+    assert np.all(np.isfinite((X - mean) / std)) and std[1] > 0
+
+
+def test_batches_mix_labelled_and_unlabelled_and_epoch_length_ignores_pool_size():
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    Y = np.ones((10, 3), np.float32)
+    pool = -np.arange(200, dtype=np.float32).reshape(100, 2) - 1
+    batches, steps = training_batches(X, Y, pool, batch_size=4, unlabelled_batch_size=3, seed=0)
+    assert steps == 3
+    seen = list(batches.as_numpy_iterator())
+    assert len(seen) == 3
+    for x, y, labelled in seen[:2]:
+        assert x.shape == (7, 2) and y.shape == (7, 3)
+        np.testing.assert_array_equal(labelled, [1, 1, 1, 1, 0, 0, 0])
+        assert np.all(x[labelled == 0] < 0) and np.all(x[labelled == 1] >= 0)
+        np.testing.assert_array_equal(y[labelled == 0], 0.0)
+    labelled_rows = np.concatenate([x[w == 1] for x, _, w in seen])
+    np.testing.assert_array_equal(np.sort(labelled_rows[:, 0]), X[:, 0])      # each labelled spectrum once
+    plain, steps = training_batches(X, Y, None, batch_size=4, unlabelled_batch_size=3, seed=0)
+    assert steps == 3 and all(np.all(w == 1) for _, _, w in plain.as_numpy_iterator())
