@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
+import joblib
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LassoCV, LinearRegression
@@ -25,7 +27,16 @@ def _reject_unlabelled(name: str, X_unlabelled) -> None:
         raise ValueError(f"X_unlabelled: {name} learns from labelled spectra only; only 'axs' uses unlabelled ones")
 
 
-class LineRegression:
+class JoblibSaved:
+    """``save(path)`` for scikit-learn based models: the fitted object, pickled with joblib (read by axs.models.load_model)."""
+
+    def save(self, path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path)
+
+
+class LineRegression(JoblibSaved):
     """LR: per element, y = w x + c with x the counts/s in the channel nearest the element's K-L3 line.
 
     Applicable only where the packaged transition table has a K-L3 line
@@ -81,7 +92,7 @@ class LineRegression:
         return out
 
 
-class LassoRegression:
+class LassoRegression(JoblibSaved):
     """LASSO: per element, scikit-learn Lasso on the standardised spectrum to the standardised concentration.
 
     ``alpha`` None picks each element's penalty by ``cv_folds``-fold (seeded)

@@ -201,17 +201,6 @@ class NeuralModel:
 _LINEAR = {"lr": LineRegression, "lasso": LassoRegression, "pymca": PeakFitModel}
 
 
-def _linear_save(self, path) -> None:
-    """Write the fitted scikit-learn model with joblib to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(self, path)
-
-
-for _cls in _LINEAR.values():
-    _cls.save = _linear_save
-
-
 def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, **hyperparameters):
     """A new, untrained model ``name`` (one of :data:`MODEL_NAMES`) for spectra on ``energies_kev`` (keV).
 
