@@ -95,10 +95,12 @@ class SpectrumNetwork(keras.Model):
                               XRFSimulator.for_energy_axis(self.energies_kev, elements=a.get("simulator_elements"),
                                                            min_relative_probability=a["min_relative_probability"]))
             n_theta = self.simulator.n_elements
-        else:
+        elif kind == "cnn":   # same encoding size as AXS with the same settings: the same Encoder
             self.simulator = None
             n_theta = len(select_lines(self.energies_kev, elements=a.get("simulator_elements"),
                                        min_relative_probability=a["min_relative_probability"])[0])
+        else:
+            self.simulator = None
         if kind == "fcnn":
             self.input_dropout = layers.Dropout(a["dropout"])
             self.fully_connected = layers.Dense(self.n_outputs, activation="relu",
