@@ -78,6 +78,15 @@ def test_same_seed_same_predictions_other_seed_differs(name):
     assert not np.array_equal(runs[0], runs[2])
 
 
+def test_progress_shows_with_verbose_and_stays_quiet_without(capsys):
+    X, Y = data()
+    make_model("cnn", energies_kev=ENERGIES, epochs=2, batch_size=8).fit(X, Y, verbose=0)
+    quiet = capsys.readouterr()
+    assert "epoch" not in quiet.err + quiet.out
+    make_model("cnn", energies_kev=ENERGIES, epochs=2, batch_size=8).fit(X, Y, verbose=1)
+    assert "cnn fit" in capsys.readouterr().err
+
+
 def test_early_stopping_restores_the_best_validation_epoch():
     X, Y = data(n=30)
     model = make_model("fcnn", energies_kev=ENERGIES, seed=1, epochs=60, patience=3, batch_size=8,
