@@ -24,7 +24,7 @@
 # %%
 from pathlib import Path
 
-from axs import dataset, evaluation, paths
+from axs import crossval, dataset, paths
 from axs.models import make_model
 
 # %% tags=["parameters"]
@@ -47,10 +47,10 @@ print(f"{model}: {len(X)} cores, {ds.attrs['n_folds']} folds, hyperparameters {h
 # ## Cross-validation
 
 # %%
-predicted = evaluation.out_of_fold_predictions(
+predicted = crossval.out_of_fold_predictions(
     lambda j: make_model(model, energies_kev=energies_kev, elements=elements, seed=seed + j, **hyperparams),
     X, Y, ds["fold"].to_numpy(), fit_kwargs={"verbose": 0})
-predictions = evaluation.predictions_dataset(ds, predicted, model)
+predictions = crossval.predictions_dataset(ds, predicted, model)
 dataset.write_netcdf(predictions, Path(out_dir) / "predictions.nc")
 
 # %% [markdown]
@@ -59,7 +59,7 @@ dataset.write_netcdf(predictions, Path(out_dir) / "predictions.nc")
 # for the elements where this model does best. Figures and tables for all models come in `evaluate`.
 
 # %%
-scores = evaluation.cv_scores(ds["concentration_pct"], predictions["predicted_pct"].expand_dims(model=[model]),
+scores = crossval.cv_scores(ds["concentration_pct"], predictions["predicted_pct"].expand_dims(model=[model]),
                               ds["fold"])
-relative = (scores["mse"].sel(model=model) / scores["mse"].sel(model=evaluation.MEAN)).to_series()
+relative = (scores["mse"].sel(model=model) / scores["mse"].sel(model=crossval.MEAN)).to_series()
 relative.dropna().sort_values().head(12).rename("MSE / mean-predictor MSE").to_frame().T

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import dataset, evaluation, paths, plots
+from axs import crossval, dataset, evaluation, paths, plots
 
 # %% tags=["parameters"]
 models = ["lr", "lasso", "fcnn", "cnn", "axs"]
@@ -44,11 +44,11 @@ metrics_path = str(paths.REPORTS / "metrics.json")
 # %%
 ds = dataset.load_dataset(Path(artifacts_dir) / "prepare" / "dataset.nc")
 measured, folds = ds["concentration_pct"], ds["fold"]
-predicted = evaluation.load_predictions(artifacts_dir, models, folds)
-scores = evaluation.cv_scores(measured, predicted, folds)
+predicted = crossval.load_predictions(artifacts_dir, models, folds)
+scores = crossval.cv_scores(measured, predicted, folds)
 floor = evaluation.floor_predictions(Path(data_dir) / "truth" / "truth.nc", ds["sample"].to_numpy())
 if floor is not None:
-    scores = scores.merge(evaluation.floor_scores(measured, floor, folds))
+    scores = scores.merge(crossval.floor_scores(measured, floor, folds))
 print("error floor:", "from data/truth/truth.nc" if floor is not None else "none (no truth file)")
 dataset.write_netcdf(scores, Path(out_dir) / "scores.nc")
 
@@ -58,7 +58,7 @@ dataset.write_netcdf(scores, Path(out_dir) / "scores.nc")
 
 # %%
 kept, removed = evaluation.kept_and_removed(scores, models)
-evaluation.write_csv(pd.DataFrame({"element": removed}), Path(tables_dir) / "removed_elements.csv")
+dataset.write_csv(pd.DataFrame({"element": removed}), Path(tables_dir) / "removed_elements.csv")
 print(f"{len(removed)} removed: {' '.join(removed) or 'none'}")
 print(f"{len(kept)} kept: {' '.join(kept)}")
 
@@ -67,7 +67,7 @@ print(f"{len(kept)} kept: {' '.join(kept)}")
 
 # %%
 table1 = evaluation.table1(scores, models, kept)
-evaluation.write_csv(table1, Path(tables_dir) / "table1.csv")
+dataset.write_csv(table1, Path(tables_dir) / "table1.csv")
 table1
 
 # %% [markdown]
@@ -77,26 +77,23 @@ table1
 
 # %%
 table2 = evaluation.table2(scores, models, kept)
-evaluation.write_csv(table2, Path(tables_dir) / "table2.csv")
-evaluation.write_csv(evaluation.mse_per_element(scores, models, kept), Path(plots_dir) / "mse_per_element.csv")
-evaluation.write_csv(evaluation.mse_per_element(scores, models, kept, relative=True),
+dataset.write_csv(table2, Path(tables_dir) / "table2.csv")
+dataset.write_csv(evaluation.mse_per_element(scores, models, kept), Path(plots_dir) / "mse_per_element.csv")
+dataset.write_csv(evaluation.mse_per_element(scores, models, kept, relative=True),
                      Path(plots_dir) / "relative_mse_per_element.csv")
 evaluation.write_metrics(evaluation.metrics(scores, models, kept), metrics_path)
 evaluation.table2_wide(table2)
 
 # %% [markdown]
 # ## Figures
-# **Figure 2 style**: out-of-fold predictions against the assay for the element where AXS beats the CNN
-# by the widest margin (relative to the CNN's MSE) among those where AXS is best.
+# **Figure 2 style**: out-of-fold predictions against the assay for the element where AXS gains most
+# over the CNN (in units of the mean predictor's MSE) among those where AXS beats the mean predictor.
 
 # %%
-best = evaluation.best_model(scores, models, kept)
-axs_wins = [e for e in kept if best[e] == "axs"] or kept
-gain = {e: float(scores["mse"].sel(model="cnn", element=e) / scores["mse"].sel(model="axs", element=e))
-        for e in axs_wins} if "cnn" in models else {e: 1.0 for e in axs_wins}
-if gain:
-    element = max(gain, key=gain.get)
-    plots.save_figure(plots.predicted_vs_measured(measured, predicted, element, models),
+element = evaluation.showcase_element(scores, kept, "axs", "cnn")
+if element is not None:
+    plots.save_figure(plots.predicted_vs_measured(measured, predicted, element, models,
+                                                  unit=str(ds["unit"].sel(element=element).item())),
                       Path(figures_dir) / f"figure2_predicted_vs_measured_{element}.png");
 
 # %% [markdown]
@@ -112,7 +109,7 @@ if kept:
 # median reconstruction error).
 
 # %%
-axs_predictions = dataset.load_dataset(evaluation.predictions_path(artifacts_dir, "axs"))
+axs_predictions = dataset.load_dataset(crossval.predictions_path(artifacts_dir, "axs"))
 X, reconstruction = ds["spectrum_cps"].to_numpy(), axs_predictions["reconstruction_cps"].to_numpy()
 error = ((reconstruction - X) ** 2).mean(axis=1)
 k = int(np.argmin(np.abs(error - np.median(error))))

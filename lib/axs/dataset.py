@@ -359,3 +359,9 @@ def load_dataset(path: str | Path) -> xr.Dataset:
     """Read a dataset written by :func:`prepare` fully into memory (the file is closed on return)."""
     with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
         return ds.load()
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """CSV with a fixed float format, so identical numbers always give identical bytes."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format="%.6e", lineterminator="\n")

@@ -16,7 +16,7 @@ import seaborn as sns
 import xarray as xr
 import xraylib
 
-from axs.elements import atomic_number
+from axs.elements import UNIT_TO_PCT, atomic_number
 
 sns.set_theme(style="whitegrid", context="paper")
 
@@ -86,17 +86,21 @@ def assay_distributions(ds: xr.Dataset) -> plt.Figure:
     return fig
 
 
-def predicted_vs_measured(measured: xr.DataArray, predicted: xr.DataArray, element: str,
-                          models: Sequence[str]) -> plt.Figure:
-    """Out-of-fold predicted vs measured concentration of one element, one panel per model (Figure 2)."""
+def predicted_vs_measured(measured_pct: xr.DataArray, predicted_pct: xr.DataArray, element: str,
+                          models: Sequence[str], unit: str = "pct") -> plt.Figure:
+    """Out-of-fold predicted vs measured concentration of one element, one panel per model (Figure 2),
+    drawn in ``unit`` (``pct`` or ``ppm``, the lab's unit for the element); inputs in wt%."""
+    scale = 1.0 / UNIT_TO_PCT[unit]
+    label = "wt%" if unit == "pct" else unit
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharex=True, sharey=True)
-    y = measured.sel(element=element).to_numpy()
-    top = max(float(np.nanmax(y)), float(np.nanmax(predicted.sel(element=element, model=list(models)))))
+    y = measured_pct.sel(element=element).to_numpy() * scale
+    p = predicted_pct.sel(element=element) * scale
+    top = max(float(np.nanmax(y)), float(np.nanmax(p.sel(model=list(models)))))
     for ax, model in zip(np.atleast_1d(axes), models):
-        ax.scatter(y, predicted.sel(model=model, element=element), s=10, color=model_colour(model))
+        ax.scatter(y, p.sel(model=model), s=10, color=model_colour(model))
         ax.plot([0, top], [0, top], color="k", lw=0.8)
-        ax.set(title=model.upper(), xlabel=f"measured {element} (wt%)")
-    np.atleast_1d(axes)[0].set_ylabel(f"predicted {element} (wt%)")
+        ax.set(title=model.upper(), xlabel=f"measured {element} ({label})")
+    np.atleast_1d(axes)[0].set_ylabel(f"predicted {element} ({label})")
     return fig
 
 
