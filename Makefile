@@ -35,7 +35,7 @@ grid: data
 grid-show: $(STAMP)
 	dvc exp show --only-changed --sort-by reports/metrics.json:axs.mean_relative_mse --sort-order asc
 
-test: $(STAMP)
+test: data
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)

@@ -97,14 +97,29 @@ def test_removal_and_tables(case):
 
 def test_floor_from_truth_file(case, tmp_path):
     measured, _, folds = case
-    surface = np.stack([measured.to_numpy() * 0.9, measured.to_numpy() * 1.1], axis=1)   # mean = measured
-    truth = xr.Dataset({"surface_pct": (("sample", "orientation", "element"), surface)},
+    y = measured.to_numpy()
+    # The lab recovers 60 % of the surface's element plus a constant: the calibrated floor is exact.
+    surface = (y - 0.5) / 0.6
+    truth = xr.Dataset({"surface_pct": (("sample", "orientation", "element"),
+                                        np.stack([surface * 0.9, surface * 1.1], axis=1))},
                        coords={"sample": measured["sample"].to_numpy(), "orientation": [1, 2], "element": ELEMENTS})
     truth.to_netcdf(tmp_path / "truth.nc", engine="netcdf4")
-    floor = ev.floor_predictions(tmp_path / "truth.nc", measured["sample"].to_numpy())
+    floor = ev.floor_predictions(tmp_path / "truth.nc", measured, folds)
     scores = cv.floor_scores(measured, floor, folds)
-    np.testing.assert_allclose(scores["mse"].sel(model=cv.FLOOR), 0.0, atol=1e-24)
-    assert ev.floor_predictions(tmp_path / "missing.nc", ["s0"]) is None
+    np.testing.assert_allclose(scores["mse"].sel(model=cv.FLOOR), 0.0, atol=1e-20)
+    assert ev.floor_predictions(tmp_path / "missing.nc", measured, folds) is None
+
+
+def test_floor_calibration_uses_training_folds_only(case):
+    measured, _, folds = case
+    x = measured.to_numpy() + np.random.default_rng(0).normal(0, 1, measured.shape)
+    k = folds.to_numpy()
+    held_out = k == k[0]
+    fitted = ev.SurfaceCalibration().fit(x[~held_out], measured.to_numpy()[~held_out])
+    oof = cv.out_of_fold_predictions(lambda _: ev.SurfaceCalibration(), x, measured.to_numpy(), k)
+    np.testing.assert_allclose(oof[held_out], fitted.predict(x[held_out]))
+    constant = ev.SurfaceCalibration().fit(np.ones((5, 1)), np.arange(5.0)[:, None])
+    np.testing.assert_allclose(constant.predict(np.ones((2, 1))), 2.0)
 
 
 def test_tables_and_metrics_files_are_byte_stable(case, tmp_path):

@@ -4,8 +4,9 @@ Scores (CV MSE and SE = SD(fold MSEs)/sqrt(k) per model and element) come
 from :func:`axs.crossval.cv_scores`. An element stays in the results only if
 some model's CV MSE is below that of the training-fold mean predictor; the
 others are listed as removed. The error floor (a predictor that knew each
-core's true mean surface composition over its orientations; needs the
-stand-in's truth file) is scored the same way (:func:`axs.crossval.floor_scores`).
+core's true mean surface composition over its orientations and calibrated it
+to the assays on the training folds; needs the stand-in's truth file) is
+scored the same way (:func:`axs.crossval.floor_scores`).
 """
 
 from __future__ import annotations
@@ -18,21 +19,50 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from axs.crossval import FLOOR, MEAN, MSE_UNIT
+from axs.crossval import FLOOR, MEAN, MSE_UNIT, out_of_fold_predictions
 
 
-def floor_predictions(truth_path: str | Path, samples: Sequence[str]) -> xr.DataArray | None:
-    """Each core's true surface composition averaged over its orientations (sample, element), wt%.
+class SurfaceCalibration:
+    """Per element, the least-squares line from true surface concentration to assay (both wt%).
 
-    Read from the stand-in's truth file (``surface_pct`` over sample,
-    orientation, element); None when there is no truth file (a user's own data).
+    The line absorbs what no spectrum-based model has to reproduce but can
+    learn from the assays: the lab's partial digestion of resistate minerals and
+    other proportional biases. What is left is surface-vs-bulk heterogeneity and
+    assay error.
+    """
+
+    def fit(self, X, Y, **_):
+        x, y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+        dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
+        var = (dx * dx).sum(axis=0)
+        self.slope_ = np.divide((dx * dy).sum(axis=0), var, out=np.zeros_like(var), where=var > 0)
+        self.intercept_ = y.mean(axis=0) - self.slope_ * x.mean(axis=0)
+        return self
+
+    def predict(self, X):
+        return self.intercept_ + self.slope_ * np.asarray(X, dtype=np.float64)
+
+
+def floor_predictions(truth_path: str | Path, measured: xr.DataArray, folds: xr.DataArray) -> xr.DataArray | None:
+    """Out-of-fold error-floor predictions (sample, element), wt%; None without a truth file.
+
+    Each core's true surface composition averaged over its orientations
+    (``surface_pct`` of the stand-in's truth file), mapped to the assay by a
+    :class:`SurfaceCalibration` fitted on the training folds only: the best a
+    model could do if it read the surface perfectly. Without a truth file (a
+    user's own data) there is no floor.
     """
     truth_path = Path(truth_path)
     if not truth_path.exists():
         return None
     with xr.open_dataset(truth_path, engine="netcdf4") as truth:
         surface = truth["surface_pct"].load()
-    return surface.mean("orientation").sel(sample=list(samples))
+    x = (surface.mean("orientation").sel(sample=measured["sample"], element=measured["element"])
+         .transpose("sample", "element"))
+    y = measured.transpose("sample", "element")
+    predicted = out_of_fold_predictions(lambda _: SurfaceCalibration(), x.to_numpy(), y.to_numpy(),
+                                        folds.to_numpy())
+    return y.copy(data=predicted)
 
 
 def kept_and_removed(scores: xr.Dataset, models: Sequence[str]) -> tuple[list[str], list[str]]:

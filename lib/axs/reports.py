@@ -312,7 +312,8 @@ def write_index(layout: Layout, staged: Layout, params: dict, smoke: bool) -> Pa
         out = (yaml.safe_load(dvc_file.read_text()).get("outs") or [{}])[0]
         data_version = f" data.dvc: md5 {out.get('md5', '?')}, {out.get('nfiles', '?')} files."
     floor_note = ("The error floor (model <code>floor</code>) is the MSE of a predictor that knew each core's "
-                  "true mean surface composition (from data/truth/truth.nc)."
+                  "true mean surface composition (from data/truth/truth.nc), calibrated linearly to the assays on "
+                  "the training folds: what is left is surface-vs-bulk heterogeneity and assay error."
                   if "floor" in set(table2["model"]) else
                   "No truth file (data/truth/truth.nc) was found, so no error floor is shown.")
     times = stage_times(layout, staged.out_dir("evaluate"))
