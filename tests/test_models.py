@@ -160,3 +160,15 @@ def test_every_hyperparameter_has_a_default():
     assert set(DEFAULTS) == set(MODEL_NAMES) and set(PAPER_MODELS) <= set(MODEL_NAMES)
     assert {"beta", "conv_filters", "kernel_sizes", "dense_units", "dropout", "l1", "learning_rate",
             "batch_size", "epochs", "patience", "validation_fraction"} <= set(DEFAULTS["axs"])
+
+
+@pytest.mark.parametrize("name", ["cnn", "axs"])
+def test_sigmoid_models_never_predict_negative_concentrations(name):
+    """Targets touching zero: the [0.1, 0.9] scaling leaves sigmoid room below zero, which predict clips."""
+    X, Y = data()
+    Y = Y - Y.min(axis=0)          # every element's training minimum is exactly 0
+    model = make_model(name, energies_kev=ENERGIES, seed=0, **FAST).fit(X, Y)
+    network = model.network
+    lowest = network.concentrations(np.zeros((1, Y.shape[1]), dtype=np.float32))
+    assert np.all(np.asarray(lowest) == 0.0)           # sigmoid output 0 would be below zero unclipped
+    assert np.all(model.predict(X * 3.0) >= 0.0)

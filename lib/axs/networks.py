@@ -157,8 +157,14 @@ class SpectrumNetwork(keras.Model):
         return out
 
     def concentrations(self, y_scaled):
-        """Scaled outputs -> concentrations in the units of the training targets."""
-        return y_scaled * self.target_scale + self.target_shift
+        """Scaled outputs -> concentrations in the units of the training targets, never below zero.
+
+        The paper's sigmoid outputs are proportions and cannot be negative; the
+        [0.1, 0.9] target scaling leaves the sigmoid room below the training
+        minimum, which for trace elements near zero would cross into negative
+        concentrations, so inference clips there (training never calls this).
+        """
+        return ops.maximum(y_scaled * self.target_scale + self.target_shift, 0.0)
 
     def objective(self, x, y_scaled, labelled, training):
         """Eq. 15 for a batch: (total, J_p, J_r); J_p counts only labelled samples, both average over the batch."""
