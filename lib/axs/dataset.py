@@ -36,7 +36,7 @@ from sklearn.model_selection import KFold
 from axs.assays import ABOVE, BELOW, read_assays
 from axs.elements import ASSAY_ELEMENTS
 from axs.energy_grid import covers, rebin_counts
-from axs.errors import DataError
+from axs.errors import DataError, parse_number
 from axs.spectrum_files import Spectrum, energy_axis, read_spectrum
 
 #: How censored assays become numbers (weight percent); recorded in the dataset's attributes.
@@ -73,11 +73,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
             for column in MANIFEST_COLUMNS:
                 if not (row.get(column) or "").strip():
                     raise DataError(path, "expected a value, got an empty cell", line=line, field=column)
-            try:
-                orientation = int(row["orientation"])
-            except ValueError:
-                raise DataError(path, f"expected an integer, got {row['orientation']!r}",
-                                line=line, field="orientation") from None
+            orientation = parse_number(path, row["orientation"], line=line, field="orientation", kind=int)
             sha = row["sha256"].strip().lower()
             if not _SHA256.match(sha):
                 raise DataError(path, f"expected 64 hexadecimal digits, got {row['sha256']!r}",

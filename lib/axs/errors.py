@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -21,3 +22,15 @@ class DataError(ValueError):
         where = self.path if line is None else f"{self.path}:{line}"
         what = message if field is None else f"field '{field}': {message}"
         super().__init__(f"{where}: {what}")
+
+
+def parse_number(path: str | Path, value: str, *, field: str, line: int | None = None, kind=float):
+    """``value`` as a finite ``float`` (or ``int``), or a :class:`DataError` naming the file, line and field."""
+    try:
+        number = kind(value)
+    except ValueError:
+        raise DataError(path, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}",
+                        line=line, field=field) from None
+    if not math.isfinite(number):
+        raise DataError(path, f"expected a finite number, got {value!r}", line=line, field=field)
+    return number

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from axs.errors import DataError
+from axs.errors import DataError, parse_number
 from axs.spectrum_files import Spectrum, read_spectrum
 
 #: ``<sample>_o<k>.<ext>``: orientation ``k`` of ``sample``.
@@ -115,11 +115,7 @@ def _identity(path, header: dict[str, str]) -> tuple[str, int]:
     if header.get("sample_id"):
         sample = header["sample_id"]
     if "orientation" in header:
-        try:
-            orientation = int(header["orientation"])
-        except ValueError:
-            raise DataError(path, f"expected an integer, got {header['orientation']!r}",
-                            field="orientation") from None
+        orientation = parse_number(path, header["orientation"], field="orientation", kind=int)
     return sample, orientation
 
 
@@ -161,11 +157,7 @@ def read_mca(path: str | Path, live_time_s: float | None = None) -> Spectrum:
                             field="@CTIME") from None
     amptek = {k.strip(): v.strip() for k, _, v in (line.partition(" - ") for line in lines) if v}
     if live is None and "LIVE_TIME" in amptek:
-        try:
-            live = float(amptek["LIVE_TIME"])
-        except ValueError:
-            raise DataError(path, f"expected a number, got {amptek['LIVE_TIME']!r}",
-                            field="LIVE_TIME") from None
+        live = parse_number(path, amptek["LIVE_TIME"], field="LIVE_TIME")
     live = _live_time(path, live, live_time_s, field="@CTIME")
 
     header = _key_values(lines, "#C ")
@@ -205,13 +197,7 @@ def read_csv_spectrum(path: str | Path, live_time_s: float | None = None) -> Spe
             raise DataError(path, f"expected 2 columns (energy_kev, counts), got {len(fields)}",
                             line=number)
         for target, value, name in ((energies, fields[0], "energy_kev"), (counts, fields[1], "counts")):
-            try:
-                target[k] = float(value)
-            except ValueError:
-                raise DataError(path, f"expected a number, got {value!r}", line=number,
-                                field=name) from None
-            if not math.isfinite(target[k]):
-                raise DataError(path, f"expected a finite number, got {value!r}", line=number, field=name)
+            target[k] = parse_number(path, value, line=number, field=name)
         if counts[k] < 0:
             raise DataError(path, f"expected a non-negative count, got {fields[1]!r}", line=number,
                             field="counts")
@@ -230,11 +216,7 @@ def read_csv_spectrum(path: str | Path, live_time_s: float | None = None) -> Spe
                         f"(off by {worst:.3g} channels)", field="energy_kev")
     live = None
     if "live_time_s" in header:
-        try:
-            live = float(header["live_time_s"])
-        except ValueError:
-            raise DataError(path, f"expected a number, got {header['live_time_s']!r}",
-                            field="live_time_s") from None
+        live = parse_number(path, header["live_time_s"], field="live_time_s")
     live = _live_time(path, live, live_time_s)
     sample, orientation = _identity(path, header)
     return Spectrum(sample_id=sample, orientation=orientation, counts=counts, live_time_s=live,

@@ -25,7 +25,6 @@ written gzip-compressed.
 from __future__ import annotations
 
 import gzip
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from axs.errors import DataError
+from axs.errors import DataError, parse_number
 
 MAGIC = "# AXS spectrum v1"
 REQUIRED_FIELDS = ("sample_id", "orientation", "live_time_s", "channels",
@@ -105,17 +104,6 @@ def write_spectrum(path: str | Path, spectrum: Spectrum) -> None:
         raise
 
 
-def _number(path, value: str, line: int, name: str, kind=float):
-    try:
-        number = kind(value)
-    except ValueError:
-        raise DataError(path, f"expected {'an integer' if kind is int else 'a number'}, "
-                        f"got {value!r}", line=line, field=name) from None
-    if not math.isfinite(number):
-        raise DataError(path, f"expected a finite number, got {value!r}", line=line, field=name)
-    return number
-
-
 def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:
     """Read and validate one spectrum file.
 
@@ -153,13 +141,13 @@ def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:
 
     def get(name, kind=float):
         value, number = header[name]
-        return _number(path, value, number, name, kind)
+        return parse_number(path, value, line=number, field=name, kind=kind)
 
     declared = get("channels", int)
     counts = np.empty(len(lines) - body_start, dtype=np.float64)
     for k, line in enumerate(lines[body_start:]):
         number = body_start + k + 1
-        value = _number(path, line.strip(), number, "counts")
+        value = parse_number(path, line.strip(), line=number, field="counts")
         if value < 0:
             raise DataError(path, f"expected a non-negative count, got {line.strip()!r}",
                             line=number, field="counts")
