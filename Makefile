@@ -29,7 +29,7 @@ repro: data
 
 # Grid search of section 3.3 as DVC experiments (grid.yaml): queue every point, run two at a time.
 grid: data
-	$(PY) -m axs.grid queue
+	$(PY) -m axs.gridsearch queue
 	dvc queue start -j 2
 
 grid-show: $(STAMP)

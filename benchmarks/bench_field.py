@@ -1,7 +1,7 @@
 """Field use, side by side in one run: PyMca peak fitting against AXS inference, and archive-scale prediction.
 
 All figures come from the same simulated spectra: 8 labelled cores (32
-spectra) drawn by the stand-in simulator (:mod:`axs.standin`), tiled into
+spectra) drawn by the stand-in simulator (:mod:`standin`), tiled into
 larger sets by fresh Poisson noise around each spectrum (counts per second on
 the instrument's nominal 1024-channel grid).
 
@@ -68,7 +68,7 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, **counts}))
 
 def simulated_spectra():
     """(energies_kev (1024,), live_time_s (32,), counts (32, 1024)) of 8 stand-in cores, 4 orientations each."""
-    from axs.standin.generate import LABELLED, instrument_config, simulate_cores
+    from standin.generate import LABELLED, instrument_config, simulate_cores
 
     config = instrument_config()
     records = simulate_cores(SEED, [(LABELLED, i) for i in range(N_CORES)])

@@ -1,6 +1,6 @@
 """Speed of the ground-truth simulator (issue 2, section 6): single-orientation spectra per second on one core.
 
-A batch of 256 orientation surfaces of stand-in cores (axs.standin.rocks.draw_core)
+A batch of 256 orientation surfaces of stand-in cores (standin.rocks.draw_core)
 at field geometry around the nominal one, simulated with BLAS/OpenMP limited to
 one thread. Figures:
 
@@ -16,8 +16,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from axs.standin.instrument import Geometry, Simulator
-from axs.standin.rocks import draw_core
+from standin.instrument import Geometry, Simulator
+from standin.rocks import draw_core
 
 N_SPECTRA = 256
 

@@ -1,6 +1,6 @@
 """Time to write the whole default stand-in dataset (177 labelled + 1000 pool cores, 4 orientations each).
 
-Runs ``python -m axs.standin generate`` with the default seed and sizes into a
+Runs ``python -m standin generate`` with the default seed and sizes into a
 temporary folder, with one worker process per available CPU, and includes the
 simulator's one-off set-up (tube spectrum, fundamental-parameter tables).
 """
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from axs.standin import generate as gen
+from standin import generate as gen
 
 
 def run() -> dict[str, float]:
@@ -22,7 +22,7 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         # A fresh interpreter, so nothing cached by other benchmarks is reused.
-        subprocess.run([sys.executable, "-m", "axs.standin", "generate", "--out", str(Path(tmp) / "data"),
+        subprocess.run([sys.executable, "-m", "standin", "generate", "--out", str(Path(tmp) / "data"),
                         "--jobs", str(jobs)], check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
     spectra = (gen.DEFAULT_LABELLED + gen.DEFAULT_UNLABELLED) * gen.N_ORIENTATIONS

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from axs import crossval, dataset, paths
+from axs import crossval, dataset, files, paths
 from axs.models import make_model
 
 # %% tags=["parameters"]
@@ -76,7 +76,7 @@ predicted = crossval.out_of_fold_predictions(new_model, X, Y, ds["fold"].to_nump
 predictions = crossval.predictions_dataset(ds, predicted, "axs", reconstruction_cps=reconstruction)
 dataset.write_netcdf(predictions, Path(out_dir) / "predictions.nc")
 simulator = pd.DataFrame.from_dict(fold_parameters, orient="index").rename_axis("fold")
-dataset.write_csv(simulator.reset_index(), Path(out_dir) / "simulator_parameters.csv")
+files.write_csv(simulator.reset_index(), Path(out_dir) / "simulator_parameters.csv")
 
 # %% [markdown]
 # Learned simulator parameters per fold (Γ in keV and the scatter/background coefficients of eqs. 3,
@@ -100,5 +100,5 @@ final.save(Path(out_dir) / "model" / "axs.keras")
 
 # %%
 history = pd.DataFrame(final.history).rename_axis("epoch").reset_index()
-dataset.write_csv(history, Path(out_dir) / "training_history.csv")
+files.write_csv(history, Path(out_dir) / "training_history.csv")
 history.tail()

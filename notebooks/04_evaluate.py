@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import crossval, dataset, evaluation, paths, plots
+from axs import crossval, dataset, evaluation, files, paths, plots
 
 # %% tags=["parameters"]
 models = ["lr", "lasso", "fcnn", "cnn", "axs"]
@@ -47,10 +47,10 @@ metrics_path = str(paths.REPORTS / "metrics.json")
 ds = dataset.load_dataset(Path(artifacts_dir) / "prepare" / "dataset.nc")
 measured, folds = ds["concentration_pct"], ds["fold"]
 predicted = crossval.load_predictions(artifacts_dir, models, folds)
-scores = crossval.cv_scores(measured, predicted, folds)
+scores = evaluation.cv_scores(measured, predicted, folds)
 floor = evaluation.floor_predictions(Path(data_dir) / "truth" / "truth.nc", measured, folds)
 if floor is not None:
-    scores = scores.merge(crossval.floor_scores(measured, floor, folds))
+    scores = scores.merge(evaluation.floor_scores(measured, floor, folds))
 print("error floor:", "from data/truth/truth.nc" if floor is not None else "none (no truth file)")
 dataset.write_netcdf(scores, Path(out_dir) / "scores.nc")
 
@@ -60,7 +60,7 @@ dataset.write_netcdf(scores, Path(out_dir) / "scores.nc")
 
 # %%
 kept, removed = evaluation.kept_and_removed(scores, models)
-dataset.write_csv(pd.DataFrame({"element": removed}), Path(tables_dir) / "removed_elements.csv")
+files.write_csv(pd.DataFrame({"element": removed}), Path(tables_dir) / "removed_elements.csv")
 print(f"{len(removed)} removed: {' '.join(removed) or 'none'}")
 print(f"{len(kept)} kept: {' '.join(kept)}")
 
@@ -69,7 +69,7 @@ print(f"{len(kept)} kept: {' '.join(kept)}")
 
 # %%
 table1 = evaluation.table1(scores, models, kept)
-dataset.write_csv(table1, Path(tables_dir) / "table1.csv")
+files.write_csv(table1, Path(tables_dir) / "table1.csv")
 table1
 
 # %% [markdown]
@@ -79,9 +79,9 @@ table1
 
 # %%
 table2 = evaluation.table2(scores, models, kept)
-dataset.write_csv(table2, Path(tables_dir) / "table2.csv")
-dataset.write_csv(evaluation.mse_per_element(scores, models, kept), Path(plots_dir) / "mse_per_element.csv")
-dataset.write_csv(evaluation.mse_per_element(scores, models, kept, relative=True),
+files.write_csv(table2, Path(tables_dir) / "table2.csv")
+files.write_csv(evaluation.mse_per_element(scores, models, kept), Path(plots_dir) / "mse_per_element.csv")
+files.write_csv(evaluation.mse_per_element(scores, models, kept, relative=True),
                      Path(plots_dir) / "relative_mse_per_element.csv")
 evaluation.write_metrics(evaluation.metrics(scores, models, kept), metrics_path)
 evaluation.table2_wide(table2)

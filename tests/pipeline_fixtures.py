@@ -16,7 +16,7 @@ import numpy as np
 import xraylib
 
 from axs.assays import format_value
-from axs.dataset import sha256_of
+from axs.files import sha256_of
 from axs.elements import ASSAY_ELEMENTS, UNIT_TO_PCT, assay_unit, atomic_number
 from axs.spectrum_files import Spectrum, energy_axis, write_spectrum
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from axs import dataset
+from axs import dataset, files
 from axs.assays import ABOVE, BELOW
 from axs.errors import DataError
 from axs.spectrum_files import read_spectrum
@@ -108,10 +108,10 @@ def _edit_spectrum(raw: Path, name: str, edit) -> Path:
     """Change one spectrum file with ``edit(lines) -> lines`` and record its new SHA-256 in the manifest,
     so that the error under test (not the checksum) is what stops the stage."""
     path = raw / "spectra" / name
-    old = dataset.sha256_of(path)
+    old = files.sha256_of(path)
     path.write_text("".join(edit(path.read_text().splitlines(keepends=True))))
     manifest = raw / "manifest.csv"
-    manifest.write_text(manifest.read_text().replace(old, dataset.sha256_of(path)))
+    manifest.write_text(manifest.read_text().replace(old, files.sha256_of(path)))
     return path
 
 

@@ -14,7 +14,7 @@ from sklearn.model_selection import PredefinedSplit, cross_val_predict
 
 from axs import crossval as cv
 from axs import evaluation as ev
-from axs.dataset import write_csv
+from axs.files import write_csv
 
 ELEMENTS = ["Al", "Li", "Zr"]
 
@@ -39,7 +39,7 @@ def case():
 
 def test_mse_and_standard_error_follow_section_4(case):
     measured, predicted, folds = case
-    scores = cv.cv_scores(measured, predicted, folds)
+    scores = ev.cv_scores(measured, predicted, folds)
     y, p, k = measured.to_numpy(), predicted.sel(model="axs").to_numpy(), folds.to_numpy()
     for e in range(3):
         fold_errors = [float(np.mean((p[k == j, e] - y[k == j, e]) ** 2)) for j in range(4)]
@@ -51,7 +51,7 @@ def test_mse_and_standard_error_follow_section_4(case):
 def test_training_fold_mean_predictor_matches_scikit_learn(case):
     measured, _, folds = case
     y = measured.to_numpy()
-    ours = cv.out_of_fold_predictions(lambda _: cv.TrainingMeanPredictor(), y, y, folds.to_numpy())
+    ours = cv.out_of_fold_predictions(lambda _: ev.TrainingMeanPredictor(), y, y, folds.to_numpy())
     theirs = cross_val_predict(DummyRegressor(strategy="mean"), y, y, cv=PredefinedSplit(folds.to_numpy()))
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
@@ -61,7 +61,7 @@ def test_out_of_fold_predictions_never_train_on_the_held_out_fold():
     folds = np.repeat([0, 1, 2], 4)
     seen = {}
 
-    class Recorder(cv.TrainingMeanPredictor):
+    class Recorder(ev.TrainingMeanPredictor):
         def fit(self, X, Y, **kw):
             self.train_ = set(X[:, 0])
             return super().fit(X, Y)
@@ -75,7 +75,7 @@ def test_out_of_fold_predictions_never_train_on_the_held_out_fold():
 
 def test_removal_and_tables(case):
     measured, predicted, folds = case
-    scores = cv.cv_scores(measured, predicted, folds)
+    scores = ev.cv_scores(measured, predicted, folds)
     kept, removed = ev.kept_and_removed(scores, ["lr", "axs", "noisy"])
     assert kept == ELEMENTS and removed == []
     kept, removed = ev.kept_and_removed(scores, ["noisy"])
@@ -85,7 +85,7 @@ def test_removal_and_tables(case):
     assert t1.to_dict("list") == {"model": ["lr", "axs", "noisy"], "best_on": ["Zr", "Al Li", ""]}
     t2 = ev.table2(scores, ["lr", "axs"], ELEMENTS)
     assert list(t2.columns) == ["element", "model", "mse", "se", "unit"]
-    assert len(t2) == 6 and set(t2["unit"]) == {cv.MSE_UNIT}
+    assert len(t2) == 6 and set(t2["unit"]) == {ev.MSE_UNIT}
     assert t2.set_index(["element", "model"])["mse"].isna().to_dict()[("Li", "lr")]
     wide = ev.table2_wide(t2)
     assert wide.loc["Li", "lr"] == "" and "±" in wide.loc["Al", "axs"]
@@ -105,8 +105,8 @@ def test_floor_from_truth_file(case, tmp_path):
                        coords={"sample": measured["sample"].to_numpy(), "orientation": [1, 2], "element": ELEMENTS})
     truth.to_netcdf(tmp_path / "truth.nc", engine="netcdf4")
     floor = ev.floor_predictions(tmp_path / "truth.nc", measured, folds)
-    scores = cv.floor_scores(measured, floor, folds)
-    np.testing.assert_allclose(scores["mse"].sel(model=cv.FLOOR), 0.0, atol=1e-20)
+    scores = ev.floor_scores(measured, floor, folds)
+    np.testing.assert_allclose(scores["mse"].sel(model=ev.FLOOR), 0.0, atol=1e-20)
     assert ev.floor_predictions(tmp_path / "missing.nc", measured, folds) is None
 
 
@@ -124,7 +124,7 @@ def test_floor_calibration_uses_training_folds_only(case):
 
 def test_tables_and_metrics_files_are_byte_stable(case, tmp_path):
     measured, predicted, folds = case
-    scores = cv.cv_scores(measured, predicted, folds)
+    scores = ev.cv_scores(measured, predicted, folds)
     for name in ("a", "b"):
         write_csv(ev.table2(scores, ["lr", "axs"], ELEMENTS), tmp_path / name / "t2.csv")
         ev.write_metrics(ev.metrics(scores, ["lr", "axs"], ELEMENTS), tmp_path / name / "m.json")
@@ -139,7 +139,7 @@ def test_showcase_element_is_where_axs_gains_most_over_cnn():
                     [0.5, 0.9, 2.0],      # axs
                     [0.6, 1.5, 3.0]])     # cnn
     scores = xr.Dataset({"mse": (("model", "element"), mse)},
-                        coords={"model": [cv.MEAN, "axs", "cnn"], "element": ELEMENTS})
+                        coords={"model": [ev.MEAN, "axs", "cnn"], "element": ELEMENTS})
     assert ev.showcase_element(scores, ELEMENTS) == "Li"          # Zr gains more but AXS loses to the mean there
     assert ev.showcase_element(scores, ["Zr"]) is None
     assert ev.showcase_element(scores.drop_sel(model="cnn"), ELEMENTS) == "Al"   # lowest AXS MSE / mean MSE

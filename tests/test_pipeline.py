@@ -124,7 +124,7 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
 
 
 def test_grid_queues_one_experiment_per_point_of_each_group(tmp_path):
-    from axs.grid import grid_points, queue_command
+    from axs.gridsearch import grid_points, queue_command
 
     grid = yaml.safe_load((paths.ROOT / "grid.yaml").read_text())
     points = grid_points(grid)

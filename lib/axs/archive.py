@@ -41,7 +41,6 @@ a failed run leaves no store behind.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from pathlib import Path
 
 import dask
@@ -52,6 +51,7 @@ import xarray as xr
 from axs.elements import UNIT_TO_PCT, assay_unit
 from axs.energy_grid import covers, rebin_counts
 from axs.errors import DataError
+from axs.files import atomic_path
 from axs.predict import cached_predictor, model_grid, same_grid
 from axs.spectrum_files import energy_axis
 
@@ -189,13 +189,8 @@ def write_store(ds: xr.Dataset, path: str | Path) -> None:
     path = Path(path)
     if path.suffix.lower() not in ARCHIVE_SUFFIXES:
         raise ValueError(f"{path}: output store must end in .nc or .zarr")
-    if path.exists():
-        raise FileExistsError(f"{path}: output store already exists")
-    staging = path.with_name(f".{path.name}.part")
-    if staging.exists():
-        shutil.rmtree(staging) if staging.is_dir() else staging.unlink()
     chunk = ds["concentration"].data.chunksize[0] if isinstance(ds["concentration"].data, da.Array) else None
-    try:
+    with atomic_path(path, replace=False) as staging:
         if path.suffix.lower() == ".zarr":
             ds.to_zarr(staging, mode="w-")
         else:
@@ -203,11 +198,6 @@ def write_store(ds: xr.Dataset, path: str | Path) -> None:
             if chunk:
                 encoding["concentration"]["chunksizes"] = (chunk, ds.sizes["element"])
             ds.to_netcdf(staging, engine="netcdf4", encoding=encoding)
-        staging.rename(path)
-    except BaseException:
-        if staging.exists():
-            shutil.rmtree(staging) if staging.is_dir() else staging.unlink()
-        raise
 
 
 def predict_archive(model_path: str | Path, archive_paths: list[str | Path], out_path: str | Path, *,

@@ -22,10 +22,8 @@ only into the output folder, through a temporary file renamed into place.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ from axs.assays import ABOVE, BELOW, read_assays
 from axs.elements import ASSAY_ELEMENTS
 from axs.energy_grid import covers, rebin_counts
 from axs.errors import DataError, parse_number
+from axs.files import atomic_path, sha256_of
 from axs.spectrum_files import Spectrum, energy_axis, read_spectrum
 
 #: How censored assays become numbers (weight percent); recorded in the dataset's attributes.
@@ -92,15 +91,6 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
             raise DataError(path, f"duplicate {what} {value if len(key) > 1 else value[0]!r} "
                             f"(first on line {first})", line=int(row["line"]), field=key[0])
     return manifest
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_listed_spectra(data_dir: str | Path, manifest: pd.DataFrame,
@@ -321,16 +311,8 @@ def read_unlabelled(data_dir: str | Path, energies_kev: np.ndarray, max_cores: i
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
     """Write ``ds`` to ``path`` (netCDF-4) through a temporary file renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
 
 
 def prepare(data_dir: str | Path, out_dir: str | Path, n_folds: int, fold_seed: int,
@@ -356,8 +338,3 @@ def load_dataset(path: str | Path) -> xr.Dataset:
     with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
         return ds.load()
 
-
-def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    """CSV with a fixed float format, so identical numbers always give identical bytes."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, float_format="%.6e", lineterminator="\n")

@@ -1,12 +1,19 @@
-"""The paper's tables and summaries from cross-validated scores (section 4, Tables 1 and 2, appendix A.1).
+"""Scores and the paper's tables from out-of-fold predictions (section 4, Tables 1 and 2, appendix A.1).
 
-Scores (CV MSE and SE = SD(fold MSEs)/sqrt(k) per model and element) come
-from :func:`axs.crossval.cv_scores`. An element stays in the results only if
+Scores: the fold error is the mean squared error over the fold's held-out samples,
+
+    CV_j = mean_s (y_se - y'_se)^2        (wt%^2)
+
+the cross-validation error is their mean, CV = mean_j CV_j, and its standard
+error is SE = SD{CV_1..CV_k} / sqrt(k) with the sample standard deviation
+(ddof = 1). A model that gives NaN for an element (LR without a usable K-L3
+line) is "not applicable" there: its MSE and SE are NaN. The training-fold mean
+predictor (model :data:`MEAN`) is scored alongside every model. An element stays in the results only if
 some model's CV MSE is below that of the training-fold mean predictor; the
 others are listed as removed. The error floor (a predictor that knew each
 core's true mean surface composition over its orientations and calibrated it
 to the assays on the training folds; needs the stand-in's truth file) is
-scored the same way (:func:`axs.crossval.floor_scores`).
+scored the same way (:func:`floor_scores`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,61 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from axs.crossval import FLOOR, MEAN, MSE_UNIT, out_of_fold_predictions
+from axs.crossval import out_of_fold_predictions
+
+#: Name of the training-fold mean predictor and of the error floor in the score tables.
+MEAN, FLOOR = "mean", "floor"
+MSE_UNIT = "wt%^2"
+
+
+class TrainingMeanPredictor:
+    """Predicts, for every sample, the per-element mean of the training targets (the paper's baseline of removal)."""
+
+    def fit(self, X, Y, **_):
+        self.mean_ = np.nanmean(np.asarray(Y, dtype=np.float64), axis=0)
+        return self
+
+    def predict(self, X):
+        return np.broadcast_to(self.mean_, (len(X), len(self.mean_))).copy()
+
+
+def fold_mse(measured: np.ndarray, predicted: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """CV_j per fold and element, (k, n_elements), wt%^2; NaN where any prediction in the fold is NaN."""
+    folds = np.asarray(folds)
+    squared = (np.asarray(predicted, dtype=np.float64) - np.asarray(measured, dtype=np.float64)) ** 2
+    return np.stack([squared[folds == j].mean(axis=0) for j in np.unique(folds)])
+
+
+def cv_scores(measured: xr.DataArray, predicted: xr.DataArray, folds: xr.DataArray) -> xr.Dataset:
+    """``mse`` and ``se`` (model, element) from out-of-fold predictions (model, sample, element).
+
+    The training-fold mean predictor is added as model :data:`MEAN`.
+    """
+    y = measured.transpose("sample", "element").to_numpy()
+    k = folds.to_numpy()
+    mean_pred = out_of_fold_predictions(lambda _: TrainingMeanPredictor(), y, y, k)
+    models = list(predicted["model"].to_numpy()) + [MEAN]
+    per_fold = np.stack([fold_mse(y, predicted.sel(model=m).transpose("sample", "element").to_numpy(), k)
+                         for m in models[:-1]] + [fold_mse(y, mean_pred, k)])
+    return _summarise(per_fold, models, measured["element"].to_numpy())
+
+
+def floor_scores(measured: xr.DataArray, floor_predicted: xr.DataArray, folds: xr.DataArray) -> xr.Dataset:
+    """``mse`` and ``se`` of the error floor (model :data:`FLOOR`), scored on the same folds."""
+    y = measured.transpose("sample", "element").to_numpy()
+    p = floor_predicted.sel(sample=measured["sample"], element=measured["element"]).transpose("sample", "element")
+    per_fold = fold_mse(y, p.to_numpy(), folds.to_numpy())[None]
+    return _summarise(per_fold, [FLOOR], measured["element"].to_numpy())
+
+
+def _summarise(per_fold: np.ndarray, models: Sequence[str], elements) -> xr.Dataset:
+    k = per_fold.shape[1]
+    return xr.Dataset(
+        {"mse": (("model", "element"), per_fold.mean(axis=1), {"units": MSE_UNIT}),
+         "se": (("model", "element"), per_fold.std(axis=1, ddof=1) / np.sqrt(k), {"units": MSE_UNIT}),
+         "fold_mse": (("model", "fold", "element"), per_fold, {"units": MSE_UNIT})},
+        coords={"model": list(models), "element": list(elements), "fold": np.arange(k)},
+    )
 
 
 class SurfaceCalibration:

@@ -19,7 +19,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 from axs.lines import line_energy_kev
-from axs.training import check_spectra, check_targets
+from axs.arrays import check_spectra, check_targets
 
 
 def _reject_unlabelled(name: str, X_unlabelled) -> None:

@@ -30,11 +30,13 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from axs.arrays import check_spectra, check_targets
 from axs.elements import ASSAY_ELEMENTS
+from axs.files import atomic_path
 from axs.linear import LassoRegression, LineRegression
 from axs.networks import SpectrumNetwork
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
-from axs.training import (EpochProgress, check_spectra, check_targets, input_standardisation, set_seed,
+from axs.training import (EpochProgress, input_standardisation, set_seed,
                           spectrum_scale, target_scaling, training_batches, validation_split)
 
 MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs", "pymca")
@@ -188,12 +190,10 @@ class NeuralModel:
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write a Keras ``.keras`` archive (weights, scalers, hyperparameters) to ``path``, whatever its suffix."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            staged = Path(tmp) / "model.keras"
-            self.network.save(staged)
-            os.replace(staged, path)
+        with atomic_path(path) as staged:
+            keras_file = staged.with_name("model.keras")     # Keras insists on the .keras suffix
+            self.network.save(keras_file)
+            os.replace(keras_file, staged)
 
     @classmethod
     def from_network(cls, network: SpectrumNetwork) -> "NeuralModel":

@@ -25,8 +25,6 @@ stops the others.
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from axs.elements import UNIT_TO_PCT, assay_unit
 from axs.dataset import counts_per_second
 from axs.energy_grid import covers
 from axs.errors import DataError
+from axs.files import atomic_path
 from axs.importers import FORMATS, group_by_sample, read_any_spectrum
 from axs.spectrum_files import Spectrum
 
@@ -193,13 +192,5 @@ def predict_files(model, arguments: list[str | Path], live_time_s: float | None 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write ``table`` as CSV to ``path`` atomically (a failed run leaves no partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            table.to_csv(fh, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")

@@ -25,14 +25,13 @@ written gzip-compressed.
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from axs.errors import DataError, parse_number
+from axs.files import write_bytes
 
 MAGIC = "# AXS spectrum v1"
 REQUIRED_FIELDS = ("sample_id", "orientation", "live_time_s", "channels",
@@ -94,14 +93,7 @@ def write_spectrum(path: str | Path, spectrum: Spectrum) -> None:
     data = format_spectrum(spectrum).encode("ascii")
     if path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    write_bytes(path, data)
 
 
 def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:

@@ -5,13 +5,13 @@ plus trace elements that substitute in it. Trace contents are median values in
 ppm by mass; each core draws its own content of every trace in every mineral
 from a lognormal distribution around the median (``sigma_ln`` of the natural
 log), optionally shifted by a per-core log factor (the geological
-fractionation, see :mod:`axs.standin.rocks`). Traces dilute the stoichiometric
+fractionation, see :mod:`standin.rocks`). Traces dilute the stoichiometric
 matrix, so every composition sums to one:
 
     w_mineral = (1 - sum_t c_t) * w_formula + c_t      (mass fractions)
 
 Mass-fraction vectors have ``Z_MAX`` entries, entry ``k`` for the element with
-atomic number ``k + 1`` (the layout of :mod:`axs.standin.instrument`).
+atomic number ``k + 1`` (the layout of :mod:`standin.instrument`).
 
 Median trace levels are typical values from the pegmatite literature (London,
 *Pegmatites*, Can. Mineral. Spec. Publ. 10, 2008; Černý & Ercit, Can. Mineral.
@@ -27,7 +27,7 @@ from functools import cache
 import numpy as np
 
 from axs.elements import atomic_number
-from axs.standin.physics import Z_MAX, compound_mass_fractions
+from standin.physics import Z_MAX, compound_mass_fractions
 
 #: Default spread (natural-log standard deviation) of a trace content between cores.
 TRACE_SIGMA_LN = 0.5

@@ -28,8 +28,8 @@ import numpy as np
 
 from axs.assays import format_value
 from axs.elements import ASSAY_ELEMENTS, assay_unit, atomic_number
-from axs.standin.minerals import MINERAL_NAMES, mineral_index
-from axs.standin.rocks import Core
+from standin.minerals import MINERAL_NAMES, mineral_index
+from standin.rocks import Core
 
 #: (lower detection limit, upper limit) per element, in the element's reporting unit.
 ASSAY_LIMITS: dict[str, tuple[float, float]] = {

@@ -1,7 +1,7 @@
 """Command line of the stand-in data generator.
 
-    python -m axs.standin generate --seed 177 --labelled 177 --unlabelled 1000 --out data
-    python -m axs.standin generate --seed 177 --only-labelled 1,2 --only-unlabelled 1-3 --out /tmp/subset
+    python -m standin generate --seed 177 --labelled 177 --unlabelled 1000 --out data
+    python -m standin generate --seed 177 --only-labelled 1,2 --only-unlabelled 1-3 --out /tmp/subset
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from axs.standin import generate as gen
+from standin import generate as gen
 
 
 def core_numbers(text: str) -> list[int]:
@@ -25,7 +25,7 @@ def core_numbers(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m axs.standin", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m standin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     g = commands.add_parser("generate", help="write the stand-in raw data folder")

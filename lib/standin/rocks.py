@@ -16,7 +16,7 @@ One core is drawn in four steps, each from the core's own random stream:
    ``exp(f * MODE_FRACTIONATION_SLOPE[mineral])`` (more spodumene, lepidolite,
    pollucite, beryl, columbite-tantalite and cassiterite in evolved cores); the
    rock-forming minerals fill what the accessories leave;
-   then the mineral compositions (:func:`axs.standin.minerals.draw_mineral_mass_fractions`)
+   then the mineral compositions (:func:`standin.minerals.draw_mineral_mass_fractions`)
    with the incompatible elements enriched together, ``log shift = f *
    FRACTIONATION_SLOPE[e]``, plus the rock type's ``enrichment`` (metasomatic
    gains of the contact zone);
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from axs.elements import atomic_number
-from axs.standin.minerals import (MINERAL_NAMES, Z_MAX, draw_mineral_mass_fractions,
+from standin.minerals import (MINERAL_NAMES, Z_MAX, draw_mineral_mass_fractions,
                                   mineral_index)
 
 #: Log-enrichment per unit of the fractionation index (incompatible elements rise together in

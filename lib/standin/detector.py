@@ -14,7 +14,7 @@ import xraylib
 import xraylib_np
 from scipy.special import erf, erfc, expn
 
-from axs.standin.physics import MIN_TABLE_KEV
+from standin.physics import MIN_TABLE_KEV
 
 SI_Z = 14
 BE_Z = 4

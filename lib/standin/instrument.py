@@ -36,9 +36,9 @@ import numpy as np
 import xraylib
 from scipy.special import erf
 
-from axs.standin import detector, physics
-from axs.standin.physics import Z_MAX
-from axs.standin.tube import tube_spectrum
+from standin import detector, physics
+from standin.physics import Z_MAX
+from standin.tube import tube_spectrum
 
 __all__ = ["Z_MAX", "InstrumentConfig", "Geometry", "Simulator"]
 

@@ -46,35 +46,18 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from axs.dataset import sha256_of
 from axs.elements import atomic_number, symbol
+from axs.files import sha256_of
 from axs.spectrum_files import Spectrum, write_spectrum
-from axs.standin import lab
-from axs.standin.minerals import MINERAL_NAMES, median_trace_mass_fractions, stoichiometric_mass_fractions
-from axs.standin.rocks import ROCK_TYPE_NAMES, Core, draw_core
-
-DEFAULT_SEED = 177
-DEFAULT_LABELLED = 177
-DEFAULT_UNLABELLED = 1000
-N_ORIENTATIONS = 4
-#: Pool cores per archive file; keeps each netCDF file well under 5 MB.
-POOL_CORES_PER_FILE = 250
-LABELLED, POOL = 0, 1
-NETCDF_ENGINE = "netcdf4"
-
-#: Field-variability parameters (module docstring).
-DISTANCE_RANGE_CM = (8.0, 14.0)
-TILT_SD_DEG = 4.0
-ANGLE_JITTER_SD_DEG = 1.0
-DUST_MEDIAN_G_CM2 = 3e-4
-DUST_SIGMA_LN = 1.0
-REAL_TIME_S = 30.0
-DEAD_TIME_RANGE = (0.01, 0.04)
-GAIN_DRIFT_REL_SD = 1.5e-4
-OFFSET_DRIFT_SD_KEV = 0.003
-GAIN_ESTIMATE_REL_SD = 5e-5
-OFFSET_ESTIMATE_SD_KEV = 0.001
-
+from standin import lab
+from standin.datacard import render_data_readme
+from standin.field import (DEFAULT_SEED, DEFAULT_LABELLED, DEFAULT_UNLABELLED, N_ORIENTATIONS,
+                           POOL_CORES_PER_FILE, NETCDF_ENGINE, DISTANCE_RANGE_CM, TILT_SD_DEG,
+                           ANGLE_JITTER_SD_DEG, DUST_MEDIAN_G_CM2, DUST_SIGMA_LN, REAL_TIME_S,
+                           DEAD_TIME_RANGE, GAIN_DRIFT_REL_SD, OFFSET_DRIFT_SD_KEV, GAIN_ESTIMATE_REL_SD,
+                           OFFSET_ESTIMATE_SD_KEV, LABELLED, POOL)
+from standin.minerals import MINERAL_NAMES, median_trace_mass_fractions, stoichiometric_mass_fractions
+from standin.rocks import ROCK_TYPE_NAMES, Core, draw_core
 
 def sample_id(kind: int, index: int) -> str:
     """Sample id of core ``index`` (0-based): ``core_001`` (labelled) or ``pool_0001`` (unlabelled)."""
@@ -103,7 +86,7 @@ class FieldGeometry:
     header_offset_kev: np.ndarray
 
     def for_simulator(self):
-        from axs.standin.instrument import Geometry
+        from standin.instrument import Geometry
         return Geometry(self.distance_cm, self.incidence_deg, self.takeoff_deg, self.dust_g_cm2,
                         self.live_time_s, self.gain_kev, self.offset_kev)
 
@@ -282,14 +265,14 @@ _WORKER_SIMULATOR = None
 
 
 def instrument_config():
-    """The stand-in instrument's configuration (defaults of :class:`axs.standin.instrument.InstrumentConfig`)."""
-    from axs.standin.instrument import InstrumentConfig
+    """The stand-in instrument's configuration (defaults of :class:`standin.instrument.InstrumentConfig`)."""
+    from standin.instrument import InstrumentConfig
     return InstrumentConfig()
 
 
 @cache
 def _make_simulator():
-    from axs.standin.instrument import Simulator
+    from standin.instrument import Simulator
     return Simulator(instrument_config())
 
 
@@ -388,7 +371,6 @@ def write_dataset(out: Path, records: Sequence[CoreRecord], tube: str, generated
     (out / "truth").mkdir()
     write_truth(out / "truth" / "truth.nc", records)
     (out / "GENERATED.json").write_text(json.dumps(generated, indent=2) + "\n")
-    from axs.standin.datacard import render_data_readme
     (out / "README.md").write_text(render_data_readme(generated), encoding="utf-8")
 
 
@@ -403,7 +385,7 @@ def _indices(subset: Iterable[int] | None, n: int, what: str) -> list[int]:
 
 
 def _command(seed, n_labelled, n_unlabelled, labelled_subset, unlabelled_subset, out) -> str:
-    words = ["python", "-m", "axs.standin", "generate", "--seed", str(seed), "--labelled", str(n_labelled),
+    words = ["python", "-m", "standin", "generate", "--seed", str(seed), "--labelled", str(n_labelled),
              "--unlabelled", str(n_unlabelled)]
     if labelled_subset is not None:
         words += ["--only-labelled", ",".join(str(i) for i in sorted(set(labelled_subset)))]

@@ -1,18 +1,18 @@
 """The README written into the stand-in data folder, rendered from the generator's own parameters.
 
-Rendering the tables from the constants in :mod:`axs.standin.rocks`,
-:mod:`axs.standin.minerals`, :mod:`axs.standin.lab` and
-:mod:`axs.standin.generate` means the stated assumptions cannot drift from
+Rendering the tables from the constants in :mod:`standin.rocks`,
+:mod:`standin.minerals`, :mod:`standin.lab` and
+:mod:`standin.field` means the stated assumptions cannot drift from
 what generated the data.
 """
 
 from __future__ import annotations
 
 from axs.elements import ASSAY_ELEMENTS, assay_unit
-from axs.standin import generate as gen
-from axs.standin import lab
-from axs.standin.minerals import MINERALS, TRACE_SIGMA_LN
-from axs.standin.rocks import FRACTIONATION_SLOPE, ROCK_TYPES
+from standin import field as gen
+from standin import lab
+from standin.minerals import MINERALS, TRACE_SIGMA_LN
+from standin.rocks import FRACTIONATION_SLOPE, ROCK_TYPES
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -120,5 +120,5 @@ time; calibration drift per core: gain x (1 + N(0, {gen.GAIN_DRIFT_REL_SD:g})), 
 N(0, {gen.OFFSET_DRIFT_SD_KEV * 1e3:g} eV); the header records the instrument's estimate,
 off by N(0, {gen.GAIN_ESTIMATE_REL_SD:g}) in gain and N(0, {gen.OFFSET_ESTIMATE_SD_KEV * 1e3:g} eV)
 in offset. The spectra themselves come from the physics simulator
-`axs.standin.instrument` (see the project README, "The stand-in instrument").
+`standin.instrument` (see the project README, "The stand-in instrument").
 """

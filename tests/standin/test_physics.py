@@ -14,9 +14,9 @@ import pytest
 import xraylib
 from numpy.testing import assert_allclose
 
-from axs.standin import detector, physics
-from axs.standin.instrument import Z_MAX, Geometry, InstrumentConfig, Simulator
-from axs.standin.tube import tube_spectrum
+from standin import detector, physics
+from standin.instrument import Z_MAX, Geometry, InstrumentConfig, Simulator
+from standin.tube import tube_spectrum
 
 pytestmark = pytest.mark.xdist_group("standin_physics")
 

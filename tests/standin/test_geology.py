@@ -7,10 +7,10 @@ from numpy.testing import assert_allclose
 
 from axs.assays import ABOVE, BELOW, read_assays
 from axs.elements import ASSAY_ELEMENTS, assay_unit, atomic_number
-from axs.standin import lab
-from axs.standin.minerals import (MINERALS, Z_MAX, draw_mineral_mass_fractions, formula_mass_fractions,
+from standin import lab
+from standin.minerals import (MINERALS, Z_MAX, draw_mineral_mass_fractions, formula_mass_fractions,
                                   mineral_index, stoichiometric_mass_fractions)
-from axs.standin.rocks import ROCK_TYPE_NAMES, ROCK_TYPES, draw_core
+from standin.rocks import ROCK_TYPE_NAMES, ROCK_TYPES, draw_core
 
 
 @pytest.fixture(scope="module")

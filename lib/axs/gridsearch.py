@@ -1,6 +1,6 @@
 """The grid search of paper section 3.3 as DVC experiments.
 
-    python -m axs.grid queue [--group axs] [--dry-run]   # one `dvc exp run --queue -S ...` per grid point
+    python -m axs.gridsearch queue [--group axs] [--dry-run]   # one `dvc exp run --queue -S ...` per grid point
     dvc queue start -j 2                                 # run the queue with two parallel workers
     dvc exp show --only-changed --sort-by reports/metrics.json:axs.mean_relative_mse
 
@@ -45,7 +45,7 @@ def queue_command(name: str, setting: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m axs.grid", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m axs.gridsearch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["queue", "list"])
     parser.add_argument("--grid", type=Path, default=paths.ROOT / "grid.yaml")
