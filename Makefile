@@ -4,14 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup data repro test bench lock clean-venv grid grid-show
+.PHONY: setup data repro test bench lab lock clean-venv
 
-setup: $(STAMP)
+setup: $(STAMP) $(LAB_SETTINGS)
 
+# requirements.lock pins every package of every extra (pipeline, test); the package itself is editable.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -20,20 +22,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-# Restore the raw stand-in data from the DVC remote committed in the repository (works offline).
+# JupyterLab inside the project's environment only (never the user's home): the jupytext notebooks
+# open as notebooks on double-click, and no news pop-up.
+$(LAB_SETTINGS): jupyter/overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp jupyter/overrides.json $@
+
+# Restore the raw data of both datasets from the DVC remote committed in the repository (offline).
 data: $(STAMP)
-	dvc pull --quiet data.dvc
+	dvc pull --quiet data.dvc data-real.dvc
 
-repro: data
+repro: data $(LAB_SETTINGS)
 	dvc repro
-
-# Grid search of section 3.3 as DVC experiments (grid.yaml): queue every point, run two at a time.
-grid: data
-	$(PY) -m axs.gridsearch queue
-	dvc queue start -j 2
-
-grid-show: $(STAMP)
-	dvc exp show --only-changed --sort-by reports/metrics.json:axs.mean_relative_mse --sort-order asc
 
 test: data
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -41,9 +41,12 @@ test: data
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out reports/bench.json
 
+lab: data $(LAB_SETTINGS)
+	jupyter lab --notebook-dir=.
+
 # Re-pin requirements.lock from the current environment after changing pyproject.toml.
 lock: $(STAMP)
-	{ echo "# Pinned environment for Python 3.11; regenerate with 'make lock'."; \
+	{ echo "# Pinned environment for Python 3.11 (every extra); regenerate with 'make lock'."; \
 	  $(PY) -m pip freeze --exclude-editable | grep -v '^axs'; } > requirements.lock
 
 clean-venv:

@@ -32,9 +32,10 @@ from pathlib import Path
 from axs import dataset, paths, plots
 
 # %% tags=["parameters"]
+dataset_name = "standin"
 data_dir = str(paths.DATA)
-artifacts_dir = str(paths.ARTIFACTS)
-out_dir = str(paths.ARTIFACTS / "prepare")
+artifacts_dir = str(paths.ARTIFACTS / "standin")
+out_dir = str(paths.ARTIFACTS / "standin" / "prepare")
 figures_dir = str(paths.REPORTS / "figures" / "prepare")
 n_folds = 10
 fold_seed = 0
@@ -48,6 +49,8 @@ smoke = False
 # %%
 ds = dataset.prepare(data_dir, out_dir, n_folds=n_folds, fold_seed=fold_seed, max_cores=max_cores,
                      max_unlabelled_cores=max_unlabelled_cores)
+has_truth = dataset.prepare_truth(data_dir, ds["sample"].to_numpy(), Path(out_dir) / "truth.nc")
+print(f"{dataset_name}: ground truth {'copied for the error floor' if has_truth else 'absent (no floor)'}")
 ds
 
 # %% [markdown]

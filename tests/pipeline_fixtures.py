@@ -78,7 +78,8 @@ def write_raw_data(data_dir: str | Path, n_cores: int = 12, n_orientations: int 
         (data_dir / "truth").mkdir(exist_ok=True)
         xr.Dataset(
             {"bulk_pct": (("sample", "element"), bulk),
-             "surface_pct": (("sample", "orientation", "element"), surface)},
+             "surface_pct": (("sample", "orientation", "element"), surface),
+             "rock_type": (("sample",), np.array(["granite", "basalt"])[np.arange(n_cores) % 2])},
             coords={"sample": samples, "orientation": np.arange(1, n_orientations + 1),
                     "element": list(ASSAY_ELEMENTS)},
         ).to_netcdf(data_dir / "truth" / "truth.nc", engine="netcdf4")

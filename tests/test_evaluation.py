@@ -13,6 +13,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import PredefinedSplit, cross_val_predict
 
 from axs import crossval as cv
+from axs import dataset
 from axs import evaluation as ev
 from axs.files import write_csv
 
@@ -103,7 +104,11 @@ def test_floor_from_truth_file(case, tmp_path):
     truth = xr.Dataset({"surface_pct": (("sample", "orientation", "element"),
                                         np.stack([surface * 0.9, surface * 1.1], axis=1))},
                        coords={"sample": measured["sample"].to_numpy(), "orientation": [1, 2], "element": ELEMENTS})
-    truth.to_netcdf(tmp_path / "truth.nc", engine="netcdf4")
+    (tmp_path / "data" / "truth").mkdir(parents=True)
+    truth.to_netcdf(tmp_path / "data" / "truth" / "truth.nc", engine="netcdf4")
+    # prepare copies the orientation-mean surface composition; the floor reads that copy.
+    assert dataset.prepare_truth(tmp_path / "data", measured["sample"].to_numpy(), tmp_path / "truth.nc")
+    assert not dataset.prepare_truth(tmp_path / "elsewhere", measured["sample"].to_numpy(), tmp_path / "x.nc")
     floor = ev.floor_predictions(tmp_path / "truth.nc", measured, folds)
     scores = ev.floor_scores(measured, floor, folds)
     np.testing.assert_allclose(scores["mse"].sel(model=ev.FLOOR), 0.0, atol=1e-20)

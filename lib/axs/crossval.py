@@ -46,10 +46,8 @@ def out_of_fold_predictions(make_model: Callable[[int], object], X: np.ndarray, 
 
 
 def predictions_path(artifacts_dir: str | Path, model: str) -> Path:
-    """Where a model's out-of-fold predictions live: ``baselines/<model>/`` or, for AXS, ``train_axs/``."""
-    artifacts_dir = Path(artifacts_dir)
-    folder = artifacts_dir / "train_axs" if model == "axs" else artifacts_dir / "baselines" / model
-    return folder / "predictions.nc"
+    """Where a model's out-of-fold predictions live: ``train/<model>/predictions.nc``."""
+    return Path(artifacts_dir) / "train" / model / "predictions.nc"
 
 
 def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
@@ -81,3 +79,25 @@ def load_predictions(artifacts_dir: str | Path, models: Sequence[str], folds: xr
             raise ValueError(f"{model}: predictions were made with other cross-validation folds")
         arrays.append(p["predicted_pct"].sel(sample=folds["sample"]))
     return xr.concat(arrays, dim=xr.DataArray(list(models), dims="model", name="model"))
+
+
+def load_reconstructions(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str, np.ndarray]:
+    """Out-of-fold spectrum reconstructions (sample, channel), counts/s, of the models that have a decoder."""
+    out = {}
+    for model in models:
+        with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
+            if "reconstruction_cps" in p:
+                out[model] = p["reconstruction_cps"].to_numpy()
+    return out
+
+
+def load_histories(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str, "pd.DataFrame"]:
+    """Per-fold training curves (``training_history.csv``: fold, epoch, series) of the models that keep them."""
+    import pandas as pd
+
+    out = {}
+    for model in models:
+        path = predictions_path(artifacts_dir, model).with_name("training_history.csv")
+        if path.exists():
+            out[model] = pd.read_csv(path)
+    return out

@@ -338,3 +338,33 @@ def load_dataset(path: str | Path) -> xr.Dataset:
     with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
         return ds.load()
 
+
+
+#: Where a dataset may keep its ground truth (the stand-in's), relative to its data folder.
+TRUTH_FILE = Path("truth") / "truth.nc"
+
+
+def prepare_truth(data_dir: str | Path, samples, out_path: str | Path) -> bool:
+    """Copy what the evaluation needs of the ground truth, if the data has one (the stand-in's
+    ``truth/truth.nc``), to ``out_path``: each labelled sample's true surface composition averaged over
+    its orientations (``surface_pct``, wt%) and its rock type. Never an input to a model: only the
+    error floor and the per-family reporting read it. Returns whether a truth file was found.
+    """
+    path = Path(data_dir) / TRUTH_FILE
+    if not path.exists():
+        return False
+    with xr.open_dataset(path, engine=NETCDF_ENGINE) as truth:
+        labelled = truth.sel(sample=np.asarray(samples))
+        out = xr.Dataset({"surface_pct": labelled["surface_pct"].mean("orientation").load()})
+        if "rock_type" in labelled:
+            out["rock_type"] = labelled["rock_type"].load()
+    write_netcdf(out, out_path)
+    return True
+
+
+def describe(ds: xr.Dataset) -> str:
+    """One line on a prepared dataset: samples, elements, channels and energy range, folds, censoring."""
+    return (f"{ds.sizes['sample']} labelled samples, {ds.sizes['element']} elements, {ds.sizes['channel']} "
+            f"channels ({float(ds.energy_kev[0]):.2f}-{float(ds.energy_kev[-1]):.2f} keV), "
+            f"{ds.attrs['n_folds']}-fold CV (seed {ds.attrs['fold_seed']}); censored assays: "
+            f"{ds.attrs['censoring']}")

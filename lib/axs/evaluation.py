@@ -108,7 +108,8 @@ def floor_predictions(truth_path: str | Path, measured: xr.DataArray, folds: xr.
     """Out-of-fold error-floor predictions (sample, element), wt%; None without a truth file.
 
     Each core's true surface composition averaged over its orientations
-    (``surface_pct`` of the stand-in's truth file), mapped to the assay by a
+    (``surface_pct`` of the truth that ``prepare`` copied from the stand-in's
+    truth file, :func:`axs.dataset.prepare_truth`), mapped to the assay by a
     :class:`SurfaceCalibration` fitted on the training folds only: the best a
     model could do if it read the surface perfectly. Without a truth file (a
     user's own data) there is no floor.
@@ -118,12 +119,65 @@ def floor_predictions(truth_path: str | Path, measured: xr.DataArray, folds: xr.
         return None
     with xr.open_dataset(truth_path, engine="netcdf4") as truth:
         surface = truth["surface_pct"].load()
-    x = (surface.mean("orientation").sel(sample=measured["sample"], element=measured["element"])
-         .transpose("sample", "element"))
+    x = surface.sel(sample=measured["sample"], element=measured["element"]).transpose("sample", "element")
     y = measured.transpose("sample", "element")
     predicted = out_of_fold_predictions(lambda _: SurfaceCalibration(), x.to_numpy(), y.to_numpy(),
                                         folds.to_numpy())
     return y.copy(data=predicted)
+
+
+def sample_families(ds: xr.Dataset, truth_path: str | Path) -> xr.DataArray:
+    """Each sample's family for reporting: the dataset's ``family`` coordinate (measured data), else the
+    rock type of the prepared ground truth (stand-in), else one family ``all``."""
+    if "family" in ds.coords or "family" in ds:
+        return ds["family"].astype(str)
+    truth_path = Path(truth_path)
+    if truth_path.exists():
+        with xr.open_dataset(truth_path, engine="netcdf4") as truth:
+            if "rock_type" in truth:
+                return truth["rock_type"].sel(sample=ds["sample"]).load().astype(str).rename("family")
+    return xr.DataArray(np.full(ds.sizes["sample"], "all"), coords={"sample": ds["sample"]}, dims="sample",
+                        name="family")
+
+
+def family_scores(measured: xr.DataArray, predicted: xr.DataArray, family: xr.DataArray,
+                  elements: Sequence[str]) -> pd.DataFrame:
+    """Out-of-fold MSE (wt%²) per family, element and model, long form ``family, element, model, n, mse``,
+    with the mean predictor's MSE inside the family (``mean``: each family's own assay mean, an
+    optimistic reference a model that only recognises the family would reach)."""
+    rows = []
+    for fam in sorted(set(family.to_numpy().tolist())):
+        inside = (family == fam).to_numpy()
+        for element in elements:
+            y = measured.sel(element=element).to_numpy()[inside]
+            ok = np.isfinite(y)
+            rows.append((fam, element, MEAN, int(ok.sum()), float(np.var(y[ok])) if ok.any() else np.nan))
+            for model in predicted["model"].to_numpy().tolist():
+                p = predicted.sel(model=model, element=element).to_numpy()[inside]
+                both = ok & np.isfinite(p)
+                rows.append((fam, element, model, int(both.sum()),
+                             float(np.mean((p[both] - y[both]) ** 2)) if both.any() else np.nan))
+    return pd.DataFrame(rows, columns=["family", "element", "model", "n", "mse"])
+
+
+def within_family_r(measured: xr.DataArray, predicted: xr.DataArray, family: xr.DataArray,
+                    elements: Sequence[str], min_samples: int = 5) -> pd.DataFrame:
+    """Pearson r of out-of-fold prediction with assay inside each family (rock type, matrix), long form:
+    ``family, element, model, n, r``. A model that only separates families has r ~ 0 inside each;
+    NaN where a family has fewer than ``min_samples`` values or a constant prediction or assay."""
+    rows = []
+    for fam in sorted(set(family.to_numpy().tolist())):
+        inside = (family == fam).to_numpy()
+        for element in elements:
+            y = measured.sel(element=element).to_numpy()[inside]
+            for model in predicted["model"].to_numpy().tolist():
+                p = predicted.sel(model=model, element=element).to_numpy()[inside]
+                ok = np.isfinite(y) & np.isfinite(p)
+                r = np.nan
+                if ok.sum() >= min_samples and np.std(y[ok]) > 0 and np.std(p[ok]) > 0:
+                    r = float(np.corrcoef(y[ok], p[ok])[0, 1])
+                rows.append((fam, element, model, int(ok.sum()), r))
+    return pd.DataFrame(rows, columns=["family", "element", "model", "n", "r"])
 
 
 def kept_and_removed(scores: xr.Dataset, models: Sequence[str]) -> tuple[list[str], list[str]]:

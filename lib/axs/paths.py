@@ -1,5 +1,16 @@
-"""Where things live in the compendium; every other module and notebook asks here."""
+"""Where things live in the compendium; every other module and notebook asks here.
 
+The pipeline runs over datasets (``params.yaml`` ``datasets``). Each writes
+its artifacts under ``artifacts/<dataset>/`` and its per-model training
+reports under ``reports/<dataset>/``; its front page, tables, metrics and
+figures go under ``reports/<reports_prefix>``: the stand-in's prefix is
+empty (``reports/index.html`` is the compendium's front page), the
+measured data's is ``real/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -8,3 +19,83 @@ ARTIFACTS = ROOT / "artifacts"
 REPORTS = ROOT / "reports"
 NOTEBOOKS = ROOT / "notebooks"
 PARAMS = ROOT / "params.yaml"
+
+#: Pipeline stages in order, and the notebook of each (notebooks/<name>.py, reports/<name>[_<model>].html).
+STAGES = ("prepare", "train", "evaluate", "label_efficiency")
+NOTEBOOK_NAMES = {"prepare": "01_prepare", "train": "02_train", "evaluate": "04_evaluate",
+                  "label_efficiency": "03_label_efficiency"}
+#: Stages that draw figures; training draws none, so a change to a plot never re-runs training.
+STAGES_WITH_FIGURES = ("prepare", "evaluate", "label_efficiency")
+#: Files the evaluate stage writes under reports/[<dataset>/]tables/ and plots/ (dvc.yaml lists them).
+EVALUATE_TABLES = ("table1.csv", "table2.csv", "removed_elements.csv", "family_mse.csv")
+EVALUATE_PLOTS = ("mse_per_element.csv", "relative_mse_per_element.csv")
+LABEL_EFFICIENCY_TABLE = "label_efficiency.csv"
+RUN_INFO = "run_info.json"
+LOG_DIR = "logs"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a stage reads and writes inside project folder ``root`` for one dataset."""
+
+    root: Path
+    dataset: str = "standin"
+    reports_prefix: str = ""
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / ARTIFACTS.relative_to(ROOT) / self.dataset
+
+    @property
+    def reports(self) -> Path:
+        return self.root / REPORTS.relative_to(ROOT) / self.reports_prefix
+
+    def key(self, stage: str, model: str | None = None) -> str:
+        return f"{stage}_{model}" if model else stage
+
+    def out_dir(self, stage: str, model: str | None = None) -> Path:
+        return self.artifacts / stage / model if model else self.artifacts / stage
+
+    def figures_dir(self, stage: str) -> Path:
+        return self.reports / "figures" / stage
+
+    def report_html(self, stage: str, model: str | None = None) -> Path:
+        """The stage's executed notebook; per-model reports under ``reports/<dataset>/`` (dvc.yaml's
+        matrix over datasets and models knows the dataset's name, not its reports prefix)."""
+        name = NOTEBOOK_NAMES[stage]
+        if model:
+            return self.root / REPORTS.relative_to(ROOT) / self.dataset / f"{name}_{model}.html"
+        return self.reports / f"{name}.html"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.reports / "tables"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.reports / "plots"
+
+    @property
+    def metrics(self) -> Path:
+        return self.reports / "metrics.json"
+
+    @property
+    def index(self) -> Path:
+        return self.reports / "index.html"
+
+    def log(self, stage: str, model: str | None = None) -> Path:
+        """The stage's log of library and kernel chatter (TensorFlow, oneDNN, ...), outside every output."""
+        return self.root / ARTIFACTS.relative_to(ROOT) / LOG_DIR / self.dataset / f"{self.key(stage, model)}.log"
+
+    def outputs(self, stage: str, model: str | None = None) -> list[Path]:
+        """Every path the stage writes (what ``dvc.yaml`` declares as its outs, metrics and plots)."""
+        out = [self.out_dir(stage, model), self.report_html(stage, model)]
+        if stage in STAGES_WITH_FIGURES:
+            out.append(self.figures_dir(stage))
+        if stage == "evaluate":
+            out += [self.tables_dir / name for name in EVALUATE_TABLES]
+            out += [self.plots_dir / name for name in EVALUATE_PLOTS]
+            out += [self.metrics, self.index]
+        if stage == "label_efficiency":
+            out.append(self.tables_dir / LABEL_EFFICIENCY_TABLE)
+        return out

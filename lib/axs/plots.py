@@ -26,7 +26,8 @@ MODEL_COLOURS = dict(zip(["lr", "lasso", "fcnn", "cnn", "axs", "pymca", "floor",
 
 
 def model_colour(model: str):
-    return MODEL_COLOURS.get(model, "0.4")
+    """The model's colour; a variant (``lasso_scatter``, ``axs_plus``) takes its base model's."""
+    return MODEL_COLOURS.get(model, MODEL_COLOURS.get(model.split("_")[0], "0.4"))
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
@@ -137,14 +138,75 @@ def mse_bars(table2: pd.DataFrame, elements: Sequence[str], ncols: int = 6) -> p
 
 
 def reconstruction(energy_kev: np.ndarray, observed_cps: np.ndarray, reconstructed_cps: np.ndarray,
-                   sample: str) -> plt.Figure:
-    """An observed spectrum and its reconstruction through the AXS auto-encoder (Figure 4)."""
-    fig, ax = plt.subplots(figsize=(10, 4))
+                   sample: str, model: str = "axs") -> plt.Figure:
+    """An observed spectrum, its out-of-fold reconstruction through a decoder model (Figure 4), and the
+    residual below (counts/s per channel)."""
+    fig, (ax, res) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.semilogy(energy_kev, np.clip(observed_cps, 1e-3, None), color="k", lw=0.8, label="observed")
     ax.semilogy(energy_kev, np.clip(reconstructed_cps, 1e-3, None), color="tab:red", lw=0.8,
-                label="AXS reconstruction")
-    ax.set(xlabel="energy (keV)", ylabel="count rate (counts/s per channel)", title=f"{sample}")
+                label=f"{model.upper()} reconstruction")
+    ax.set(ylabel="count rate (counts/s per channel)", title=f"{sample}")
     ax.legend()
+    res.plot(energy_kev, observed_cps - reconstructed_cps, color="0.3", lw=0.6)
+    res.axhline(0, color="k", lw=0.5)
+    res.set(xlabel="energy (keV)", ylabel="observed - model")
+    return fig
+
+
+def residuals_by_energy(energy_kev: np.ndarray, observed_cps: np.ndarray,
+                        reconstructions: dict[str, np.ndarray]) -> plt.Figure:
+    """Median and 10-90 % band over samples of the relative residual (observed - model) / observed mean,
+    per channel, for each decoder model: where in energy the simulator fails."""
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    scale = np.maximum(np.mean(observed_cps, axis=0), 1e-9)
+    for model, rec in reconstructions.items():
+        rel = (observed_cps - rec) / scale
+        lo, mid, hi = np.nanpercentile(rel, [10, 50, 90], axis=0)
+        ax.plot(energy_kev, mid, lw=0.8, label=model.upper(), color=model_colour(model))
+        ax.fill_between(energy_kev, lo, hi, alpha=0.2, color=model_colour(model))
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel="energy (keV)", ylabel="(observed - model) / mean observed", ylim=(-1.5, 1.5))
+    ax.legend(fontsize=7)
+    return fig
+
+
+def predicted_vs_measured_grid(measured_pct: xr.DataArray, predicted_pct: xr.DataArray,
+                               elements: Sequence[str], models: Sequence[str], units: dict[str, str]
+                               ) -> plt.Figure:
+    """Small multiples: out-of-fold predicted vs measured, one row per element, one column per model,
+    in each element's lab unit; the 1:1 line in black."""
+    elements, models = list(elements), list(models)
+    fig, axes = plt.subplots(len(elements), len(models), figsize=(1.6 * len(models), 1.5 * len(elements)),
+                             squeeze=False)
+    for i, element in enumerate(elements):
+        scale = 1.0 / UNIT_TO_PCT[units[element]]
+        y = measured_pct.sel(element=element).to_numpy() * scale
+        p = predicted_pct.sel(element=element, model=models).to_numpy() * scale
+        finite = np.concatenate([y[np.isfinite(y)], p[np.isfinite(p)]])
+        top = float(finite.max()) if finite.size else 1.0
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            ax.scatter(y, p[j], s=2, color=model_colour(model))
+            ax.plot([0, top], [0, top], color="k", lw=0.5)
+            ax.set(xlim=(0, top), ylim=(0, top), xticks=[], yticks=[])
+            if i == 0:
+                ax.set_title(model, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"{element} ({units[element]})", fontsize=7)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def training_histories(histories: pd.DataFrame, model: str) -> plt.Figure:
+    """Per-fold training curves (columns ``fold``, ``epoch`` and every recorded series) of one model,
+    one panel per series, log scale: does each fold reach its plateau before it stops?"""
+    series = [c for c in histories.columns if c not in ("fold", "epoch")]
+    fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 2.8), squeeze=False)
+    for ax, name in zip(axes.flat, series):
+        for fold, rows in histories.groupby("fold"):
+            ax.semilogy(rows["epoch"] + 1, rows[name], lw=0.7, alpha=0.8, label=f"fold {fold}")
+        ax.set(title=f"{model}: {name}", xlabel="epoch")
+    fig.tight_layout()
     return fig
 
 

@@ -1,45 +1,265 @@
 """Run one pipeline stage: its notebook, executed by papermill with its ``params.yaml`` section.
 
-    python -m axs.stage prepare
-    python -m axs.stage baselines --model lasso
+    python -m axs.stage prepare                              # the first dataset of params.yaml
+    python -m axs.stage train --dataset real --model lasso
     python -m axs.stage evaluate --smoke --root /tmp/run     # smoke mode, another project folder
 
-This is what ``dvc.yaml`` calls. The stage's outputs are written into a
-staging folder and moved into place only when the notebook has run to the
-end and its HTML report is written; a failing stage leaves none of its
-outputs (the previous ones are removed first, as DVC does). A malformed
-input stops the stage with the :class:`~axs.errors.DataError` message
-(file, line or field, what was expected) and exit status 1.
+This is what ``dvc.yaml`` calls. A stage is one notebook
+``notebooks/NN_<stage>.py`` (jupytext py:percent, kept without outputs): it is
+converted to ``.ipynb``, executed by papermill with its ``params.yaml``
+section as parameters (the section's ``smoke_overrides`` merged in when
+``smoke`` is true) plus the folders to read and write, and exported as a
+self-contained HTML report (images embedded, no scripts from the internet).
+Every output is written into a staging folder and moved into place only when
+the notebook has run to the end: a failing stage leaves none of its outputs
+(the previous ones are removed first, as DVC does). A malformed input stops
+the stage with the :class:`~axs.errors.DataError` message (file, line or
+field, what was expected) and exit status 1.
+
+The terminal shows one line when a stage starts and one with its result; the
+kernel's own chatter (TensorFlow, oneDNN, warnings on stderr) goes to
+``artifacts/logs/``, whose last lines are printed if the stage fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import json
+import os
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-from axs.reports import STAGES, StageFailed, run_stage
+import yaml
+
+from axs import paths
+from axs.files import remove
+from axs.paths import STAGES, STAGES_WITH_FIGURES, Layout
+
+KERNEL = "python3"
+
+# nbconvert's "lab" template without the require.js, MathJax and Mermaid <script> tags it loads from CDNs.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+class StageFailed(RuntimeError):
+    """A stage did not finish; the message says why (for bad data: the DataError's file, line, field)."""
+
+
+def load_params(path: str | Path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def dataset_names(params: dict) -> list[str]:
+    """The datasets of ``params.yaml``, the first (written at the top of artifacts/ and reports/) first."""
+    return list(params["datasets"])
+
+
+def layout_for(root: Path, params: dict, dataset: str | None) -> tuple[str, Layout]:
+    """The dataset (the first when None) and its :class:`~axs.paths.Layout` under ``root``."""
+    names = dataset_names(params)
+    dataset = names[0] if dataset is None else dataset
+    if dataset not in names:
+        raise StageFailed(f"--dataset must be one of params datasets {names}, got {dataset!r}")
+    return dataset, Layout(root, dataset, params["datasets"][dataset].get("reports_prefix") or "")
+
+
+def stage_parameters(params: dict, stage: str, dataset: str | None = None, model: str | None = None,
+                     smoke: bool | None = None) -> dict:
+    """The papermill parameters of a stage: its ``params.yaml`` section, smoke overrides merged when smoke.
+
+    ``train`` takes one ``model`` from ``train.models`` and passes ``seed``
+    and ``hyperparams`` (the model's subsection); ``evaluate`` and
+    ``label_efficiency`` get ``models`` (``train.models``). Every stage gets
+    ``dataset_name`` and ``smoke``.
+    """
+    smoke = bool(params.get("smoke", False)) if smoke is None else smoke
+    dataset = dataset_names(params)[0] if dataset is None else dataset
+    section = copy.deepcopy(params.get(stage) or {})
+    overrides = section.pop("smoke_overrides", None) or {}
+    if smoke:
+        section = _merge(section, overrides)
+    if stage == "train":
+        if model not in section["models"]:
+            raise StageFailed(f"--model must be one of train.models {section['models']}, got {model!r}")
+        section = {"model": model, "seed": section["seed"], "hyperparams": section.get(model) or {}}
+    elif model is not None:
+        raise StageFailed(f"--model applies to the train stage only, not {stage}")
+    if stage in ("evaluate", "label_efficiency"):
+        section["models"] = list(params["train"]["models"])
+    section.update(dataset_name=dataset, smoke=smoke)
+    return section
+
+
+def _other_reports(params: dict, dataset: str) -> dict[str, str]:
+    """The other datasets' front pages, relative to this dataset's ``index.html``."""
+    here = Path("reports") / (params["datasets"][dataset].get("reports_prefix") or "")
+    return {name: os.path.relpath(Path("reports") / (spec.get("reports_prefix") or "") / "index.html", here)
+            for name, spec in params["datasets"].items() if name != dataset}
+
+
+def notebook_to_ipynb(source: Path, target: Path) -> Path:
+    """Convert a jupytext py:percent notebook to ``.ipynb`` (no outputs) for papermill."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    jupytext.write(notebook, target, fmt="ipynb")
+    return target
+
+
+def export_html(executed: Path, target: Path) -> Path:
+    """Self-contained HTML of an executed notebook: images embedded, no CDN scripts, input prompts hidden."""
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", template_file="axs_offline.html.j2", embed_images=True,
+                            extra_loaders=[jinja2.DictLoader({"axs_offline.html.j2": _OFFLINE_TEMPLATE})],
+                            exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+@contextlib.contextmanager
+def _stderr_to(log: Path):
+    """Send this process's standard error, and so the kernel's (it inherits it), to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as fh:
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return "\n".join(lines[-n:])
+
+
+def _execute(source: Path, staging: Path, parameters: dict, cwd: Path, failed_dir: Path, log: Path) -> Path:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    ipynb = notebook_to_ipynb(source, staging / f"{source.stem}.input.ipynb")
+    executed = staging / f"{source.stem}.ipynb"
+    try:
+        with _stderr_to(log):
+            papermill.execute_notebook(str(ipynb), str(executed), parameters=parameters, kernel_name=KERNEL,
+                                       cwd=str(cwd), progress_bar=False)
+    except PapermillExecutionError as err:
+        failed_dir.mkdir(parents=True, exist_ok=True)
+        kept = failed_dir / executed.name
+        if executed.exists():
+            shutil.copyfile(executed, kept)
+        raise StageFailed(f"{err.evalue}" if err.ename == "DataError" else
+                          f"{err.ename}: {err.evalue} (executed notebook kept in {kept}; log {log})") from None
+    except Exception as err:     # the kernel died or could not start: the log says why
+        raise StageFailed(f"{type(err).__name__}: {err}\nlast lines of {log}:\n{_tail(log)}") from None
+    return executed
+
+
+def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path | None = None,
+              dataset: str | None = None, model: str | None = None, smoke: bool | None = None) -> float:
+    """Run one stage atomically (see the module docstring); returns its wall time in seconds."""
+    start = time.perf_counter()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")     # the kernel inherits it: no TensorFlow banners
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    root = Path(root).resolve()
+    params = load_params(params_path or root / "params.yaml")
+    dataset, layout = layout_for(root, params, dataset)
+    parameters = stage_parameters(params, stage, dataset, model, smoke)
+    section_values = copy.deepcopy(parameters)       # what the front page lists (without the folders)
+    for path in layout.outputs(stage, model):        # a failed stage must not leave the previous outputs
+        remove(path)
+    staging_root = root / paths.ARTIFACTS.relative_to(paths.ROOT) / ".staging"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{dataset}-{layout.key(stage, model)}-", dir=staging_root))
+    try:
+        staged = Layout(staging, layout.dataset, layout.reports_prefix)
+        staged.out_dir(stage, model).mkdir(parents=True)
+
+        def rel(path: Path) -> str:   # the notebook runs in root; relative paths make short error messages
+            return os.path.relpath(path, root)
+
+        data_dir = root / params["datasets"][dataset]["data_dir"]
+        parameters.update(data_dir=rel(data_dir), artifacts_dir=rel(layout.artifacts),
+                          out_dir=rel(staged.out_dir(stage, model)))
+        if stage in STAGES_WITH_FIGURES:
+            staged.figures_dir(stage).mkdir(parents=True)
+            parameters["figures_dir"] = rel(staged.figures_dir(stage))
+        if stage in ("evaluate", "label_efficiency"):
+            parameters.update(tables_dir=rel(staged.tables_dir))
+        if stage == "evaluate":
+            parameters.update(plots_dir=rel(staged.plots_dir), metrics_path=rel(staged.metrics),
+                              index_path=rel(staged.index), other_reports=_other_reports(params, dataset),
+                              model_reports=os.path.relpath(layout.report_html("train", "m").parent,
+                                                            layout.reports))
+        source = root / "notebooks" / f"{paths.NOTEBOOK_NAMES[stage]}.py"
+        if not source.exists():
+            source = paths.NOTEBOOKS / source.name
+        log = layout.log(stage, model)
+        remove(log)
+        executed = _execute(source, staging, parameters, root, root / "artifacts" / ".failed", log)
+        export_html(executed, staged.report_html(stage, model))
+        seconds = time.perf_counter() - start
+        (staged.out_dir(stage, model) / paths.RUN_INFO).write_text(json.dumps(
+            {"stage": stage, "dataset": dataset, "model": model, "smoke": parameters["smoke"],
+             "wall_s": round(seconds, 1), "parameters": section_values}, indent=2, default=str) + "\n")
+        for path in layout.outputs(stage, model):
+            source_path = staging / path.relative_to(root)
+            if source_path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source_path, path)
+        return seconds
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m axs.stage", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=STAGES)
-    parser.add_argument("--model", help="baselines only: the model to cross-validate (one of params "
-                        "baselines.models)")
+    parser.add_argument("--dataset", help="one of params datasets (default: the first)")
+    parser.add_argument("--model", help="train only: the model to cross-validate (one of params train.models)")
     parser.add_argument("--root", type=Path, default=Path.cwd(),
-                        help="project folder holding data/ and params.yaml; artifacts/ and reports/ are written "
-                        "there (default: the current folder; dvc runs stages from the repository root)")
+                        help="project folder holding the data and params.yaml; artifacts/ and reports/ are "
+                        "written there (default: the current folder; dvc runs stages from the repository root)")
     parser.add_argument("--params", type=Path, default=None, help="parameters file (default ROOT/params.yaml)")
     parser.add_argument("--smoke", action="store_true", help="force smoke mode (overrides params 'smoke')")
     args = parser.parse_args(argv)
+    name = " ".join(x for x in (args.stage, args.dataset, args.model) if x)
+    print(f"axs.stage {name}: running", flush=True)
     try:
-        seconds = run_stage(args.stage, root=args.root, params_path=args.params, model=args.model,
-                            smoke=True if args.smoke else None)
+        seconds = run_stage(args.stage, root=args.root, params_path=args.params, dataset=args.dataset,
+                            model=args.model, smoke=True if args.smoke else None)
     except StageFailed as err:
-        print(f"axs.stage {args.stage}: {err}", file=sys.stderr)
+        print(f"axs.stage {name}: FAILED: {err}", file=sys.stderr)
         return 1
-    print(f"axs.stage {args.stage}{' ' + args.model if args.model else ''}: done in {seconds:.1f} s")
+    print(f"axs.stage {name}: done in {seconds:.1f} s", flush=True)
     return 0
 
 

@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 train: one model under the shared cross-validation folds, and the exported model
+#
+# One run of this notebook trains one model of `axs.models` (one entry of `train.models` in
+# `params.yaml`): the paper's LR, LASSO, FCNN, CNN (sections 3.1-3.4) and AXS (section 3.5), the
+# practitioner's PyMca peer, and their variants on geometry-normalised input (`<model>_<normalisation>`).
+# For each fold *j*, a fresh model (seed `seed + j`) is trained on the other folds and predicts the
+# held-out cores, so every core gets a prediction from a model that never saw it. Models with a
+# decoder (AXS) also reconstruct the held-out spectra, and we keep each fold's learned simulator
+# parameters and training curves. When `use_unlabelled` is true, the unlabelled spectra archive joins
+# every fold's training as reconstruction-only samples (semi-supervised, section 5); it never contains
+# labelled cores, so nothing held out leaks in.
+#
+# Finally one model is trained on every labelled core and exported to `model/` (with its applicability
+# checks and interval calibration from the out-of-fold results) for `axs predict`. Scores, tables and
+# figures come later, in `evaluate`.
+
+# %%
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from axs import crossval, dataset, export, files, paths
+from axs.models import make_model
+
+# %% tags=["parameters"]
+model = "lasso"
+seed = 0
+hyperparams = {"alpha": None, "n_alphas": 10, "eps": 0.01, "cv_folds": 3, "max_iter": 5000}
+dataset_name = "standin"
+smoke = False
+data_dir = str(paths.DATA)
+artifacts_dir = str(paths.ARTIFACTS / "standin")
+out_dir = str(paths.ARTIFACTS / "standin" / "train" / model)
+
+# %%
+ds = dataset.load_dataset(Path(artifacts_dir) / "prepare" / "dataset.nc")
+X = ds["spectrum_cps"].to_numpy()
+Y = ds["concentration_pct"].to_numpy()
+folds = ds["fold"].to_numpy()
+energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
+settings = dict(hyperparams)
+use_unlabelled = settings.pop("use_unlabelled", False)
+pool = Path(artifacts_dir) / "prepare" / "unlabelled.nc"
+X_unlabelled = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if use_unlabelled and pool.exists() else None
+fit_kwargs = {"verbose": 0} | ({"X_unlabelled": X_unlabelled} if X_unlabelled is not None else {})
+print(f"{model} on {dataset_name}: {len(X)} labelled cores, "
+      f"{0 if X_unlabelled is None else len(X_unlabelled)} unlabelled, {ds.attrs['n_folds']} folds, "
+      f"hyperparameters {settings}")
+
+
+def new_model(j: int):
+    return make_model(model, energies_kev=energies_kev, elements=elements, seed=seed + j, **settings)
+
+
+# %% [markdown]
+# ## Cross-validation
+
+# %%
+has_decoder = hasattr(new_model(0), "reconstruct")
+fold_parameters, histories, reconstruction = {}, {}, X * np.nan
+
+
+def keep(j, fitted, test):
+    if has_decoder:
+        fold_parameters[j] = fitted.simulator_parameters()
+        reconstruction[test] = fitted.reconstruct(X[test])
+    if getattr(fitted, "history", None):
+        histories[j] = pd.DataFrame(fitted.history).rename_axis("epoch").reset_index().assign(fold=j)
+
+
+predicted = crossval.out_of_fold_predictions(new_model, X, Y, folds, fit_kwargs=fit_kwargs, on_fold=keep)
+predictions = crossval.predictions_dataset(ds, predicted, model,
+                                           reconstruction_cps=reconstruction if has_decoder else None)
+dataset.write_netcdf(predictions, Path(out_dir) / "predictions.nc")
+if histories:
+    files.write_csv(pd.concat(histories.values()), Path(out_dir) / "training_history.csv")
+if fold_parameters:
+    simulator = pd.DataFrame.from_dict(fold_parameters, orient="index").rename_axis("fold")
+    files.write_csv(simulator.reset_index(), Path(out_dir) / "simulator_parameters.csv")
+    print("learned simulator parameters per fold (a large spread would mean the data pin them poorly):")
+    display(simulator)  # noqa: F821 (IPython)
+
+# %% [markdown]
+# ## The exported model
+# Trained on every labelled core with the same hyperparameters and seed `seed`, saved with what
+# `axs predict` needs to flag spectra unlike the training data and to give intervals
+# (`model/`; `axs info` prints it).
+
+# %%
+final = new_model(0).fit(X, Y, **fit_kwargs)
+export.export_model(final, Path(out_dir) / "model", X=X, Y=Y, folds=folds, oof_predicted=predicted,
+                    dataset=ds)
+
+# %% [markdown]
+# Out-of-fold predictions of the first cores (wt%):
+
+# %%
+predictions["predicted_pct"].to_pandas().iloc[:5, :12]

@@ -1,0 +1,77 @@
+"""Stage dependencies are what the stage reads, and the packages' import graph is clean.
+
+A stage depends on the runner and on the import closure of its notebook
+(tests/import_closure.py); dvc.yaml must list exactly those library files, so
+editing the front page re-runs only ``evaluate`` and editing a model re-runs
+only training. ``axs`` (the method) never imports ``standin`` (the world);
+the world reads only the data-format modules of ``axs``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from axs import paths
+from import_closure import LIB, closure, imported_modules
+
+RUNNER = Path("lib/axs/stage.py")
+#: What the stand-in may use of axs: the data format (spectrum files, assays, elements) and its helpers.
+STANDIN_MAY_IMPORT = {"axs.spectrum_files", "axs.assays", "axs.elements", "axs.errors", "axs.files"}
+
+
+def expected_code_deps(notebook: str) -> list[str]:
+    return sorted({str(RUNNER), *closure([paths.ROOT / RUNNER]), *closure([paths.ROOT / notebook])})
+
+
+def test_each_stage_depends_on_the_runner_and_its_notebooks_import_closure():
+    dvc = yaml.safe_load((paths.ROOT / "dvc.yaml").read_text())["stages"]
+    for stage, spec in dvc.items():
+        body = spec.get("do", spec)
+        notebook = f"notebooks/{paths.NOTEBOOK_NAMES[stage]}.py"
+        declared = sorted(d for d in body["deps"] if d.startswith("lib/"))
+        assert declared == expected_code_deps(notebook), (
+            f"{stage}: dvc.yaml code deps differ from the import closure; expected\n"
+            + "\n".join(f"- {d}" for d in expected_code_deps(notebook)))
+
+
+def test_front_page_and_scoring_are_evaluate_only():
+    for notebook in ("notebooks/01_prepare.py", "notebooks/02_train.py"):
+        deps = expected_code_deps(notebook)
+        assert "lib/axs/reports.py" not in deps and "lib/axs/evaluation.py" not in deps, notebook
+
+
+def _graph(package: str) -> dict[str, set[str]]:
+    graph = {}
+    for path in sorted((LIB / package).rglob("*.py")):
+        name = ".".join(path.relative_to(LIB).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = imported_modules(path, "axs") | imported_modules(path, "standin")
+    return graph
+
+
+def test_import_graph_has_no_cycle():
+    graph = {**_graph("axs"), **_graph("standin")}
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        if state.get(node) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(trail + [node]))
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in graph and nxt != node:
+                visit(nxt, trail + [node])
+        state[node] = 2
+
+    for node in graph:
+        visit(node, [])
+
+
+def test_the_method_never_imports_the_world_and_the_world_reads_only_the_data_format():
+    for module, imports in _graph("axs").items():
+        assert not any(i.split(".")[0] == "standin" for i in imports), module
+    for module, imports in _graph("standin").items():
+        used = {i for i in imports if i.split(".")[0] == "axs"}
+        assert used <= STANDIN_MAY_IMPORT, (module, used - STANDIN_MAY_IMPORT)

@@ -1,0 +1,49 @@
+"""One source of truth for settings: each notebook's `parameters` cell equals its params.yaml section."""
+
+from __future__ import annotations
+
+import ast
+
+import jupytext
+import pytest
+import yaml
+
+from axs import paths
+from axs.stage import stage_parameters
+
+PARAMS = yaml.safe_load(paths.PARAMS.read_text())
+#: Parameters the runner injects from the project layout rather than from params.yaml.
+LAYOUT_PARAMETERS = {"data_dir", "artifacts_dir", "out_dir", "figures_dir", "tables_dir", "plots_dir",
+                     "metrics_path", "index_path", "other_reports", "model_reports"}
+
+
+def notebook_defaults(stage: str) -> dict:
+    """The literal values assigned in the notebook's cell tagged ``parameters`` (paths left out)."""
+    notebook = jupytext.read(paths.NOTEBOOKS / f"{paths.NOTEBOOK_NAMES[stage]}.py")
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{stage}: expected one cell tagged 'parameters'"
+    values = {}
+    for node in ast.parse(cells[0].source).body:
+        name = node.targets[0].id
+        if name not in LAYOUT_PARAMETERS:
+            values[name] = ast.literal_eval(node.value)
+    return values
+
+
+@pytest.mark.parametrize("stage", [s for s in paths.STAGES if (paths.NOTEBOOKS / f"{paths.NOTEBOOK_NAMES[s]}.py")
+                                   .exists()])
+def test_notebook_parameters_equal_params_yaml(stage):
+    """The defaults a user sees when opening the notebook in JupyterLab are what the pipeline runs
+    (train: the default model's section; the runner's layout folders aside)."""
+    defaults = notebook_defaults(stage)
+    model = defaults.get("model")
+    expected = stage_parameters(PARAMS, stage, model=model, smoke=False)
+    assert defaults == expected
+
+
+def test_library_defaults_are_documented_as_the_libraries_own():
+    """models.DEFAULTS are the library's defaults for direct callers; the pipeline's values live in
+    params.yaml only, so the README quotes neither."""
+    readme = (paths.ROOT / "README.md").read_text()
+    for key in ("n_alphas", "learning_rate: 0.", "epochs: ", "beta: "):
+        assert key not in readme
