@@ -45,6 +45,41 @@ def out_of_fold_predictions(make_model: Callable[[int], object], X: np.ndarray, 
     return predicted
 
 
+def subsampled_training(folds: np.ndarray, fold: int, n_labelled: int | None, repeat: int, seed: int
+                        ) -> np.ndarray:
+    """Indices of ``n_labelled`` training samples drawn without replacement from the samples outside
+    ``fold`` (all of them when ``n_labelled`` is None or not smaller), seeded by (seed, fold, n, repeat)
+    so every model of a repeat sees the same labelled cores."""
+    train = np.flatnonzero(np.asarray(folds) != fold)
+    if n_labelled is None or n_labelled >= len(train):
+        return train
+    rng = np.random.default_rng([seed, fold, n_labelled, repeat])
+    return np.sort(rng.choice(train, size=n_labelled, replace=False))
+
+
+def label_efficiency(make_model: Callable[[int], object], X: np.ndarray, Y: np.ndarray, folds: np.ndarray,
+                     outer_folds: Sequence[int], sizes: Sequence[int | None], repeats: int, seed: int,
+                     fit_kwargs: dict | None = None) -> list[tuple[int, int, int, np.ndarray, np.ndarray]]:
+    """Train on ``n`` labelled samples subsampled inside each outer training fold, test on the held-out fold.
+
+    For each outer fold *j* of ``outer_folds``, each size *n* of ``sizes``
+    (None: every training sample, one repeat) and each repeat *r*, a fresh
+    ``make_model(j)`` is fitted on :func:`subsampled_training` and predicts
+    fold *j*. Returns ``(n, r, j, test_indices, predictions)`` tuples.
+    """
+    folds = np.asarray(folds)
+    results = []
+    for j in outer_folds:
+        test = np.flatnonzero(folds == j)
+        for n in sizes:
+            for r in range(1 if n is None else repeats):
+                train = subsampled_training(folds, j, n, r, seed)
+                model = make_model(int(j))
+                model.fit(X[train], Y[train], **(fit_kwargs or {}))
+                results.append((len(train), r, int(j), test, np.asarray(model.predict(X[test]), dtype=np.float64)))
+    return results
+
+
 def predictions_path(artifacts_dir: str | Path, model: str) -> Path:
     """Where a model's out-of-fold predictions live: ``train/<model>/predictions.nc``."""
     return Path(artifacts_dir) / "train" / model / "predictions.nc"

@@ -266,3 +266,18 @@ def showcase_element(scores: xr.Dataset, elements: Sequence[str], better: str = 
     bad = (scores["mse"].sel(model=worse, element=list(elements)) / mean).to_series()
     gain = (bad - good)[(good < 1) & (bad > good)]
     return str(gain.idxmax()) if len(gain) else None
+
+
+def relative_label_efficiency(table: pd.DataFrame, variance: pd.Series, visible_below: float = 0.5
+                              ) -> pd.DataFrame:
+    """The label-efficiency table (n_labelled, repeat, model, element, mse) with ``relative_mse`` = MSE over
+    the held-out assays' variance (1: no better than the mean), for elements of non-zero variance, and
+    ``visible``: whether some model reaches a relative MSE below ``visible_below`` with the most labels
+    (the elements the spectra tell something about)."""
+    variance = variance[variance > np.finfo(float).tiny]
+    out = table[table["element"].isin(variance.index)].copy()
+    out["relative_mse"] = out["mse"] / out["element"].map(variance)
+    most = out[out["n_labelled"] == out["n_labelled"].max()]
+    best = most.groupby(["element", "model"])["relative_mse"].mean().groupby("element").min()
+    out["visible"] = out["element"].map(best < visible_below).fillna(False).astype(bool)
+    return out

@@ -219,3 +219,29 @@ def training_history(history: dict[str, list[float]]) -> plt.Figure:
     ax.set(xlabel="epoch", ylabel="loss")
     ax.legend(fontsize=7)
     return fig
+
+
+def label_efficiency(relative: pd.DataFrame, max_panels: int = 11) -> plt.Figure:
+    """Relative MSE (MSE / variance of the held-out assays) against the number of labelled cores, per model:
+    the mean over the visible elements (first panel), then each visible element; lines join the means over
+    repeats, dots are the repeats."""
+    visible = relative[relative["visible"]]
+    elements = list(dict.fromkeys(visible.sort_values("element")["element"]))[:max_panels]
+    panels = [("mean over visible elements", visible.groupby(["n_labelled", "repeat", "model"], as_index=False)
+               ["relative_mse"].mean())] + [(e, visible[visible["element"] == e]) for e in elements]
+    ncols = min(4, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.7 * nrows), squeeze=False)
+    for ax, (title, rows) in zip(axes.flat, panels):
+        for model, part in rows.groupby("model", sort=False):
+            mean = part.groupby("n_labelled")["relative_mse"].mean()
+            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=model, color=model_colour(model))
+            ax.scatter(part["n_labelled"], part["relative_mse"], s=6, alpha=0.4, color=model_colour(model))
+        ax.set(title=title, xscale="log", xlabel="labelled cores")
+        ax.axhline(1.0, color="k", lw=0.5, ls=":")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("MSE / variance")
+    axes.flat[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig

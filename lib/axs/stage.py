@@ -85,8 +85,9 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
     """The papermill parameters of a stage: its ``params.yaml`` section, smoke overrides merged when smoke.
 
     ``train`` takes one ``model`` from ``train.models`` and passes ``seed``
-    and ``hyperparams`` (the model's subsection); ``evaluate`` and
-    ``label_efficiency`` get ``models`` (``train.models``). Every stage gets
+    and ``hyperparams`` (the model's subsection); ``evaluate`` gets ``models``
+    (``train.models``); ``label_efficiency`` gets the ``train.<model>``
+    hyperparameters of each of its runs' models. Every stage gets
     ``dataset_name`` and ``smoke``.
     """
     smoke = bool(params.get("smoke", False)) if smoke is None else smoke
@@ -101,8 +102,12 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
         section = {"model": model, "seed": section["seed"], "hyperparams": section.get(model) or {}}
     elif model is not None:
         raise StageFailed(f"--model applies to the train stage only, not {stage}")
-    if stage in ("evaluate", "label_efficiency"):
+    if stage == "evaluate":
         section["models"] = list(params["train"]["models"])
+    if stage == "label_efficiency":      # each run's model takes its train.<model> hyperparameters
+        train_section = _merge(params["train"], (params["train"].get("smoke_overrides") or {}) if smoke else {})
+        section["hyperparams"] = {run["model"]: train_section.get(run["model"]) or {}
+                                  for run in section["runs"].values()}
     section.update(dataset_name=dataset, smoke=smoke)
     return section
 
