@@ -63,8 +63,8 @@ own random streams, so a subset matches the full dataset byte for byte.
 
 | path | content |
 |---|---|
-| `spectra/core_NNN_oK.txt` | one spectrum per measurement, orientation K = 1..4, in the plain-text format of the project README ("Spectrum files"); the header's energy calibration is the instrument's own estimate |
-| `assays.csv`, `assay_limits.csv` | the lab's table (format: project README, "Assays") |
+| `spectra/core_NNN_oK.txt` | one spectrum per measurement, orientation K = 1..4, in the plain-text format of `docs/data-format.md` ("Spectrum files"); the header's energy calibration is the instrument's own estimate |
+| `assays.csv`, `assay_limits.csv` | the lab's table (format: `docs/data-format.md`, "Assays") |
 | `manifest.csv` | one row per labelled spectrum file: `file` (relative to this folder), `sample_id`, `orientation`, `sha256` (hex digest of the file's bytes) |
 | `unlabelled/pool_NNN.nc` | unlabelled pool, {gen.POOL_CORES_PER_FILE} cores (`pool_0001` ...) per file, as a *spectra archive*: netCDF-4 with `counts(spectrum, channel)` int32 (zlib), `sample_id`, `orientation`, `live_time_s`, `energy_offset_kev`, `energy_gain_kev` per spectrum |
 | `truth/truth.nc` | ground truth, **never an input to a model**; used only for error floors: `bulk_pct(sample, element)` and `surface_pct(sample, orientation, element)` in wt% over every element present (the 48 assay elements and the matrix: O, Si, F, B, ...), `rock_type`, `labelled`, `fractionation`, mineral `modes` and `surface_modes`, and per measurement `distance_cm`, `incidence_deg`, `takeoff_deg`, `dust_g_cm2`, `live_time_s`, the true calibration `gain_kev`/`offset_kev` and the recorded `header_gain_kev`/`header_offset_kev` |
@@ -120,5 +120,5 @@ time; calibration drift per core: gain x (1 + N(0, {gen.GAIN_DRIFT_REL_SD:g})), 
 N(0, {gen.OFFSET_DRIFT_SD_KEV * 1e3:g} eV); the header records the instrument's estimate,
 off by N(0, {gen.GAIN_ESTIMATE_REL_SD:g}) in gain and N(0, {gen.OFFSET_ESTIMATE_SD_KEV * 1e3:g} eV)
 in offset. The spectra themselves come from the physics simulator
-`standin.instrument` (see the project README, "The stand-in instrument").
+`standin.instrument` (see `lib/standin/README.md`, "The stand-in instrument").
 """
