@@ -108,6 +108,11 @@ def test_floor_from_truth_file(case, tmp_path):
     scores = ev.floor_scores(measured, floor, folds)
     np.testing.assert_allclose(scores["mse"].sel(model=ev.FLOOR), 0.0, atol=1e-20)
     assert ev.floor_predictions(tmp_path / "missing.nc", measured, folds) is None
+    truth["rock_type"] = ("sample", np.where(np.arange(20) % 2, "amphibolite", "pegmatite"))
+    truth.to_netcdf(tmp_path / "truth2.nc", engine="netcdf4")
+    family = ev.families_from_truth(tmp_path / "truth2.nc", measured["sample"][:4])
+    assert list(family.to_numpy()) == ["pegmatite", "amphibolite"] * 2 and family.dims == ("sample",)
+    assert ev.families_from_truth(tmp_path / "missing.nc", measured["sample"]) is None
 
 
 def test_floor_calibration_uses_training_folds_only(case):
@@ -120,6 +125,14 @@ def test_floor_calibration_uses_training_folds_only(case):
     np.testing.assert_allclose(oof[held_out], fitted.predict(x[held_out]))
     constant = ev.SurfaceCalibration().fit(np.ones((5, 1)), np.arange(5.0)[:, None])
     np.testing.assert_allclose(constant.predict(np.ones((2, 1))), 2.0)
+    # Samples without an assay are left out of the fit, element by element.
+    y = measured.to_numpy().copy()
+    y[::4, 0] = np.nan
+    with_gaps = ev.SurfaceCalibration().fit(x, y)
+    keep = np.isfinite(y[:, 0])
+    alone = ev.SurfaceCalibration().fit(x[keep][:, :1], y[keep][:, :1])
+    np.testing.assert_allclose(with_gaps.predict(x)[:, 0], alone.predict(x[:, :1])[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(with_gaps.slope_[1:], ev.SurfaceCalibration().fit(x, measured.to_numpy()).slope_[1:])
 
 
 def test_tables_and_metrics_files_are_byte_stable(case, tmp_path):

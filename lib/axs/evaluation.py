@@ -127,11 +127,16 @@ class SurfaceCalibration:
     """
 
     def fit(self, X, Y, **_):
+        """Least squares per element over the samples whose assay ``Y`` is not NaN (not analysed)."""
         x, y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
-        dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
+        w = np.isfinite(y).astype(np.float64)
+        n = np.maximum(w.sum(axis=0), 1.0)
+        y = np.where(w > 0, y, 0.0)
+        x_mean, y_mean = (x * w).sum(axis=0) / n, (y * w).sum(axis=0) / n
+        dx, dy = (x - x_mean) * w, (y - y_mean) * w
         var = (dx * dx).sum(axis=0)
         self.slope_ = np.divide((dx * dy).sum(axis=0), var, out=np.zeros_like(var), where=var > 0)
-        self.intercept_ = y.mean(axis=0) - self.slope_ * x.mean(axis=0)
+        self.intercept_ = y_mean - self.slope_ * x_mean
         return self
 
     def predict(self, X):
@@ -197,6 +202,16 @@ def unscorable_elements(measured: xr.DataArray, censored: xr.DataArray, folds: x
             continue
         rows.append((element, reason, n_measured))
     return pd.DataFrame(rows, columns=["element", "reason", "n_values"])
+
+
+def families_from_truth(truth_path: str | Path, samples: xr.DataArray) -> xr.DataArray | None:
+    """The stand-in's rock type of each sample (``rock_type`` of its truth file) as a family for
+    :func:`family_scores`, or None without a truth file. For reporting only: never a model input."""
+    truth_path = Path(truth_path)
+    if not truth_path.exists():
+        return None
+    with xr.open_dataset(truth_path, engine="netcdf4") as truth:
+        return truth["rock_type"].sel(sample=samples).load().rename("family")
 
 
 def kept_and_removed(scores: xr.Dataset, models: Sequence[str]) -> tuple[list[str], list[str]]:
