@@ -170,3 +170,13 @@ def test_missing_source_file(tmp_path):
     (src / "SOURCE.md").unlink()
     with pytest.raises(DataError, match=r"src/SOURCE.md: file missing"):
         cloudcal.convert(src, tmp_path / "out")
+
+
+def test_same_input_gives_the_same_bytes(tmp_path):
+    from pipeline_fixtures import tree_digest
+    src = write_source(tmp_path / "src")
+    cloudcal.convert(src, tmp_path / "a/data-real")
+    cloudcal.convert(src, tmp_path / "b/data-real")
+    assert tree_digest(tmp_path / "a/data-real") == tree_digest(tmp_path / "b/data-real")
+    with pytest.raises(ValueError, match="units: expected 'auto', 'pct' or 'ppm', got 'ppb'"):
+        cloudcal.convert(src, tmp_path / "c", units="ppb")

@@ -62,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
+from axs.dataset import build_dataset
 from axs.elements import atomic_number, check_element
 from axs.errors import DataError
 from axs.files import atomic_path, sha256_of
@@ -291,6 +292,8 @@ def convert(source_dir: str | Path, out: str | Path, *, force: bool = False, uni
     columns with the reason. Nothing is left at ``out`` unless all went well.
     """
     source_dir, out = Path(source_dir), Path(out)
+    if units not in ("auto", "pct", "ppm"):
+        raise ValueError(f"units: expected 'auto', 'pct' or 'ppm', got {units!r}")
     spectra_path = next((source_dir / f for f in SPECTRA_FILES if (source_dir / f).exists()), None)
     if spectra_path is None:
         raise DataError(source_dir / SPECTRA_FILES[0], "file missing; expected the CloudCal spectra export")
@@ -315,7 +318,9 @@ def convert(source_dir: str | Path, out: str | Path, *, force: bool = False, uni
         raise DataError(reference_path, "two names give the same sample id", field="name")
     families = {name: family(name, reference_path, lines[name]) for name in reference.names}
 
-    summary = {"source": str(source_dir), "rules": RULES, "elements": {}, "dropped": dict(reference.dropped)}
+    summary = {"command": f"python -m axs.cloudcal {source_dir.name} --out {out.name} --units {units} "
+                          f"--anode {anode}",
+               "source": source_dir.name, "rules": RULES, "elements": {}, "dropped": dict(reference.dropped)}
     columns, limits = {}, []
     for element, cells in reference.values.items():
         positive = [Decimal(c) for c in cells if c and Decimal(c) > 0]
@@ -351,8 +356,7 @@ def convert(source_dir: str | Path, out: str | Path, *, force: bool = False, uni
         shutil.copyfile(source_dir / SOURCE_FILE, tmp / SOURCE_FILE)
         shutil.copyfile(GPL_TEXT, tmp / "LICENSE")
         (tmp / "NOTICE.md").write_text(notice(summary), encoding="utf-8")
-        from axs.dataset import build_dataset     # the written folder must read back as a dataset
-        build_dataset(tmp)
+        build_dataset(tmp)                        # the written folder must read back as a dataset
     return summary
 
 
@@ -376,8 +380,10 @@ source folder) into the AXS compendium's raw data format. The source data come f
 repository named in `SOURCE.md`; this converted data is distributed under the same licence, GNU General
 Public License version 3 (full text in `LICENSE`), with `SOURCE.md` and this notice kept beside it.
 
-Written by `python -m axs.cloudcal` (lib/axs/cloudcal.py), which changes no number except for an exact
-decimal rescaling of wt% to ppm where an element is reported in ppm.
+Written by `{summary["command"]}` (lib/axs/cloudcal.py, run from the folder above the source), which
+changes no number except for an exact decimal rescaling of wt% to ppm where an element is reported in
+ppm. The spectra become `spectra/<sample_id>.txt` (one orientation each) listed in `manifest.csv`; the
+reference values become `assays.csv` and `assay_limits.csv`; `samples.csv` gives each sample's family.
 
 ## Rules
 
