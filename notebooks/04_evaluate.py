@@ -53,13 +53,18 @@ dataset.write_netcdf(scores, Path(out_dir) / "scores.nc")
 
 # %% [markdown]
 # ## Removed elements
-# No model beats the training-fold mean predictor on these:
+# Elements that cannot be scored (too few measured values, fully censored, no variance; the rule is
+# `evaluation.unscorable_elements`), and those where no model beats the training-fold mean predictor,
+# each with its reason:
 
 # %%
-kept, removed = evaluation.kept_and_removed(scores, models)
-files.write_csv(pd.DataFrame({"element": removed}), Path(tables_dir) / "removed_elements.csv")
-print(f"{len(removed)} removed: {' '.join(removed) or 'none'}")
+unscorable = evaluation.unscorable_elements(measured, ds["censored"], folds)
+removed = evaluation.removed_elements(scores.drop_sel(element=unscorable["element"].tolist()), models,
+                                      unscorable)
+kept = [e for e in scores["element"].to_numpy().tolist() if e not in set(removed["element"])]
+files.write_csv(removed, Path(tables_dir) / "removed_elements.csv")
 print(f"{len(kept)} kept: {' '.join(kept)}")
+removed
 
 # %% [markdown]
 # ## Table 1: elements where each model achieved the best MSE
@@ -85,17 +90,17 @@ evaluation.table2_wide(table2)
 
 # %% [markdown]
 # ## Inside each family
-# Pearson r of out-of-fold prediction with the assay inside each rock family (stand-in: the rock type
-# of the truth file; measured data: the `family` column of the samples), for the kept elements.
-# MSE per family is in `tables/family_mse.csv`.
+# MSE ± SE and the Pearson r of out-of-fold prediction with the assay inside each family (stand-in: the
+# rock type of its truth file, for reporting only; measured data: the `family` of `samples.csv`), for
+# the kept elements (`tables/family_mse.csv`). A model that only tells the families apart scores
+# well on MSE over all samples but has r ≈ 0 inside each family.
 
 # %%
 family = evaluation.sample_families(ds, truth_path)
-family_r = evaluation.within_family_r(measured, predicted, family, kept)
-family_mse = evaluation.family_scores(measured, predicted, family, kept)
-files.write_csv(family_mse.merge(family_r, on=["family", "element", "model"], how="left"),
-                Path(tables_dir) / "family_mse.csv")
-family_r.pivot_table(index=["family", "element"], columns="model", values="r").round(2)
+family_scores = evaluation.family_scores(measured, predicted, folds, family)
+family_table = evaluation.family_table(family_scores, models, kept)
+files.write_csv(family_table, Path(tables_dir) / "family_mse.csv")
+family_table.pivot_table(index=["family", "element"], columns="model", values="r").round(2)
 
 # %% [markdown]
 # ## Figures
@@ -164,7 +169,7 @@ sections = [
     ("Headline: mean over kept elements (MSE relative to the mean predictor; wins = Table 1)",
      reports.html_table(headline)),
     ("Table 1: elements where each model has the best cross-validated MSE", reports.html_table(table1)),
-    ("Removed elements", f"<p>{' '.join(removed) or 'none'}</p>"),
+    ("Removed elements", reports.html_table(removed)),
     (f"Table 2: MSE ± SE (wt%²) over the {len(kept)} kept elements",
      "<p>SE = SD(fold MSEs)/√k; long form in <code>tables/table2.csv</code>. "
      + ("The floor: a predictor that knew each core's true mean surface composition, calibrated linearly "

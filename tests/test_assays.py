@@ -27,6 +27,29 @@ def test_values_in_weight_percent_and_censoring(tmp_path):
     assert a.lower_pct["Al"] == pytest.approx(0.01)
 
 
+def test_any_element_and_blank_cells_mean_not_analysed(tmp_path):
+    limits = LIMITS + "Si,pct,0.1,\nCl,ppm,,\n"
+    a = read_assays(*write(tmp_path, "sample_id,Si_pct,Cl_ppm,Fe_pct\nc1,30.5,,1.2\nc2,,540,<DL\n", limits))
+    assert list(a.values_pct.columns) == ["Si", "Cl", "Fe"]
+    assert a.values_pct.loc["c1", "Si"] == pytest.approx(30.5)
+    assert a.values_pct.loc["c2", "Cl"] == pytest.approx(0.054)
+    assert a.missing.loc["c1"].tolist() == [False, True, False]
+    assert a.missing.loc["c2"].tolist() == [True, False, False]
+    assert math.isnan(a.values_pct.loc["c1", "Cl"]) and math.isnan(a.values_pct.loc["c2", "Si"])
+    assert a.censored.loc["c2"].tolist() == [MEASURED, MEASURED, BELOW]
+    assert math.isnan(a.lower_pct["Cl"]) and math.isinf(a.upper_pct["Si"])
+
+
+@pytest.mark.parametrize("limits,message", [
+    ("element,unit,lower_limit,upper_limit\nXx,ppm,1,\n", ":2: field 'element': expected an element symbol, got 'Xx'"),
+    ("element,unit,lower_limit,upper_limit\nLi,ppm,1,\nLi,ppm,1,\n", ":3: field 'element': element Li is listed twice"),
+    ("element,unit,lower_limit,upper_limit\nLi,ppm,one,\n", ":2: field 'lower_limit': expected a number, got 'one'"),
+])
+def test_malformed_limits(tmp_path, limits, message):
+    with pytest.raises(DataError, match=message):
+        read_assays(*write(tmp_path, "sample_id,Li_ppm\nc1,1\n", limits))
+
+
 def test_format_value():
     assert format_value(12345.6, 0.2, 1e5) == "12300"
     assert format_value(0.012345, 0.001, 1) == "0.0123"
@@ -40,7 +63,9 @@ def test_format_value():
     ("sample_id,Li_ppm\nc1,<5DL\n", ":2: field 'Li_ppm': expected a number, '<DL' or '>UL', got '<5DL'"),
     ("sample_id,Fe_pct,Fe_ppm\nc1,1,2\n", ":1: field 'Fe_ppm': element Fe is reported in more than one column"),
     ("sample_id,Li_pct\nc1,1\n", "column 'Li_pct' is in pct but assay_limits.csv gives Li limits in ppm"),
-    ("sample_id,Li_ppm\nc1,\n", ":2: field 'Li_ppm': expected a value, got an empty cell"),
+    ("sample_id,Li_ppm\nc1,1,2\n", ":2: expected 2 cells"),
+    ("sample_id,Si_PCT\nc1,1\n", ":1: field 'Si_PCT': expected unit 'pct' or 'ppm'"),
+    ("sample_id,SI_pct\nc1,1\n", ":1: field 'SI_pct': expected a column '<element>_<unit>' with an element symbol"),
     ("sample_id,Li_ppm\nc1,-4\n", "expected a finite non-negative concentration"),
     ("", "assays.csv: file is empty"),
 ])

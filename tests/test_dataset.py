@@ -212,3 +212,100 @@ def test_bad_input_names_file_and_place_and_writes_nothing(raw, tmp_path, case):
 
 def test_there_are_at_least_twelve_bad_input_cases():
     assert len(BAD_INPUTS) >= 12
+
+
+# --------------------------------------------------------------------------- data as labs have it
+
+def write_lab_data(root: Path, n: int = 8, n_channels: int = 2020) -> Path:
+    """A small raw dataset as a lab might deliver it: one orientation per sample, spectra in counts
+    per second with no live time, 2020 channels, elements outside the stand-in's 48 (Si, Cl), blank
+    cells, a censored zero, and a samples.csv with two families."""
+    from axs.files import sha256_of
+    from axs.spectrum_files import Spectrum, write_spectrum
+    rng = np.random.default_rng(7)
+    (root / "spectra").mkdir(parents=True)
+    rows = ["file,sample_id,orientation,sha256"]
+    for i in range(n):
+        sample = f"S{i:02d}"
+        spectrum = Spectrum(sample_id=sample, orientation=1, counts=rng.gamma(2.0, 0.7, n_channels),
+                            live_time_s=None, energy_offset_kev=0.02, energy_gain_kev=0.02, units="cps",
+                            metadata={"tube": "Rh"})
+        write_spectrum(root / f"spectra/{sample}.txt", spectrum)
+        rows.append(f"spectra/{sample}.txt,{sample},1,{sha256_of(root / f'spectra/{sample}.txt')}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    lines = ["sample_id,Si_pct,Cl_ppm,Fe_pct"]
+    for i in range(n):
+        cl = "" if i % 2 else f"{100 + 10 * i}"                  # Cl analysed for half the samples
+        fe = "<DL" if i == 3 else f"{1.5 + 0.1 * i:.2f}"
+        lines.append(f"S{i:02d},{30 + i},{cl},{fe}")
+    (root / "assays.csv").write_text("\n".join(lines) + "\n")
+    (root / "assay_limits.csv").write_text("element,unit,lower_limit,upper_limit\nFe,pct,0.01,\n")
+    (root / "samples.csv").write_text("sample_id,family\n" + "".join(
+        f"S{i:02d},{'mudrock' if i < n // 2 else 'obsidian'}\n" for i in range(n)))
+    return root
+
+
+def test_lab_data_with_gaps_cps_one_orientation_and_other_elements(tmp_path):
+    raw = write_lab_data(tmp_path / "data")
+    ds = _prepare(raw, tmp_path / "out", n_folds=8)                   # k = n works
+    assert ds.sizes == {"sample": 8, "channel": 2020, "element": 3}
+    assert list(ds["element"].to_numpy()) == ["Si", "Cl", "Fe"]       # the assay table's order
+    np.testing.assert_allclose(ds["energy_kev"][[0, -1]], [0.02, 40.40])
+    s01 = read_spectrum(raw / "spectra/S01.txt")
+    assert s01.units == "cps" and s01.live_time_s is None and s01.rate_time_s == 1.0
+    np.testing.assert_allclose(ds["spectrum_cps"].sel(sample="S01"), s01.counts, rtol=1e-9)
+    assert np.isnan(ds["live_time_s"]).all() and (ds["n_orientations"] == 1).all()
+    cl = ds.sel(element="Cl")
+    assert np.isnan(cl["concentration_pct"].sel(sample="S01")) and bool(cl["missing"].sel(sample="S01"))
+    assert float(cl["concentration_pct"].sel(sample="S02")) == pytest.approx(120e-4)
+    assert int(ds["missing"].sum()) == 4
+    assert float(ds["concentration_pct"].sel(sample="S03", element="Fe")) == pytest.approx(0.005)
+    assert list(ds["family"].to_numpy()) == ["mudrock"] * 4 + ["obsidian"] * 4
+    back = dataset.load_dataset(tmp_path / "out/dataset.nc")
+    assert back["missing"].dtype == bool and list(back["family"].to_numpy()) == list(ds["family"].to_numpy())
+    with pytest.raises(ValueError, match="n_folds <= number of samples \\(8\\), got 9"):
+        _prepare(raw, tmp_path / "out2", n_folds=9)
+
+
+def test_without_samples_csv_the_family_is_empty(tmp_path):
+    raw = write_lab_data(tmp_path / "data")
+    (raw / "samples.csv").unlink()
+    assert set(dataset.build_dataset(raw)["family"].to_numpy()) == {""}
+
+
+@pytest.mark.parametrize("edit,where,what", [
+    (lambda raw: (raw / "samples.csv").write_text("sample_id,family\nS00,mud\n"),
+     "samples.csv", r"field 'sample_id': sample 'S01' has no row \(7 samples lack one\)"),
+    (lambda raw: (raw / "samples.csv").write_text("sample_id,rock\nS00,mud\n"),
+     "samples.csv:1", r"field 'family': expected this column in the header"),
+    (lambda raw: _edit_csv(raw / "samples.csv", lambda ls: ls + ["S99,mud\n"]),
+     "samples.csv:10", r"field 'sample_id': sample 'S99' has no spectrum and no assay"),
+    (lambda raw: _edit_csv(raw / "samples.csv", lambda ls: ls[:2] + ["S01,\n"] + ls[3:]),
+     "samples.csv:3", r"field 'family': expected a value, got an empty cell"),
+    (lambda raw: _edit_csv(raw / "assays.csv", lambda ls: ls[:4] + [ls[4].replace("<DL", "0<")] + ls[5:]),
+     "assays.csv:5", r"field 'Fe_pct': expected a number, '<DL' or '>UL', got '0<'"),
+    (lambda raw: (raw / "assay_limits.csv").write_text("element,unit,lower_limit,upper_limit\nFe,pct,,\n"),
+     "assay_limits.csv", r"field 'Fe': a censored Fe assay needs a finite lower limit"),
+    (lambda raw: (raw / "assay_limits.csv").write_text("element,unit,lower_limit,upper_limit\n"),
+     "assays.csv:5", r"field 'Fe_pct': '<DL' needs Fe's limits, which the limits file lacks"),
+])
+def test_bad_lab_data_names_file_and_place(tmp_path, edit, where, what):
+    raw = write_lab_data(tmp_path / "data")
+    edit(raw)
+    with pytest.raises(DataError) as info:
+        _prepare(raw, tmp_path / "out", n_folds=4)
+    assert str(info.value).startswith(str(raw / where)), str(info.value)
+    assert re.search(what, str(info.value)), str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cps_spectrum_header_rules(tmp_path):
+    from axs.spectrum_files import Spectrum, format_spectrum
+    text = format_spectrum(Spectrum("S1", 1, np.array([0.5, 1.25]), None, 0.0, 0.02, units="cps"))
+    assert "# units: cps" in text and "live_time_s" not in text
+    (tmp_path / "a.txt").write_text(text.replace("# units: cps", "# units: cpm"))
+    with pytest.raises(DataError, match=r"a.txt:4: field 'units': expected one of counts, cps, got 'cpm'"):
+        read_spectrum(tmp_path / "a.txt")
+    (tmp_path / "b.txt").write_text(text.replace("# units: cps\n", ""))
+    with pytest.raises(DataError, match=r"b.txt: field 'live_time_s': header field missing"):
+        read_spectrum(tmp_path / "b.txt")

@@ -113,6 +113,11 @@ def test_floor_from_truth_file(case, tmp_path):
     scores = ev.floor_scores(measured, floor, folds)
     np.testing.assert_allclose(scores["mse"].sel(model=ev.FLOOR), 0.0, atol=1e-20)
     assert ev.floor_predictions(tmp_path / "missing.nc", measured, folds) is None
+    truth["rock_type"] = ("sample", np.where(np.arange(20) % 2, "amphibolite", "pegmatite"))
+    truth.to_netcdf(tmp_path / "truth2.nc", engine="netcdf4")
+    family = ev.families_from_truth(tmp_path / "truth2.nc", measured["sample"][:4])
+    assert list(family.to_numpy()) == ["pegmatite", "amphibolite"] * 2 and family.dims == ("sample",)
+    assert ev.families_from_truth(tmp_path / "missing.nc", measured["sample"]) is None
 
 
 def test_floor_calibration_uses_training_folds_only(case):
@@ -125,6 +130,14 @@ def test_floor_calibration_uses_training_folds_only(case):
     np.testing.assert_allclose(oof[held_out], fitted.predict(x[held_out]))
     constant = ev.SurfaceCalibration().fit(np.ones((5, 1)), np.arange(5.0)[:, None])
     np.testing.assert_allclose(constant.predict(np.ones((2, 1))), 2.0)
+    # Samples without an assay are left out of the fit, element by element.
+    y = measured.to_numpy().copy()
+    y[::4, 0] = np.nan
+    with_gaps = ev.SurfaceCalibration().fit(x, y)
+    keep = np.isfinite(y[:, 0])
+    alone = ev.SurfaceCalibration().fit(x[keep][:, :1], y[keep][:, :1])
+    np.testing.assert_allclose(with_gaps.predict(x)[:, 0], alone.predict(x[:, :1])[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(with_gaps.slope_[1:], ev.SurfaceCalibration().fit(x, measured.to_numpy()).slope_[1:])
 
 
 def test_tables_and_metrics_files_are_byte_stable(case, tmp_path):
@@ -139,12 +152,111 @@ def test_tables_and_metrics_files_are_byte_stable(case, tmp_path):
     assert json.loads((tmp_path / "a/m.json").read_text())["lr"]["wins"] == 1
 
 
-def test_showcase_element_is_where_axs_gains_most_over_cnn():
-    mse = np.array([[1.0, 1.0, 1.0],      # mean predictor
-                    [0.5, 0.9, 2.0],      # axs
-                    [0.6, 1.5, 3.0]])     # cnn
-    scores = xr.Dataset({"mse": (("model", "element"), mse)},
-                        coords={"model": [ev.MEAN, "axs", "cnn"], "element": ELEMENTS})
+def showcase_scores(mse, se):
+    return xr.Dataset({"mse": (("model", "element"), np.array(mse)), "se": (("model", "element"), np.array(se))},
+                      coords={"model": [ev.MEAN, "axs", "cnn"], "element": ELEMENTS})
+
+
+def test_showcase_element_needs_a_gain_over_cnn_beyond_one_combined_se():
+    mse = [[1.0, 1.0, 1.0],      # mean predictor
+           [0.5, 0.9, 2.0],      # axs
+           [0.6, 1.5, 3.0]]      # cnn
+    small = np.full((3, 3), 0.01)
+    scores = showcase_scores(mse, small)
     assert ev.showcase_element(scores, ELEMENTS) == "Li"          # Zr gains more but AXS loses to the mean there
     assert ev.showcase_element(scores, ["Zr"]) is None
     assert ev.showcase_element(scores.drop_sel(model="cnn"), ELEMENTS) == "Al"   # lowest AXS MSE / mean MSE
+    # Li's gain 0.6 is within one combined SE (sqrt(0.4^2 + 0.5^2) = 0.64); Al's 0.1 beats sqrt(2) * 0.05.
+    se = np.array([[0.01] * 3, [0.05, 0.4, 0.01], [0.05, 0.5, 0.01]])
+    assert ev.showcase_element(showcase_scores(mse, se), ELEMENTS) == "Al"
+    se[1:, 0] = 0.08                                                # 0.1 < sqrt(2) * 0.08: no element left
+    assert ev.showcase_element(showcase_scores(mse, se), ELEMENTS) is None
+
+
+def test_showcase_and_relative_mse_never_divide_by_a_constant_target():
+    mse = [[1e-41, 1.0, 1.0], [1e-30, 0.5, 0.5], [1e-10, 0.9, 0.9]]
+    scores = showcase_scores(mse, np.full((3, 3), 1e-3))
+    rel = ev.relative_mse(scores, ["axs", "cnn"], ELEMENTS)
+    assert np.isnan(rel.sel(element="Al")).all()
+    np.testing.assert_allclose(rel.sel(model="axs", element="Li"), 0.5)
+    assert ev.showcase_element(scores, ELEMENTS) == "Li"
+    m = ev.metrics(scores, ["axs", "cnn"], ELEMENTS)
+    assert m["cnn"]["mean_relative_mse"] == pytest.approx(0.9)
+    assert ev.kept_and_removed(scores, ["axs", "cnn"]) == (["Li", "Zr"], ["Al"])
+
+
+def test_nan_targets_are_left_out_of_every_score(case):
+    measured, predicted, folds = case
+    holey = measured.copy()
+    holey[::3, 0] = np.nan                                   # Al not analysed for every third sample
+    holey[folds.to_numpy() == 2, 1] = np.nan                 # Li not analysed in a whole fold
+    scores = ev.cv_scores(holey, predicted, folds)
+    y, p, k = holey.to_numpy(), predicted.sel(model="axs").to_numpy(), folds.to_numpy()
+    expected = [np.nanmean((p[k == j, 0] - y[k == j, 0]) ** 2) for j in range(4)]
+    np.testing.assert_allclose(scores["fold_mse"].sel(model="axs", element="Al"), expected, rtol=1e-12)
+    assert np.isfinite(scores["mse"].sel(element="Al")).all()
+    assert np.isnan(scores["fold_mse"].sel(model="axs", element="Li", fold=2))
+    # The mean predictor learns from the training folds' values only.
+    train = (k != 0) & np.isfinite(y[:, 0])
+    mean_al = y[train, 0].mean()
+    test = (k == 0) & np.isfinite(y[:, 0])
+    assert float(scores["fold_mse"].sel(model=ev.MEAN, element="Al", fold=0)) == pytest.approx(
+        np.mean((y[test, 0] - mean_al) ** 2), rel=1e-12)
+    # A NaN prediction where the target has a value is "not applicable"; where it has none it is ignored.
+    p2 = predicted.copy()
+    p2.loc[dict(model="axs", element="Al")] = np.where(np.isnan(y[:, 0]), np.nan, p[:, 0])
+    np.testing.assert_allclose(ev.cv_scores(holey, p2, folds)["mse"].sel(model="axs", element="Al"),
+                               scores["mse"].sel(model="axs", element="Al"), rtol=1e-12)
+
+
+def test_unscorable_elements_are_listed_with_their_reason():
+    n = 40
+    rng = np.random.default_rng(1)
+    names = ["Fe", "Te", "Si", "Cl", "Se", "P", "Hg"]
+    y = rng.lognormal(0, 1, (n, len(names)))
+    flag = np.zeros((n, len(names)), np.int8)
+    folds = xr.DataArray(np.arange(n) % 4, dims="sample")
+    flag[:, 1] = -1
+    y[:, 1] = 0.005                                          # Te: <DL everywhere, imputed DL/2
+    y[:, 2] = 30.0                                           # Si: constant
+    y[10:, 3] = np.nan                                       # Cl: 10 values
+    y[:, 4] = np.where(np.arange(n) % 4 == 3, np.nan, y[:, 4])   # Se: nothing in fold 3
+    y[:25, 5] = np.nan
+    flag[25:35, 5] = -1                                      # P: 15 values, 10 censored -> 5 measured
+    y[:, 6] = np.nan                                         # Hg: all blank
+    measured = xr.DataArray(y, dims=("sample", "element"), coords={"element": names})
+    censored = measured.copy(data=flag)
+    out = ev.unscorable_elements(measured, censored, folds)
+    reasons = dict(zip(out["element"], out["reason"]))
+    assert reasons == {"Te": "fully censored", "Si": "zero variance", "Cl": "too few values (n=10<20)",
+                       "Se": "fewer than 1 values in fold 3", "P": "too few values (n=5<20)", "Hg": "no values"}
+    assert dict(zip(out["element"], out["n_values"]))["Cl"] == 10
+    assert "P" not in set(ev.unscorable_elements(measured, censored, folds, min_values=5)["element"])
+    scores = xr.Dataset({"mse": (("model", "element"), [[1.0], [2.0]])},
+                        coords={"model": [ev.MEAN, "axs"], "element": ["Fe"]})
+    removed = ev.removed_elements(scores, ["axs"], out)
+    assert list(removed.columns) == ["element", "reason"]
+    assert removed.iloc[-1].tolist() == ["Fe", "no model beats the mean"] and len(removed) == 7
+
+
+def test_scores_per_family(case):
+    measured, predicted, folds = case
+    family = xr.DataArray(np.where(np.arange(20) < 12, "mudrock", "obsidian"), dims="sample",
+                          coords={"sample": measured["sample"]})
+    holey = measured.copy()
+    holey[0, 0] = np.nan
+    fs = ev.family_scores(holey, predicted, folds, family)
+    assert list(fs["family"].to_numpy()) == ["mudrock", "obsidian"]
+    assert list(fs["model"].to_numpy()) == ["lr", "axs", "noisy", ev.MEAN]
+    y, p = holey.to_numpy(), predicted.sel(model="axs").to_numpy()
+    err = (p[1:12, 0] - y[1:12, 0]) ** 2
+    assert float(fs["mse"].sel(model="axs", family="mudrock", element="Al")) == pytest.approx(err.mean(), rel=1e-12)
+    assert float(fs["se"].sel(model="axs", family="mudrock", element="Al")) == pytest.approx(
+        err.std(ddof=1) / np.sqrt(11), rel=1e-12)
+    assert int(fs["n"].sel(family="mudrock", element="Al")) == 11
+    assert float(fs["r"].sel(model="axs", family="obsidian", element="Zr")) > 0.9
+    assert abs(float(fs["r"].sel(model=ev.MEAN, family="obsidian", element="Zr"))) <= 1
+    assert np.isnan(fs["mse"].sel(model="lr", family="obsidian", element="Li"))
+    table = ev.family_table(fs, ["lr", "axs"], ELEMENTS)
+    assert list(table.columns) == ["family", "element", "model", "n", "mse", "se", "r", "unit"]
+    assert len(table) == 2 * 3 * 3

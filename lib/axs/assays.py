@@ -1,15 +1,19 @@
 """Assay tables as a geochemical lab reports them, and their conversion to numbers.
 
 ``assays.csv`` has a ``sample_id`` column, then one column per element named
-``<symbol>_<unit>`` (``Li_ppm``, ``Al_pct``). Cells hold the reported value to
-three significant figures, ``<DL`` below the lower detection limit or ``>UL``
-above the upper limit of the method (``<0.5`` / ``>10000``, with the limit
-written out, are read too). ``assay_limits.csv`` lists, per element, the
-``unit``, ``lower_limit`` and ``upper_limit`` in that unit.
+``<symbol>_<unit>`` (``Li_ppm``, ``Al_pct``, ``Si_pct``: any element symbol
+xraylib knows, unit ``pct`` or ``ppm``). Cells hold the reported value,
+``<DL`` below the lower detection limit or ``>UL`` above the upper limit of the
+method (``<0.5`` / ``>10000``, with the limit written out, are read too), or
+nothing: a blank cell means "not analysed" for that sample and element.
+``assay_limits.csv`` lists, per element, the ``unit``, ``lower_limit`` and
+``upper_limit`` in that unit (a blank lower limit: not stated; a blank upper
+limit: none).
 
-Reading keeps censoring explicit: censored cells are NaN in the values and
-flagged -1 (below DL) or +1 (above UL); how to impute them is the pipeline's
-documented choice, not the reader's.
+Reading keeps censoring and gaps explicit: censored cells are NaN in the
+values and flagged -1 (below DL) or +1 (above UL); blank cells are NaN and
+flagged in ``missing``, and are never filled. How to impute censored cells is
+the pipeline's documented choice, not the reader's.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs.elements import ASSAY_ELEMENTS, UNIT_TO_PCT
-from axs.errors import DataError
+from axs.elements import UNIT_TO_PCT, check_element
+from axs.errors import DataError, parse_number
 
 BELOW, MEASURED, ABOVE = -1, 0, 1
 _CENSORED = re.compile(r"^([<>])\s*(DL|UL|[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
@@ -35,7 +39,8 @@ class Assays:
     """Assays in weight percent, one row per sample, one column per element."""
 
     values_pct: pd.DataFrame   # NaN where censored
-    censored: pd.DataFrame     # BELOW, MEASURED or ABOVE
+    censored: pd.DataFrame     # BELOW, MEASURED or ABOVE (MEASURED where missing)
+    missing: pd.DataFrame      # True where the cell was blank: not analysed
     lower_pct: pd.Series       # lower detection limit per element, wt%
     upper_pct: pd.Series       # upper limit per element, wt% (inf when none)
     units: pd.Series           # unit each element was reported in
@@ -56,20 +61,21 @@ def read_limits(path: str | Path) -> pd.DataFrame:
     rows = _read_csv(path, ["element", "unit", "lower_limit", "upper_limit"])
     records = {}
     for line, row in rows:
-        element = row["element"]
-        if element not in ASSAY_ELEMENTS:
-            raise DataError(path, f"expected one of the 48 assay elements, got {element!r}",
-                            line=line, field="element")
+        element = row["element"].strip()
+        try:
+            check_element(element)
+        except KeyError:
+            raise DataError(path, f"expected an element symbol, got {element!r}",
+                            line=line, field="element") from None
+        if element in records:
+            raise DataError(path, f"element {element} is listed twice", line=line, field="element")
         if row["unit"] not in UNIT_TO_PCT:
             raise DataError(path, f"expected unit 'pct' or 'ppm', got {row['unit']!r}",
                             line=line, field="unit")
         limits = []
-        for name in ("lower_limit", "upper_limit"):
-            try:
-                limits.append(float(row[name]) if row[name] else math.inf)
-            except ValueError:
-                raise DataError(path, f"expected a number, got {row[name]!r}", line=line,
-                                field=name) from None
+        for name, blank in (("lower_limit", math.nan), ("upper_limit", math.inf)):
+            text = row[name].strip()
+            limits.append(parse_number(path, text, line=line, field=name) if text else blank)
         records[element] = (row["unit"], *limits)
     return pd.DataFrame.from_dict(records, orient="index",
                                   columns=["unit", "lower_limit", "upper_limit"])
@@ -80,8 +86,8 @@ def read_assays(path: str | Path, limits_path: str | Path) -> Assays:
 
     Checked: the ``sample_id`` column, duplicate sample ids, column names of the
     form ``<element>_<unit>`` with a known element and unit, one unit per element,
-    units that agree with the limits file, and every cell being a number or a
-    censored value.
+    units that agree with the limits file, and every cell being a number, a
+    censored value or blank (not analysed: NaN, flagged in ``missing``).
     """
     path = Path(path)
     limits = read_limits(limits_path)
@@ -90,9 +96,11 @@ def read_assays(path: str | Path, limits_path: str | Path) -> Assays:
     columns: dict[str, tuple[str, str]] = {}
     for name in header[1:]:
         element, _, unit = name.partition("_")
-        if element not in ASSAY_ELEMENTS:
-            raise DataError(path, f"expected a column '<element>_<unit>' for one of the 48 assay "
-                            f"elements, got {name!r}", line=1, field=name)
+        try:
+            check_element(element)
+        except KeyError:
+            raise DataError(path, f"expected a column '<element>_<unit>' with an element symbol, "
+                            f"got {name!r}", line=1, field=name) from None
         if unit not in UNIT_TO_PCT:
             raise DataError(path, f"expected unit 'pct' or 'ppm' in column {name!r}", line=1, field=name)
         if element in {e for e, _ in columns.values()}:
@@ -130,6 +138,8 @@ def read_assays(path: str | Path, limits_path: str | Path) -> Assays:
     return Assays(
         values_pct=pd.DataFrame(values, index=index, columns=elements, dtype=float),
         censored=pd.DataFrame(flags, index=index, columns=elements, dtype=np.int8),
+        missing=pd.DataFrame([[not (row[name] or "").strip() for name in columns] for _, row in rows],
+                             index=index, columns=elements, dtype=bool),
         lower_pct=(lim["lower_limit"].astype(float) * scale).rename("lower_pct"),
         upper_pct=(lim["upper_limit"].astype(float).fillna(math.inf) * scale).rename("upper_pct"),
         units=units,
@@ -139,7 +149,7 @@ def read_assays(path: str | Path, limits_path: str | Path) -> Assays:
 def _parse_cell(path, line, column, cell, element, limits):
     text = (cell or "").strip()
     if not text:
-        raise DataError(path, "expected a value, got an empty cell", line=line, field=column)
+        return math.nan, MEASURED
     match = _CENSORED.match(text)
     if match:
         sign, limit = match.groups()

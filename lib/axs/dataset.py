@@ -1,19 +1,28 @@
 """Raw data -> one validated, labelled dataset: the ``prepare`` stage's library.
 
 Reads what an instrument and an assay lab deliver (``data/manifest.csv``, the
-spectrum files it lists, ``data/assays.csv`` and ``data/assay_limits.csv``;
-formats in the README "Data format"), checks everything against everything,
-and builds one :class:`xarray.Dataset`:
+spectrum files it lists, ``data/assays.csv``, ``data/assay_limits.csv`` and the
+optional ``data/samples.csv``; formats in the README "Data format"), checks
+everything against everything, and builds one :class:`xarray.Dataset`:
 
 * ``spectrum_cps(sample, channel)``: counts per second per channel, the mean
-  over a sample's orientations of ``counts / live_time_s`` after each
-  measurement has been moved (count-conserving, :func:`axs.energy_grid.rebin_counts`)
-  onto one common energy grid ``energy_kev(channel)`` (channel centres, keV);
+  over a sample's orientations (one or more) of ``counts / rate_time_s``
+  (the live time, or 1 s for files in ``units: cps``) after each measurement
+  has been moved (count-conserving, :func:`axs.energy_grid.rebin_counts`)
+  onto one common energy grid ``energy_kev(channel)`` (channel centres, keV;
+  any number of channels);
 * ``concentration_pct(sample, element)``: assays in weight percent, with
-  censored values replaced by the documented rule :data:`CENSORING_RULE`;
+  censored values replaced by the documented rule :data:`CENSORING_RULE`,
+  and NaN where the lab left the cell blank (not analysed; never filled);
 * ``censored(sample, element)``: -1 below the detection limit, +1 above the
   upper limit, 0 measured (the flag travels with the data);
+* ``missing(sample, element)``: True where the cell was blank;
+* coordinate ``family(sample)``: the sample's rock or matrix family from
+  ``samples.csv`` (``""`` for every sample when there is no such file);
 * ``fold(sample)``: the seeded k-fold cross-validation fold of each sample.
+
+Elements keep the column order of ``assays.csv`` and may be any element
+symbol (not only the stand-in's 48).
 
 Nothing is written until every input has been read and checked, and then
 only into the output folder, through a temporary file renamed into place.
@@ -32,7 +41,6 @@ import xarray as xr
 from sklearn.model_selection import KFold
 
 from axs.assays import ABOVE, BELOW, read_assays
-from axs.elements import ASSAY_ELEMENTS
 from axs.energy_grid import covers, rebin_counts
 from axs.errors import DataError, parse_number
 from axs.files import atomic_path, sha256_of
@@ -44,6 +52,7 @@ CENSORING_RULE = ("below the detection limit ('<DL') -> half the detection limit
                   "flagged in variable 'censored' (-1 below, +1 above, 0 measured)")
 
 MANIFEST_COLUMNS = ("file", "sample_id", "orientation", "sha256")
+SAMPLES_COLUMNS = ("sample_id", "family")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 NETCDF_ENGINE = "netcdf4"
 
@@ -146,7 +155,8 @@ def counts_per_second(counts: np.ndarray, energies_src_kev: np.ndarray, live_tim
                       energies_kev: np.ndarray) -> np.ndarray:
     """Counts per second per channel of the common grid: ``rebin(counts) / live_time_s``.
 
-    ``counts`` (n,) or (m, n) on ``energies_src_kev``; ``live_time_s`` scalar or (m,).
+    ``counts`` (n,) or (m, n) on ``energies_src_kev``; ``live_time_s`` scalar or (m,)
+    (1 for spectra that are already in counts per second, :attr:`Spectrum.rate_time_s`).
     """
     return rebin_counts(counts, energies_src_kev, energies_kev) / np.asarray(live_time_s, dtype=np.float64)[..., None]
 
@@ -174,13 +184,52 @@ def impute_censored(values_pct: pd.DataFrame, censored: pd.DataFrame, lower_pct:
     return out
 
 
+def read_samples(path: str | Path, samples: list[str]) -> np.ndarray:
+    """The ``family`` of each of ``samples`` from ``samples.csv`` (``sample_id,family``; other columns
+    are ignored), or ``""`` for all when the file does not exist.
+
+    The family is a rock or matrix class (e.g. ``obsidian``) used to report
+    scores per family; it is never a model input. Every sample needs exactly
+    one row with a non-empty family, and every row must be a known sample.
+    """
+    path = Path(path)
+    if not path.exists():
+        return np.full(len(samples), "", dtype=object)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            raise DataError(path, "file is empty")
+        for column in SAMPLES_COLUMNS:
+            if column not in reader.fieldnames:
+                raise DataError(path, "expected this column in the header", line=1, field=column)
+        family: dict[str, str] = {}
+        known = set(samples)
+        for row in reader:
+            line = reader.line_num
+            sample, name = (row.get("sample_id") or "").strip(), (row.get("family") or "").strip()
+            for column, value in (("sample_id", sample), ("family", name)):
+                if not value:
+                    raise DataError(path, "expected a value, got an empty cell", line=line, field=column)
+            if sample in family:
+                raise DataError(path, f"duplicate sample id {sample!r}", line=line, field="sample_id")
+            if sample not in known:
+                raise DataError(path, f"sample {sample!r} has no spectrum and no assay", line=line,
+                                field="sample_id")
+            family[sample] = name
+    absent = [s for s in samples if s not in family]
+    if absent:
+        raise DataError(path, f"sample {absent[0]!r} has no row ({len(absent)} samples lack one)",
+                        field="sample_id")
+    return np.array([family[s] for s in samples], dtype=object)
+
+
 def build_dataset(data_dir: str | Path) -> xr.Dataset:
     """Read, validate and assemble the labelled dataset from ``data_dir`` (see the module docstring).
 
     Every sample with spectra needs an assay row and every assay row needs
-    spectra; elements keep the order of :data:`axs.elements.ASSAY_ELEMENTS`;
-    samples are sorted by id. Raises :class:`DataError` naming file, line or
-    field on any malformed or inconsistent input.
+    spectra; elements keep the column order of ``assays.csv``; samples are
+    sorted by id. Raises :class:`DataError` naming file, line or field on any
+    malformed or inconsistent input.
     """
     data_dir = Path(data_dir)
     manifest_path = data_dir / "manifest.csv"
@@ -209,17 +258,18 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
         if not covers(spectrum.energies_kev, energies_kev):
             raise DataError(data_dir / row.file, "energy calibration does not span the common grid "
                             f"{energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV", field="energy_offset_kev")
-        cps[k] = counts_per_second(spectrum.counts, spectrum.energies_kev, spectrum.live_time_s,
+        cps[k] = counts_per_second(spectrum.counts, spectrum.energies_kev, spectrum.rate_time_s,
                                    energies_kev)
 
     samples = sorted(measured)
     sample_index = pd.Index(manifest["sample_id"])
     averaged = np.stack([cps[sample_index == s].mean(axis=0) for s in samples])
     n_orientations = np.array([(sample_index == s).sum() for s in samples], dtype=np.int32)
-    live_time = np.array([sum(sp.live_time_s for sp, sid in zip(spectra, sample_index) if sid == s)
-                          for s in samples])
+    live_times = [[sp.live_time_s for sp, sid in zip(spectra, sample_index) if sid == s] for s in samples]
+    live_time = np.array([np.nan if None in times else sum(times) for times in live_times])
+    family = read_samples(data_dir / "samples.csv", samples)
 
-    elements = [e for e in ASSAY_ELEMENTS if e in assays.values_pct.columns]
+    elements = list(assays.values_pct.columns)
     values = impute_censored(assays.values_pct, assays.censored, assays.lower_pct, assays.upper_pct,
                              limits_path).loc[samples, elements]
     return xr.Dataset(
@@ -228,9 +278,12 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
                              {"units": "counts/s", "long_name": "mean over orientations of counts per "
                               "second per channel, on the common energy grid"}),
             "concentration_pct": (("sample", "element"), values.to_numpy(dtype=np.float64),
-                                  {"units": "wt%", "long_name": "assay, censored values imputed"}),
+                                  {"units": "wt%", "long_name": "assay, censored values imputed, "
+                                   "NaN where not analysed"}),
             "censored": (("sample", "element"), assays.censored.loc[samples, elements].to_numpy(np.int8),
                          {"long_name": "-1 below detection limit, +1 above upper limit, 0 measured"}),
+            "missing": (("sample", "element"), assays.missing.loc[samples, elements].to_numpy(bool),
+                        {"long_name": "True where the assay cell was blank (not analysed)"}),
             "lower_limit_pct": (("element",), assays.lower_pct.reindex(elements).to_numpy(np.float64),
                                 {"units": "wt%"}),
             "upper_limit_pct": (("element",), assays.upper_pct.reindex(elements).to_numpy(np.float64),
@@ -238,9 +291,12 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
             "unit": (("element",), assays.units.reindex(elements).to_numpy(str),
                      {"long_name": "unit the lab reported the element in"}),
             "n_orientations": (("sample",), n_orientations),
-            "live_time_s": (("sample",), live_time, {"units": "s", "long_name": "total live time"}),
+            "live_time_s": (("sample",), live_time, {"units": "s", "long_name": "total live time "
+                                                     "(NaN when a file in cps gives none)"}),
         },
         coords={"sample": samples, "element": elements, "channel": np.arange(len(energies_kev)),
+                "family": (("sample",), family.astype(str), {"long_name": "rock or matrix family "
+                                                              "(samples.csv); not a model input"}),
                 "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
         attrs={"censoring": CENSORING_RULE},
     )

@@ -1,4 +1,9 @@
-"""The 48 elements of the paper's four-acid ICP-MS assay package, and the units a lab reports them in."""
+"""Elements: the paper's 48-element assay package (the stand-in's set), any other element a lab reports,
+and the units a lab reports them in.
+
+:data:`ASSAY_ELEMENTS` is the set the stand-in lab assays; it is not a rule.
+An assay column may name any element xraylib knows (:func:`check_element`).
+"""
 
 from __future__ import annotations
 
@@ -12,28 +17,38 @@ ASSAY_ELEMENTS: tuple[str, ...] = (
     "Sr", "Ta", "Te", "Th", "Ti", "Tl", "U", "V", "W", "Y", "Zn", "Zr",
 )
 
-#: Elements a four-acid ICP package reports in weight percent; all others are in ppm.
-MAJORS_PCT: frozenset[str] = frozenset({"Al", "Ca", "Fe", "K", "Mg", "Na", "S", "Ti"})
+#: Elements reported in weight percent by default (the four-acid package's majors, and Si, which a
+#: four-acid digestion does not report but XRF labs do); all others default to ppm.
+MAJORS_PCT: frozenset[str] = frozenset({"Al", "Ca", "Fe", "K", "Mg", "Na", "S", "Si", "Ti"})
 
 #: Conversion of each reporting unit to weight percent.
 UNIT_TO_PCT: dict[str, float] = {"pct": 1.0, "ppm": 1e-4}
 
 
 def assay_unit(element: str) -> str:
-    """Unit the lab reports ``element`` in: ``'pct'`` (weight percent) or ``'ppm'``."""
-    if element not in ASSAY_ELEMENTS:
-        raise KeyError(f"{element!r} is not one of the 48 assay elements")
+    """Default unit for ``element`` (any symbol xraylib knows): ``'pct'`` (weight percent) for
+    :data:`MAJORS_PCT`, ``'ppm'`` otherwise. A dataset's own unit (its ``unit`` variable) takes precedence."""
+    check_element(element)
     return "pct" if element in MAJORS_PCT else "ppm"
+
+
+def check_element(element: str) -> str:
+    """``element`` if it is an element symbol xraylib knows (H to U and beyond, case as written:
+    ``'Si'``, not ``'SI'``); KeyError otherwise."""
+    try:
+        z = xraylib.SymbolToAtomicNumber(element)
+    except ValueError:
+        z = 0
+    if z <= 0 or xraylib.AtomicNumberToSymbol(z) != element:
+        raise KeyError(f"{element!r} is not an element symbol")
+    return element
 
 
 def atomic_number(element: str | int) -> int:
     """Atomic number of an element given as symbol or Z (xraylib's table)."""
     if isinstance(element, int):
         return element
-    z = xraylib.SymbolToAtomicNumber(element)
-    if z <= 0:
-        raise KeyError(f"unknown element symbol {element!r}")
-    return z
+    return xraylib.SymbolToAtomicNumber(check_element(element))
 
 
 def symbol(element: str | int) -> str:

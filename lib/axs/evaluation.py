@@ -8,9 +8,20 @@ the cross-validation error is their mean, CV = mean_j CV_j, and its standard
 error is SE = SD{CV_1..CV_k} / sqrt(k) with the sample standard deviation
 (ddof = 1). A model that gives NaN for an element (LR without a usable K-L3
 line) is "not applicable" there: its MSE and SE are NaN. The training-fold mean
-predictor (model :data:`MEAN`) is scored alongside every model. An element stays in the results only if
-some model's CV MSE is below that of the training-fold mean predictor; the
-others are listed as removed. The error floor (a predictor that knew each
+predictor (model :data:`MEAN`) is scored alongside every model.
+
+Missing assays: a NaN target (a blank cell, "not analysed") is left out of
+every mean above, element by element, so the CV_j of an element is over the
+held-out samples that have a value for it.
+
+Which elements are scored (:func:`unscorable_elements`, then
+:func:`removed_elements`): an element needs at least :data:`MIN_VALUES`
+measured values (reported numbers: not blank, not censored), values that vary,
+and at least :data:`MIN_VALUES_PER_FOLD` non-blank values in every fold;
+and, once scored, some model's CV MSE below the training-fold mean
+predictor's. The others are listed as removed with the reason. Ratios of
+MSEs (relative MSE) are NaN where the denominator is below
+:data:`MIN_MSE_PCT2`, never a division by ~0. The error floor (a predictor that knew each
 core's true mean surface composition over its orientations and calibrated it
 to the assays on the training folds; needs the stand-in's truth file) is
 scored the same way (:func:`floor_scores`).
@@ -19,6 +30,7 @@ scored the same way (:func:`floor_scores`).
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,12 +44,24 @@ from axs.crossval import out_of_fold_predictions
 MEAN, FLOOR = "mean", "floor"
 MSE_UNIT = "wt%^2"
 
+#: Fewest measured (not blank, not censored) values an element needs to be scored.
+MIN_VALUES = 20
+#: Fewest non-blank values an element needs in every cross-validation fold (so every CV_j exists).
+MIN_VALUES_PER_FOLD = 1
+#: An MSE below this (wt%^2; an RMS error of 1e-6 ppm, far below any assay's resolution) counts as
+#: zero: a ratio over it is NaN. Guards every relative MSE against a constant (e.g. fully censored) target.
+MIN_MSE_PCT2 = 1e-20
+#: Relative spread (max - min over max |value|) at or below which an element's values count as constant.
+ZERO_VARIANCE_RTOL = 1e-9
+
 
 class TrainingMeanPredictor:
     """Predicts, for every sample, the per-element mean of the training targets (the paper's baseline of removal)."""
 
     def fit(self, X, Y, **_):
-        self.mean_ = np.nanmean(np.asarray(Y, dtype=np.float64), axis=0)
+        with warnings.catch_warnings():      # an element without values in the training folds: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nanmean(np.asarray(Y, dtype=np.float64), axis=0)
         return self
 
     def predict(self, X):
@@ -45,16 +69,26 @@ class TrainingMeanPredictor:
 
 
 def fold_mse(measured: np.ndarray, predicted: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    """CV_j per fold and element, (k, n_elements), wt%^2; NaN where any prediction in the fold is NaN."""
+    """CV_j per fold and element, (k, n_elements), wt%^2, over the held-out samples that have a
+    measured value (NaN targets are left out); NaN where a prediction for such a sample is NaN
+    (model not applicable) or the fold has no value for the element."""
     folds = np.asarray(folds)
-    squared = (np.asarray(predicted, dtype=np.float64) - np.asarray(measured, dtype=np.float64)) ** 2
-    return np.stack([squared[folds == j].mean(axis=0) for j in np.unique(folds)])
+    y = np.asarray(measured, dtype=np.float64)
+    has = np.isfinite(y)
+    squared = np.where(has, (np.asarray(predicted, dtype=np.float64) - np.where(has, y, 0.0)) ** 2, 0.0)
+    out = []
+    for j in np.unique(folds):
+        n = has[folds == j].sum(axis=0)
+        total = squared[folds == j].sum(axis=0)          # NaN if any prediction for a valued sample is NaN
+        out.append(np.divide(total, n, out=np.full(total.shape, np.nan), where=n > 0))
+    return np.stack(out)
 
 
 def cv_scores(measured: xr.DataArray, predicted: xr.DataArray, folds: xr.DataArray) -> xr.Dataset:
     """``mse`` and ``se`` (model, element) from out-of-fold predictions (model, sample, element).
 
-    The training-fold mean predictor is added as model :data:`MEAN`.
+    The training-fold mean predictor is added as model :data:`MEAN`. NaN
+    targets are left out per element (:func:`fold_mse`).
     """
     y = measured.transpose("sample", "element").to_numpy()
     k = folds.to_numpy()
@@ -93,11 +127,16 @@ class SurfaceCalibration:
     """
 
     def fit(self, X, Y, **_):
+        """Least squares per element over the samples whose assay ``Y`` is not NaN (not analysed)."""
         x, y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
-        dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
+        w = np.isfinite(y).astype(np.float64)
+        n = np.maximum(w.sum(axis=0), 1.0)
+        y = np.where(w > 0, y, 0.0)
+        x_mean, y_mean = (x * w).sum(axis=0) / n, (y * w).sum(axis=0) / n
+        dx, dy = (x - x_mean) * w, (y - y_mean) * w
         var = (dx * dx).sum(axis=0)
         self.slope_ = np.divide((dx * dy).sum(axis=0), var, out=np.zeros_like(var), where=var > 0)
-        self.intercept_ = y.mean(axis=0) - self.slope_ * x.mean(axis=0)
+        self.intercept_ = y_mean - self.slope_ * x_mean
         return self
 
     def predict(self, X):
@@ -126,66 +165,152 @@ def floor_predictions(truth_path: str | Path, measured: xr.DataArray, folds: xr.
     return y.copy(data=predicted)
 
 
-def sample_families(ds: xr.Dataset, truth_path: str | Path) -> xr.DataArray:
-    """Each sample's family for reporting: the dataset's ``family`` coordinate (measured data), else the
-    rock type of the prepared ground truth (stand-in), else one family ``all``."""
-    if "family" in ds.coords or "family" in ds:
-        return ds["family"].astype(str)
+def unscorable_elements(measured: xr.DataArray, censored: xr.DataArray, folds: xr.DataArray,
+                        min_values: int = MIN_VALUES,
+                        min_values_per_fold: int = MIN_VALUES_PER_FOLD) -> pd.DataFrame:
+    """Elements that cannot be scored, before any model runs: a frame ``element, reason, n_values``.
+
+    ``measured`` (sample, element) in wt%, NaN where not analysed; ``censored``
+    (sample, element) -1/0/+1 as in the dataset; ``folds`` (sample). The first
+    reason that applies is given: ``no values`` (every cell blank), ``fully
+    censored`` (no measured value), ``too few values (n<MIN)`` (fewer than
+    ``min_values`` measured values), ``zero variance`` (the non-blank values,
+    censored ones imputed, are all equal), ``fewer than M values in fold j``.
+    ``n_values`` counts the measured values.
+    """
+    y = measured.transpose("sample", "element").to_numpy().astype(np.float64)
+    flag = censored.transpose("sample", "element").to_numpy()
+    k = folds.sel(sample=measured["sample"]).to_numpy()
+    has = np.isfinite(y)
+    rows = []
+    for e, element in enumerate(measured["element"].to_numpy().tolist()):
+        values = y[has[:, e], e]
+        n_measured = int((has[:, e] & (flag[:, e] == 0)).sum())
+        per_fold = {int(j): int(has[k == j, e].sum()) for j in np.unique(k)}
+        short = [j for j, n in per_fold.items() if n < min_values_per_fold]
+        if not len(values):
+            reason = "no values"
+        elif n_measured == 0:
+            reason = "fully censored"
+        elif n_measured < min_values:
+            reason = f"too few values (n={n_measured}<{min_values})"
+        elif np.ptp(values) <= ZERO_VARIANCE_RTOL * np.max(np.abs(values)):
+            reason = "zero variance"
+        elif short:
+            reason = f"fewer than {min_values_per_fold} values in fold {short[0]}"
+        else:
+            continue
+        rows.append((element, reason, n_measured))
+    return pd.DataFrame(rows, columns=["element", "reason", "n_values"])
+
+
+def families_from_truth(truth_path: str | Path, samples: xr.DataArray) -> xr.DataArray | None:
+    """The stand-in's rock type of each sample (``rock_type`` of its truth file) as a family for
+    :func:`family_scores`, or None without a truth file. For reporting only: never a model input."""
     truth_path = Path(truth_path)
-    if truth_path.exists():
-        with xr.open_dataset(truth_path, engine="netcdf4") as truth:
-            if "rock_type" in truth:
-                return truth["rock_type"].sel(sample=ds["sample"]).load().astype(str).rename("family")
+    if not truth_path.exists():
+        return None
+    with xr.open_dataset(truth_path, engine="netcdf4") as truth:
+        if "rock_type" not in truth:
+            return None
+        return truth["rock_type"].sel(sample=samples).load().rename("family")
+
+
+def sample_families(ds: xr.Dataset, truth_path: str | Path) -> xr.DataArray:
+    """Each sample's family for reporting: the dataset's ``family`` coordinate when the data give one
+    (``samples.csv``), else the stand-in's rock type (:func:`families_from_truth`), else ``all``."""
+    if "family" in ds.coords and (ds["family"].astype(str) != "").all():
+        return ds["family"].astype(str)
+    from_truth = families_from_truth(truth_path, ds["sample"])
+    if from_truth is not None:
+        return from_truth.astype(str)
     return xr.DataArray(np.full(ds.sizes["sample"], "all"), coords={"sample": ds["sample"]}, dims="sample",
                         name="family")
 
 
-def family_scores(measured: xr.DataArray, predicted: xr.DataArray, family: xr.DataArray,
-                  elements: Sequence[str]) -> pd.DataFrame:
-    """Out-of-fold MSE (wt%²) per family, element and model, long form ``family, element, model, n, mse``,
-    with the mean predictor's MSE inside the family (``mean``: each family's own assay mean, an
-    optimistic reference a model that only recognises the family would reach)."""
-    rows = []
-    for fam in sorted(set(family.to_numpy().tolist())):
-        inside = (family == fam).to_numpy()
-        for element in elements:
-            y = measured.sel(element=element).to_numpy()[inside]
-            ok = np.isfinite(y)
-            rows.append((fam, element, MEAN, int(ok.sum()), float(np.var(y[ok])) if ok.any() else np.nan))
-            for model in predicted["model"].to_numpy().tolist():
-                p = predicted.sel(model=model, element=element).to_numpy()[inside]
-                both = ok & np.isfinite(p)
-                rows.append((fam, element, model, int(both.sum()),
-                             float(np.mean((p[both] - y[both]) ** 2)) if both.any() else np.nan))
-    return pd.DataFrame(rows, columns=["family", "element", "model", "n", "mse"])
-
-
-def within_family_r(measured: xr.DataArray, predicted: xr.DataArray, family: xr.DataArray,
-                    elements: Sequence[str], min_samples: int = 5) -> pd.DataFrame:
-    """Pearson r of out-of-fold prediction with assay inside each family (rock type, matrix), long form:
-    ``family, element, model, n, r``. A model that only separates families has r ~ 0 inside each;
-    NaN where a family has fewer than ``min_samples`` values or a constant prediction or assay."""
-    rows = []
-    for fam in sorted(set(family.to_numpy().tolist())):
-        inside = (family == fam).to_numpy()
-        for element in elements:
-            y = measured.sel(element=element).to_numpy()[inside]
-            for model in predicted["model"].to_numpy().tolist():
-                p = predicted.sel(model=model, element=element).to_numpy()[inside]
-                ok = np.isfinite(y) & np.isfinite(p)
-                r = np.nan
-                if ok.sum() >= min_samples and np.std(y[ok]) > 0 and np.std(p[ok]) > 0:
-                    r = float(np.corrcoef(y[ok], p[ok])[0, 1])
-                rows.append((fam, element, model, int(ok.sum()), r))
-    return pd.DataFrame(rows, columns=["family", "element", "model", "n", "r"])
-
-
 def kept_and_removed(scores: xr.Dataset, models: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Elements where some model beats the training-fold mean predictor, and those where none does."""
+    """Elements where some model beats the training-fold mean predictor, and those where none does
+    (including those where the mean predictor's MSE is NaN or below :data:`MIN_MSE_PCT2`)."""
     best = scores["mse"].sel(model=list(models)).min("model", skipna=True)
-    beats = (best < scores["mse"].sel(model=MEAN)).to_numpy()
+    mean = scores["mse"].sel(model=MEAN)
+    beats = ((best < mean) & (mean >= MIN_MSE_PCT2)).to_numpy()
     elements = scores["element"].to_numpy().tolist()
     return ([e for e, b in zip(elements, beats) if b], [e for e, b in zip(elements, beats) if not b])
+
+
+def removed_elements(scores: xr.Dataset, models: Sequence[str],
+                     unscorable: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every removed element with its reason: ``element, reason`` (the ``removed_elements`` table).
+
+    ``unscorable`` (from :func:`unscorable_elements`) comes first; then the
+    scored elements of ``scores`` where no model beats the training-fold mean
+    predictor (``no model beats the mean``).
+    """
+    rows = [] if unscorable is None else list(zip(unscorable["element"], unscorable["reason"]))
+    done = {e for e, _ in rows}
+    rows += [(e, "no model beats the mean") for e in kept_and_removed(scores, models)[1] if e not in done]
+    return pd.DataFrame(rows, columns=["element", "reason"])
+
+
+def relative_mse(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> xr.DataArray:
+    """MSE over the training-fold mean predictor's MSE (model, element); NaN where that is below
+    :data:`MIN_MSE_PCT2` (a constant target) or NaN, so no ratio divides by ~0."""
+    mse = scores["mse"].sel(model=list(models), element=list(elements))
+    mean = scores["mse"].sel(model=MEAN, element=list(elements))
+    return mse / mean.where(mean >= MIN_MSE_PCT2)
+
+
+def family_scores(measured: xr.DataArray, predicted: xr.DataArray, folds: xr.DataArray,
+                  family: xr.DataArray) -> xr.Dataset:
+    """Scores within each rock/matrix family, from the same out-of-fold predictions.
+
+    A family's samples are spread over the folds, so its MSE pools the
+    squared errors of its samples (NaN targets left out): ``mse`` is their
+    mean, ``se`` their standard deviation (ddof = 1) over sqrt(n), ``n`` the
+    number of values, and ``r`` the Pearson correlation of prediction with
+    assay within the family (NaN with fewer than 3 values or a constant side),
+    which shows whether a model learns within a family or only separates the
+    families. Dimensions (model, family, element); the training-fold mean
+    predictor is added as :data:`MEAN`. ``family`` (sample): e.g. the
+    dataset's ``family`` coordinate, or the stand-in's rock type from its truth
+    file (for reporting only).
+    """
+    y = measured.transpose("sample", "element").to_numpy().astype(np.float64)
+    k = folds.sel(sample=measured["sample"]).to_numpy()
+    fam = family.sel(sample=measured["sample"]).to_numpy().astype(str)
+    mean_pred = out_of_fold_predictions(lambda _: TrainingMeanPredictor(), y, y, k)
+    models = list(predicted["model"].to_numpy()) + [MEAN]
+    preds = [predicted.sel(model=m, sample=measured["sample"]).transpose("sample", "element").to_numpy()
+             for m in models[:-1]] + [mean_pred]
+    families = sorted(set(fam))
+    shape = (len(models), len(families), y.shape[1])
+    mse, se, r = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    n = np.zeros(shape[1:], dtype=np.int64)
+    for f, name in enumerate(families):
+        for e in range(y.shape[1]):
+            rows = (fam == name) & np.isfinite(y[:, e])
+            n[f, e] = rows.sum()
+            if not rows.any():
+                continue
+            for m, p in enumerate(preds):
+                err = (p[rows, e] - y[rows, e]) ** 2
+                mse[m, f, e] = err.mean()
+                se[m, f, e] = err.std(ddof=1) / np.sqrt(len(err)) if len(err) > 1 else np.nan
+                if len(err) >= 3 and np.ptp(p[rows, e]) > 0 and np.ptp(y[rows, e]) > 0:
+                    r[m, f, e] = np.corrcoef(p[rows, e], y[rows, e])[0, 1]
+    coords = {"model": models, "family": families, "element": measured["element"].to_numpy().tolist()}
+    return xr.Dataset({"mse": (("model", "family", "element"), mse, {"units": MSE_UNIT}),
+                       "se": (("model", "family", "element"), se, {"units": MSE_UNIT}),
+                       "r": (("model", "family", "element"), r),
+                       "n": (("family", "element"), n)}, coords=coords)
+
+
+def family_table(fscores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """:func:`family_scores` in long form: ``family, element, model, n, mse, se, r, unit``."""
+    rows = [(f, e, m, int(fscores["n"].sel(family=f, element=e)),
+             *(float(fscores[v].sel(model=m, family=f, element=e)) for v in ("mse", "se", "r")), MSE_UNIT)
+            for f in fscores["family"].to_numpy().tolist() for e in elements for m in [*models, MEAN]]
+    return pd.DataFrame(rows, columns=["family", "element", "model", "n", "mse", "se", "r", "unit"])
 
 
 def best_model(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.Series:
@@ -225,13 +350,15 @@ def metrics(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) 
     the training-fold mean predictor's, averaged; scale-free across % and ppm elements), the number of
     elements it applies to, and its number of wins (Table 1)."""
     best = best_model(scores, models, elements)
+    relative = relative_mse(scores, models, elements)
     out = {}
     for m in models:
         mse = scores["mse"].sel(model=m, element=list(elements))
         ok = np.isfinite(mse.to_numpy())
-        rel = (mse / scores["mse"].sel(model=MEAN, element=list(elements))).to_numpy()[ok]
+        rel = relative.sel(model=m).to_numpy()
+        rel = rel[np.isfinite(rel)]
         out[m] = {"mean_mse": float(mse.to_numpy()[ok].mean()) if ok.any() else float("nan"),
-                  "mean_relative_mse": float(rel.mean()) if ok.any() else float("nan"),
+                  "mean_relative_mse": float(rel.mean()) if len(rel) else float("nan"),
                   "n_elements": int(ok.sum()),
                   "wins": int((best == m).sum())}
     return out
@@ -249,22 +376,26 @@ def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequenc
     """Wide table for ``dvc plots``: one row per element, one MSE column per model (and the floor when
     present); ``relative`` divides by the training-fold mean predictor's MSE (1 = no better than the mean)."""
     names = list(models) + ([FLOOR] if FLOOR in scores["model"] else [])
-    mse = scores["mse"].sel(model=names, element=list(elements))
-    if relative:
-        mse = mse / scores["mse"].sel(model=MEAN, element=list(elements))
+    mse = relative_mse(scores, names, elements) if relative else scores["mse"].sel(model=names, element=list(elements))
     return mse.to_pandas().T.rename_axis(columns=None).reset_index()
 
 
 def showcase_element(scores: xr.Dataset, elements: Sequence[str], better: str = "axs",
                      worse: str = "cnn") -> str | None:
-    """Figure 2's element: where ``better`` gains most over ``worse``, measured in units of the
-    training-fold mean predictor's MSE, among the elements where ``better`` beats that predictor.
-    Without ``worse`` in ``scores``, the mean predictor stands in for it. None when there is no such element."""
+    """Figure 2's element: among the elements where ``better`` beats the training-fold mean predictor
+    and beats ``worse`` by more than one combined standard error (MSE_worse - MSE_better >
+    sqrt(SE_better^2 + SE_worse^2)), the one where the gain is largest in units of the mean predictor's
+    MSE. Without ``worse`` in ``scores``, the mean predictor stands in for it. None when no element
+    qualifies (the report then says there is none); NaN scores (e.g. a ~0 mean predictor MSE) never do."""
     worse = worse if worse in scores["model"] else MEAN
-    mean = scores["mse"].sel(model=MEAN, element=list(elements))
-    good = (scores["mse"].sel(model=better, element=list(elements)) / mean).to_series()
-    bad = (scores["mse"].sel(model=worse, element=list(elements)) / mean).to_series()
-    gain = (bad - good)[(good < 1) & (bad > good)]
+    elements = list(elements)
+    rel = relative_mse(scores, [better, worse], elements)
+    good, bad = rel.sel(model=better).to_series(), rel.sel(model=worse).to_series()
+    mse = scores["mse"].sel(element=elements)
+    se = scores["se"].sel(element=elements)
+    margin = (mse.sel(model=worse) - mse.sel(model=better)).to_series()
+    combined = np.sqrt(se.sel(model=better) ** 2 + se.sel(model=worse) ** 2).to_series()
+    gain = (bad - good)[(good < 1) & (margin > combined)]
     return str(gain.idxmax()) if len(gain) else None
 
 

@@ -112,13 +112,13 @@ def rates_on_grid(spectrum: Spectrum, energies_kev: np.ndarray, source: str | Pa
     src = spectrum.energies_kev
     counts = np.asarray(spectrum.counts, dtype=np.float64)
     if same_grid(src, energies_kev):
-        return counts / spectrum.live_time_s, None
+        return counts / spectrum.rate_time_s, None
     if not covers(src, energies_kev):
         raise DataError(source, f"energy range {src[0]:.3f}-{src[-1]:.3f} keV does not cover the "
                         f"model's {energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV", field="energy calibration")
     warning = (f"{source}: resampled from {len(src)} channels ({src[0]:.3f}-{src[-1]:.3f} keV) onto the "
                f"model's {len(energies_kev)} channels ({energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV)")
-    return counts_per_second(counts, src, spectrum.live_time_s, energies_kev), warning
+    return counts_per_second(counts, src, spectrum.rate_time_s, energies_kev), warning
 
 
 def spectrum_paths(arguments: list[str | Path]) -> list[Path]:

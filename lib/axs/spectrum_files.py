@@ -19,7 +19,15 @@ One file per measurement (one orientation of one sample). A header of
 The energy of the centre of channel ``i`` (0-based) is
 ``offset + gain * i + quadratic * i**2`` in keV. Extra header fields are kept
 as strings in :attr:`Spectrum.metadata`. Files ending in ``.gz`` are read and
-written gzip-compressed.
+written gzip-compressed. Any number of channels is accepted.
+
+Counts or count rates: the optional header field ``units`` is ``counts`` (the
+default: counts collected over ``live_time_s``) or ``cps`` (the body holds
+counts per second, as some instrument software exports them). With
+``units: cps`` the values may be any non-negative finite numbers and
+``live_time_s`` is optional (kept for information when given, never used to
+scale); :attr:`Spectrum.rate_time_s` is then 1 s, so every consumer turns
+either kind into counts per second the same way, ``counts / rate_time_s``.
 """
 
 from __future__ import annotations
@@ -36,20 +44,40 @@ from axs.files import write_bytes
 MAGIC = "# AXS spectrum v1"
 REQUIRED_FIELDS = ("sample_id", "orientation", "live_time_s", "channels",
                    "energy_offset_kev", "energy_gain_kev")
+#: Header fields the reader interprets (all others are metadata); ``live_time_s`` is optional with cps.
+KNOWN_FIELDS = (*REQUIRED_FIELDS, "energy_quadratic_kev", "units")
+#: Values of the ``units`` header field: counts over the live time, or counts per second.
+COUNT_UNITS = ("counts", "cps")
 
 
 @dataclass
 class Spectrum:
-    """One measured spectrum with its energy calibration (keV) and live time (s)."""
+    """One measured spectrum with its energy calibration (keV) and live time (s).
+
+    ``counts`` are counts over ``live_time_s`` when ``units == "counts"``, or
+    counts per second when ``units == "cps"`` (``live_time_s`` may then be None).
+    """
 
     sample_id: str
     orientation: int
     counts: np.ndarray
-    live_time_s: float
+    live_time_s: float | None
     energy_offset_kev: float
     energy_gain_kev: float
     energy_quadratic_kev: float = 0.0
     metadata: dict[str, str] = field(default_factory=dict)
+    units: str = "counts"
+
+    def __post_init__(self):
+        if self.units not in COUNT_UNITS:
+            raise ValueError(f"units: expected one of {COUNT_UNITS}, got {self.units!r}")
+        if self.units == "counts" and self.live_time_s is None:
+            raise ValueError("live_time_s: needed when the units are counts")
+
+    @property
+    def rate_time_s(self) -> float:
+        """Seconds to divide :attr:`counts` by for counts per second: the live time, or 1 for cps."""
+        return 1.0 if self.units == "cps" else float(self.live_time_s)
 
     @property
     def energies_kev(self) -> np.ndarray:
@@ -71,7 +99,8 @@ def format_spectrum(spectrum: Spectrum) -> str:
     head = {
         "sample_id": spectrum.sample_id,
         "orientation": str(int(spectrum.orientation)),
-        "live_time_s": repr(float(spectrum.live_time_s)),
+        **({} if spectrum.units == "counts" else {"units": spectrum.units}),
+        **({} if spectrum.live_time_s is None else {"live_time_s": repr(float(spectrum.live_time_s))}),
         "channels": str(len(counts)),
         "energy_offset_kev": repr(float(spectrum.energy_offset_kev)),
         "energy_gain_kev": repr(float(spectrum.energy_gain_kev)),
@@ -100,8 +129,9 @@ def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:
     """Read and validate one spectrum file.
 
     Raises :class:`~axs.errors.DataError` naming the file, line and field for:
-    an empty file, a missing or unparseable header field, a count that is not a
-    finite non-negative number, a channel count that differs from the header's
+    an empty file, a missing or unparseable header field (``live_time_s`` may
+    be absent when ``units: cps``), ``units`` other than ``counts`` or ``cps``,
+    a count that is not a finite non-negative number, a channel count that differs from the header's
     ``channels`` (or from ``n_channels`` when given), and an energy calibration
     that does not increase over the channels.
     """
@@ -127,8 +157,12 @@ def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:
         if not sep:
             raise DataError(path, f"expected '# key: value', got {line!r}", line=number)
         header[key.strip()] = (value.strip(), number)
+    units = header.get("units", ("counts", 0))
+    if units[0] not in COUNT_UNITS:
+        raise DataError(path, f"expected one of {', '.join(COUNT_UNITS)}, got {units[0]!r}",
+                        line=units[1], field="units")
     for name in REQUIRED_FIELDS:
-        if name not in header:
+        if name not in header and not (name == "live_time_s" and units[0] == "cps"):
             raise DataError(path, "header field missing", field=name)
 
     def get(name, kind=float):
@@ -155,17 +189,17 @@ def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:
         sample_id=header["sample_id"][0],
         orientation=get("orientation", int),
         counts=counts,
-        live_time_s=get("live_time_s"),
+        live_time_s=get("live_time_s") if "live_time_s" in header else None,
         energy_offset_kev=get("energy_offset_kev"),
         energy_gain_kev=get("energy_gain_kev"),
         energy_quadratic_kev=quadratic,
-        metadata={k: v for k, (v, _) in header.items()
-                  if k not in REQUIRED_FIELDS and k != "energy_quadratic_kev"},
+        metadata={k: v for k, (v, _) in header.items() if k not in KNOWN_FIELDS},
+        units=units[0],
     )
     if not spectrum.sample_id:
         raise DataError(path, "expected a sample id, got an empty value",
                         line=header["sample_id"][1], field="sample_id")
-    if spectrum.live_time_s <= 0:
+    if spectrum.live_time_s is not None and spectrum.live_time_s <= 0:
         raise DataError(path, f"expected a positive live time, got {spectrum.live_time_s}",
                         line=header["live_time_s"][1], field="live_time_s")
     if len(counts) > 1 and np.any(np.diff(spectrum.energies_kev) <= 0):
