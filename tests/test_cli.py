@@ -26,7 +26,7 @@ LIVE_TIME_S = 30.0
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     X, Y = synthetic_set(16, seed=3)
-    path = tmp_path_factory.mktemp("model") / "pymca.joblib"
+    path = tmp_path_factory.mktemp("model") / "pymca.skops"
     PeakFitModel(ENERGIES_KEV, method="fast").fit(X, Y).save(path)
     return path
 

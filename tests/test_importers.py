@@ -45,7 +45,7 @@ def csv_file(path: Path, energies, counts=COUNTS, head=("# sample_id: core_9", "
 
 
 def test_spec_mca_reads_counts_calibration_live_time_and_identity(tmp_path):
-    s = read_mca(spec_mca(tmp_path / "x.mca", comments=("sample_id: core_001", "orientation: 3")))
+    [s] = read_mca(spec_mca(tmp_path / "x.mca", comments=("sample_id: core_001", "orientation: 3")))
     assert_allclose(s.counts, COUNTS)
     assert (s.energy_offset_kev, s.energy_gain_kev, s.energy_quadratic_kev) == (-0.02, 0.04, 0.0)
     assert s.live_time_s == 29.5  # '#@CTIME preset live real'
@@ -53,7 +53,7 @@ def test_spec_mca_reads_counts_calibration_live_time_and_identity(tmp_path):
 
 
 def test_amptek_mca_and_filename_convention(tmp_path):
-    s = read_mca(amptek_mca(tmp_path / "core_017_o2.mca"))
+    [s] = read_mca(amptek_mca(tmp_path / "core_017_o2.mca"))
     assert (s.sample_id, s.orientation, s.live_time_s) == ("core_017", 2, 29.1)
     # two-point calibration (0 -> -0.02 keV, 100 -> 3.98 keV)
     assert_allclose([s.energy_offset_kev, s.energy_gain_kev], [-0.02, 0.04])
