@@ -92,7 +92,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
                         help="archive mode: address of a dask.distributed scheduler "
                              "(default: local threads)")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help=f"list every note (default: the first {WARNINGS_LISTED} and a count)")
+                        help=f"list every note and refused spectrum (default: the first {WARNINGS_LISTED} "
+                             "of each kind and a count)")
 
 
 def _usage(message: str) -> int:
@@ -164,12 +165,12 @@ def run_predict(args: argparse.Namespace) -> int:
     return _predict_files(args)
 
 
-def _print_notes(notes: list[str], verbose: bool, what: str) -> None:
+def _print_notes(notes: list[str], verbose: bool, what: str, prefix: str = "note") -> None:
     listed = notes if verbose else notes[:WARNINGS_LISTED]
     for note in listed:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"{prefix}: {note}", file=sys.stderr)
     if len(notes) > len(listed):
-        print(f"note: ... and {len(notes) - len(listed)} more {what} (--verbose lists them)", file=sys.stderr)
+        print(f"{prefix}: ... and {len(notes) - len(listed)} more {what} (--verbose lists them)", file=sys.stderr)
 
 
 def _predict_files(args) -> int:
@@ -217,7 +218,7 @@ def _predict_archive(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     refused = summary["refused"]
-    _print_notes(refused, args.verbose, "spectra refused")
+    _print_notes(refused, args.verbose, "spectra refused", prefix="error")
     print(f"{summary['spectra']} spectra -> {args.out} ({summary['on_grid']} on the model's grid, "
           f"{summary['resampled']} resampled, {summary['zero_filled']} zero-filled above the tube voltage, "
           f"{len(refused)} refused)", file=sys.stderr)
