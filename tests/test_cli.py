@@ -170,8 +170,8 @@ def test_axs_model_exported_like_the_pipeline(tmp_path, counts, capsys):
     capsys.readouterr()
     assert main(["info", str(tmp_path / "model")]) == 0
     text = capsys.readouterr().out
-    for expected_text in ("energy_grid:", "channels: 1024", "first_kev: -0.02", "last_kev: 40.9", "Fe: pct",
-                          "Zr: ppm", "theta_elements:", "mean_spectrum_total_cps:", "tube: not recorded",
+    for expected_text in ("energy_grid:", "channels: 1024", "first_kev: -0.02", "last_kev: 40.9", "Fe (pct)",
+                          "Zr (ppm)", "theta_elements:", "mean_spectrum_total_cps:", "tube: not recorded",
                           "field.json: none beside the model file"):
         assert expected_text in text, expected_text
     (tmp_path / "model" / "field.json").write_text(json.dumps({
@@ -406,3 +406,14 @@ def test_folder_without_spectra_names_what_was_skipped(tmp_path, saved_model, ca
     assert (f"error: {folder}: folder holds no spectrum file (names ending in .txt, .txt.gz, .mca, .csv, .msa, "
             ".emsa); skipped: photo.jpg, spectra.xlsx") in err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_info_on_a_skops_model(saved_model, capsys):
+    assert main(["info", str(saved_model)]) == 0
+    text = capsys.readouterr().out
+    for expected_text in ("class: axs.peakfit.PeakFitModel", "channels: 1024", "method: fast", "peak_groups: 49",
+                          "tube: 40 kV (the PyMca fit's excitation energy)", "Sr (ppm)"):
+        assert expected_text in text, expected_text
+    help_text = subprocess.run([sys.executable, "-m", "axs.cli", "info", "--help"], capture_output=True, text=True,
+                               check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+    assert "field.json" in help_text and "Exit status" in help_text

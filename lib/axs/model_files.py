@@ -25,9 +25,10 @@ from pathlib import Path
 from axs.errors import DataError
 from axs.files import atomic_path
 
-#: Model classes of axs that a skops archive may hold (besides scikit-learn's and numpy's own types).
+#: Types a skops archive may hold besides those skops trusts by default (scikit-learn's estimators, numpy's,
+#: Python's containers): the model classes of axs, and the cross-validation splitter LassoCV keeps.
 TRUSTED_TYPES: tuple[str, ...] = ("axs.linear.LineRegression", "axs.linear.LassoRegression",
-                                  "axs.peakfit.PeakFitModel")
+                                  "axs.peakfit.PeakFitModel", "sklearn.model_selection._split.KFold")
 
 #: File endings of saved models, as :func:`axs.predict.load_predictor` looks for them in a folder.
 MODEL_SUFFIXES: tuple[str, ...] = (".keras", ".skops")

@@ -329,7 +329,7 @@ def describe_model(path: str | Path) -> dict:
         "energy_grid": {"channels": len(energies_kev), "first_kev": float(energies_kev[0]),
                         "last_kev": float(energies_kev[-1]), "gain_kev_min": float(gain.min()),
                         "gain_kev_max": float(gain.max())},
-        "elements": {e: assay_unit(e) for e in elements},
+        "elements": [f"{e} ({assay_unit(e)})" for e in elements],
         "hyperparameters": dict(getattr(model, "hyperparameters", {})),
         "training_data": training_summary(model),
         "tube": "not recorded in the model file",
