@@ -355,7 +355,7 @@ def test_grid_fit_rules():
     # ends at the model's last channel energy, on another grid: within a channel, resampled
     other = np.linspace(0.0, ENERGIES_KEV[-1], 800)
     assert grid_fit(other, ENERGIES_KEV) == "resample"
-    short = ENERGIES_KEV[:1001]                                    # ends at 39.98 keV
+    short = ENERGIES_KEV[:1000]                                    # ends at 39.94 keV, edge 39.96
     assert grid_fit(short, ENERGIES_KEV) == "not_covered"
     assert grid_fit(short, ENERGIES_KEV, tube_kv=40.0) == "zero_fill"
     assert grid_fit(short, ENERGIES_KEV, tube_kv=45.0) == "not_covered"

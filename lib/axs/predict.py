@@ -136,7 +136,8 @@ def grid_fit(energies_src_kev: np.ndarray, energies_kev: np.ndarray, tube_kv: fl
     width = float(np.median(np.diff(energies_kev)))
     src_edges, dst_edges = channel_edges_kev(src), channel_edges_kev(energies_kev)
     low_covered = src_edges[0] <= dst_edges[0] + width
-    if tube_kv is not None and low_covered and src_edges[-1] >= min(tube_kv, dst_edges[-1]) - width:
+    reach_kev = min(tube_kv, dst_edges[-1]) - width * (1 + 1e-9) if tube_kv is not None else np.inf
+    if low_covered and src_edges[-1] >= reach_kev:
         return "zero_fill"
     return "not_covered"
 
