@@ -54,7 +54,7 @@ import numpy as np
 import xarray as xr
 
 from axs.elements import UNIT_TO_PCT, assay_unit
-from axs.energy_grid import covers, rebin_counts
+from axs.energy_grid import rebin_counts
 from axs.errors import DataError
 from axs.files import atomic_path
 from axs.predict import cached_predictor, grid_fit, model_grid
