@@ -31,7 +31,7 @@ prediction; averaging orientations is :mod:`axs.predict`'s job for files.
 
 How: the archive is opened lazily with xarray and dask, chunked along
 ``spectrum`` (``chunk_spectra`` spectra, all channels), and each chunk is put
-on the model's grid (:func:`axs.predict.rates_on_grid`'s rules, vectorised per
+on the model's grid (:func:`axs.predict.grid_fit`'s rules, vectorised per
 distinct calibration in the chunk) and predicted by the model loaded once per
 worker process (:func:`axs.predict.cached_predictor`). Results stream into the
 output store as chunks finish, so memory stays at a few chunks per worker
