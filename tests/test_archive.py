@@ -1,11 +1,13 @@
-"""Archive mode: netCDF and Zarr spectra archives predicted chunk by chunk, on a local two-worker dask cluster."""
+"""Archive mode: netCDF and Zarr spectra archives predicted chunk by chunk, on a local two-worker dask cluster;
+the checks files get (bad counts, live times, energy range), zero spectra, the output policy and exit codes."""
 
 import numpy as np
 import pytest
 import xarray as xr
 from numpy.testing import assert_allclose
 
-from axs.archive import NOT_COVERED, ON_GRID, RESAMPLED, open_archive, predict_archive, rates_block
+from axs.archive import (BAD_COUNTS, BAD_LIVE_TIME, NOT_COVERED, ON_GRID, RESAMPLED, ZERO_FILLED, open_archive,
+                         predict_archive, rates_block)
 from axs.cli import main
 from axs.elements import ASSAY_ELEMENTS
 from axs.errors import DataError
@@ -20,7 +22,7 @@ N_SPECTRA = 40
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     X, Y = synthetic_set(16, seed=5)
-    path = tmp_path_factory.mktemp("model") / "pymca.joblib"
+    path = tmp_path_factory.mktemp("model") / "pymca.skops"
     PeakFitModel(ENERGIES_KEV, method="fast").fit(X, Y).save(path)
     return path
 
@@ -68,7 +70,9 @@ def test_netcdf_archive_on_a_two_worker_cluster(tmp_path, saved_model, cluster):
     out = tmp_path / "predictions.nc"
     summary = predict_archive(saved_model, [tmp_path / "pool_000.nc", tmp_path / "pool_001.nc"], out,
                               chunk_spectra=16, scheduler=cluster.scheduler_address)
-    assert summary == {"spectra": N_SPECTRA, "on_grid": N_SPECTRA - 2, "resampled": 1, "not_covered": 1}
+    assert summary == {"spectra": N_SPECTRA, "on_grid": N_SPECTRA - 2, "resampled": 1, "zero_filled": 0,
+                       "not_covered": 1, "bad_counts": 0, "bad_live_time": 0,
+                       "refused": ["spectrum 5 (sample_id core_001): energy range does not cover the model's"]}
     with xr.open_dataset(out, engine="netcdf4") as result:
         assert result["concentration"].dims == ("spectrum", "element")
         assert list(result["element"].values) == list(ASSAY_ELEMENTS)
@@ -96,11 +100,18 @@ def test_zarr_archive_through_the_cli(tmp_path, saved_model, capsys):
         assert result["concentration"].shape == (8, len(ASSAY_ELEMENTS))
         assert_allclose(result["concentration"].values, expected_concentrations(saved_model, ds),
                         rtol=1e-3, atol=1e-6)
-    # an existing output is never overwritten; an uncovered spectrum makes the exit status 1
-    assert main(["predict", str(saved_model), str(tmp_path / "pool.zarr"), "-o", str(out)]) == 1
+    # an existing output is refused (usage, as in file mode) unless --force; an uncovered spectrum makes it 1
+    assert main(["predict", str(saved_model), str(tmp_path / "pool.zarr"), "-o", str(out)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert main(["predict", str(saved_model), str(tmp_path / "pool.zarr"), "-o", str(out), "--force",
+                 "--chunk-spectra", "3"]) == 0
+    with xr.open_zarr(out) as result:
+        assert result.sizes["spectrum"] == 8
     archive_dataset().to_zarr(tmp_path / "mixed.zarr")
     assert main(["predict", str(saved_model), str(tmp_path / "mixed.zarr"), "-o", str(tmp_path / "m.zarr")]) == 1
-    assert "1 spectra do not cover" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 spectra could not be predicted (not covering the model's energy range: 1" in err
+    assert "error: spectrum 5 (sample_id core_001): energy range does not cover" in err
 
 
 def test_bad_archives(tmp_path):
@@ -119,4 +130,58 @@ def test_rates_block_matches_per_spectrum_rules():
     calibration = np.array([[-0.02, 0.04, 0.0], [-0.02, 0.04, 0.0]])
     rates, status = rates_block(counts, np.array([2.0, 0.0]), calibration, ENERGIES_KEV)
     assert_allclose(rates[0], counts[0] / 2.0)
-    assert list(status) == [ON_GRID, NOT_COVERED] and np.isnan(rates[1]).all()
+    assert list(status) == [ON_GRID, BAD_LIVE_TIME] and np.isnan(rates[1]).all()
+    # cut at 39.98 keV: zero-filled only with a tube voltage that explains the missing end
+    short = np.arange(4 * 1001, dtype=float).reshape(4, 1001)
+    short[2, 7], short[3, 9] = -1.0, np.nan
+    calibration = np.tile([-0.02, 0.04, 0.0], (4, 1))
+    _, status = rates_block(short, np.ones(4), calibration, ENERGIES_KEV)
+    assert list(status) == [NOT_COVERED, NOT_COVERED, BAD_COUNTS, BAD_COUNTS]
+    rates, status = rates_block(short, np.ones(4), calibration, ENERGIES_KEV, tube_kv=40.0)
+    assert list(status) == [ZERO_FILLED, ZERO_FILLED, BAD_COUNTS, BAD_COUNTS]
+    assert_allclose(rates[1, :1001], short[1]) and np.all(rates[1, 1001:] == 0)
+    assert np.isnan(rates[2:]).all()
+
+
+def test_archives_get_the_checks_of_files(tmp_path, saved_model, capsys):
+    """Negative and NaN counts are refused and named by index and sample id; the others are predicted."""
+    ds = archive_dataset(seed=8).isel(spectrum=slice(0, 12))
+    ds["counts"] = ds["counts"].astype(np.float64)
+    ds["counts"][2, 100] = -4.0
+    ds["counts"][9, 5] = np.nan
+    ds["energy_offset_kev"][:] = -0.02
+    ds["energy_gain_kev"][:] = 0.04
+    ds.to_netcdf(tmp_path / "pool.nc", engine="netcdf4")
+    out = tmp_path / "out.nc"
+    assert main(["predict", str(saved_model), str(tmp_path / "pool.nc"), "-o", str(out), "--chunk-spectra", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "error: spectrum 2 (sample_id core_000): negative or non-finite counts" in err
+    assert "error: spectrum 9 (sample_id core_002): negative or non-finite counts" in err
+    assert "2 spectra could not be predicted" in err and "bad counts: 2" in err
+    with xr.open_dataset(out, engine="netcdf4") as result:
+        status = result["grid_status"].values
+        values = result["concentration"].values
+    assert status[2] == BAD_COUNTS and status[9] == BAD_COUNTS and np.isnan(values[[2, 9]]).all()
+    assert np.isfinite(np.delete(values, [2, 9], axis=0)).all()
+
+
+def test_archive_usage_errors_and_zero_spectra(tmp_path, saved_model, capsys):
+    ds = archive_dataset().isel(spectrum=slice(0, 4))
+    ds.to_netcdf(tmp_path / "pool.nc", engine="netcdf4")
+    ds.to_zarr(tmp_path / "pool.zarr")
+    # zero spectra: an error, exit 1 as in file mode when nothing is predicted, and nothing written
+    ds.isel(spectrum=slice(0, 0)).to_netcdf(tmp_path / "empty.nc", engine="netcdf4")
+    assert main(["predict", str(saved_model), str(tmp_path / "empty.nc"), "-o", str(tmp_path / "e.nc")]) == 1
+    assert "archive holds zero spectra" in capsys.readouterr().err and not (tmp_path / "e.nc").exists()
+    # the output may never be an input, nor inside an input store; bad suffix; unloadable model: exit 2
+    for out in (tmp_path / "pool.nc", tmp_path / "pool.zarr" / "out.zarr"):
+        assert main(["predict", str(saved_model), str(tmp_path / "pool.nc"), str(tmp_path / "pool.nc")
+                     if out.suffix == ".nc" else str(tmp_path / "pool.zarr"), "-o", str(out), "--force"]) == 2
+        assert "is one of the inputs" in capsys.readouterr().err
+    assert main(["predict", str(saved_model), str(tmp_path / "pool.nc"), "-o", str(tmp_path / "o.csv")]) == 2
+    assert "expected a .nc or .zarr output for archives" in capsys.readouterr().err
+    (tmp_path / "model.txt").write_text("not a model")
+    assert main(["predict", str(tmp_path / "model.txt"), str(tmp_path / "pool.nc"), "-o", str(tmp_path / "o.nc")]) == 2
+    assert "cannot load the model" in capsys.readouterr().err and not (tmp_path / "o.nc").exists()
+    assert main(["predict", str(saved_model), str(tmp_path / "pool.nc"), "-o", str(tmp_path / "o.nc"), "--theta"]) == 2
+    assert "--theta: only for spectrum files" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Importers: PyMca .mca (SPEC-style and Amptek), two-column CSV, sample grouping, and every bad input."""
+"""Importers: PyMca .mca (SPEC-style and Amptek, one or several spectra), two-column CSV, EMSA/MSA, sample grouping,
+energy units, the tube voltage, and every bad input."""
 
 from pathlib import Path
 
@@ -7,8 +8,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from axs.errors import DataError
-from axs.importers import (group_by_sample, read_any_spectrum, read_csv_spectrum, read_mca,
-                           sample_from_name, spectrum_format)
+from axs.importers import (group_by_sample, read_any_spectrum, read_csv_spectrum, read_mca, read_spectra,
+                           sample_from_name, spectrum_format, tube_kv)
 from axs.spectrum_files import Spectrum, write_spectrum
 
 COUNTS = np.array([0, 3, 7, 12, 40, 9, 2, 0, 1, 5, 8, 4, 3, 2, 1, 0, 0, 6, 2, 1], dtype=float)
@@ -45,7 +46,7 @@ def csv_file(path: Path, energies, counts=COUNTS, head=("# sample_id: core_9", "
 
 
 def test_spec_mca_reads_counts_calibration_live_time_and_identity(tmp_path):
-    s = read_mca(spec_mca(tmp_path / "x.mca", comments=("sample_id: core_001", "orientation: 3")))
+    [s] = read_mca(spec_mca(tmp_path / "x.mca", comments=("sample_id: core_001", "orientation: 3")))
     assert_allclose(s.counts, COUNTS)
     assert (s.energy_offset_kev, s.energy_gain_kev, s.energy_quadratic_kev) == (-0.02, 0.04, 0.0)
     assert s.live_time_s == 29.5  # '#@CTIME preset live real'
@@ -53,7 +54,7 @@ def test_spec_mca_reads_counts_calibration_live_time_and_identity(tmp_path):
 
 
 def test_amptek_mca_and_filename_convention(tmp_path):
-    s = read_mca(amptek_mca(tmp_path / "core_017_o2.mca"))
+    [s] = read_mca(amptek_mca(tmp_path / "core_017_o2.mca"))
     assert (s.sample_id, s.orientation, s.live_time_s) == ("core_017", 2, 29.1)
     # two-point calibration (0 -> -0.02 keV, 100 -> 3.98 keV)
     assert_allclose([s.energy_offset_kev, s.energy_gain_kev], [-0.02, 0.04])
@@ -144,3 +145,99 @@ def test_csv_without_live_time_needs_one(tmp_path):
 def test_unknown_extension(tmp_path):
     with pytest.raises(DataError, match=r"unknown spectrum format: expected a name ending in \.txt"):
         read_any_spectrum(tmp_path / "spectrum.h5")
+
+
+# -- formats of the field: several spectra per MCA, EMSA/MSA, eV energies, rounding, decimal commas ----------
+
+def emsa_file(path: Path, counts=COUNTS, xunits="eV", xperchan="40.0", offset="-20.0", extra=("#LIVETIME   : 30.0",
+              "#BEAMKV     : 40.0")):
+    """An EMSA/MAS file (ISO 22029) written by hand: required keywords, then Y data 5 values per line."""
+    head = ["#FORMAT      : EMSA/MAS Spectral Data File", "#VERSION     : 1.0", "#TITLE       : core_031 spot 2",
+            "#DATE        : 26-NOV-2026", "#TIME        : 12:00", "#OWNER       : axs tests",
+            f"#NPOINTS     : {len(counts)}", "#NCOLUMNS    : 1", f"#XUNITS      : {xunits}",
+            "#YUNITS      : counts", "#DATATYPE    : Y", f"#XPERCHAN    : {xperchan}", f"#OFFSET      : {offset}",
+            "#SIGNALTYPE  : XRF", *extra, "#SPECTRUM    : Spectral Data Starts Here"]
+    values = [f"{c:g}" for c in counts]
+    body = [", ".join(values[i:i + 5]) for i in range(0, len(values), 5)]
+    path.write_text("\n".join(head + body + ["#ENDOFDATA   : "]) + "\n", encoding="latin-1")
+    return path
+
+
+def test_emsa_file_read_with_rosettasciio(tmp_path):
+    s = read_any_spectrum(emsa_file(tmp_path / "core_031_o2.msa"))
+    assert_allclose(s.counts, COUNTS)
+    assert_allclose([s.energy_offset_kev, s.energy_gain_kev], [-0.02, 0.04])   # eV in the file
+    assert (s.sample_id, s.orientation, s.live_time_s) == ("core_031", 2, 30.0)
+    assert tube_kv(s) == 40.0
+    s = read_any_spectrum(emsa_file(tmp_path / "x.emsa", xunits="keV", xperchan="0.04", offset="-0.02", extra=()),
+                          live_time_s=12.0)
+    assert_allclose([s.energy_offset_kev, s.energy_gain_kev], [-0.02, 0.04])
+    assert s.live_time_s == 12.0 and tube_kv(s) is None
+    with pytest.raises(DataError, match=r"x.emsa: field 'LIVETIME': live time missing"):
+        read_any_spectrum(tmp_path / "x.emsa")
+    with pytest.raises(DataError, match=r"field 'XUNITS': expected energies in keV or eV, got 'nm'"):
+        read_any_spectrum(emsa_file(tmp_path / "y.msa", xunits="nm"))
+    (tmp_path / "z.msa").write_text("#FORMAT : EMSA/MAS Spectral Data File\n#SPECTRUM : starts\n1, 2, 3\n")
+    with pytest.raises(DataError, match=r"z.msa: cannot be read as an EMSA/MAS file"):
+        read_any_spectrum(tmp_path / "z.msa")
+
+
+def test_multi_spectrum_mca_is_read_whole(tmp_path):
+    path = tmp_path / "scan.mca"
+    path.write_text("#F scan\n\n#S 1 first\n#C sample_id: rock_a\n#@MCA %16C\n#@CHANN 4 0 3 1\n#@CTIME 10 10 10\n"
+                    "#@CALIB 0 0.04 0\n@A 1 2 3 4\n\n#S 2 second\n#@MCA %16C\n#@CHANN 4 0 3 1\n#@CTIME 10 9 10\n"
+                    "#@CALIB 0 0.04 0\n@A 5 6 7 8\n@A 9 9 9 9\n")
+    spectra = read_spectra(path)
+    assert [s.sample_id for s in spectra] == ["rock_a", "scan#2", "scan#3"]
+    assert_allclose([s.counts for s in spectra], [[1, 2, 3, 4], [5, 6, 7, 8], [9, 9, 9, 9]])
+    assert [s.live_time_s for s in spectra] == [10.0, 9.0, 9.0]
+    with pytest.raises(DataError, match=r"scan.mca: holds 3 spectra; expected one"):
+        read_any_spectrum(path)
+
+
+def test_energies_in_ev_are_refused_unless_declared(tmp_path):
+    energies_ev = 2000.0 * np.arange(len(COUNTS))    # 20 channels of 2 keV, up to 38 000 'keV'
+    path = csv_file(tmp_path / "ev.csv", energies_ev)
+    with pytest.raises(DataError, match=r"ev.csv: field 'energy_kev': energies look like eV, not keV .*"
+                                        r"--energy-unit eV"):
+        read_csv_spectrum(path)
+    s = read_csv_spectrum(path, energy_unit="eV")
+    assert_allclose(s.energies_kev[-1], energies_ev[-1] / 1000)
+    mca = spec_mca(tmp_path / "ev.mca", calib="-20 2000 0")
+    with pytest.raises(DataError, match=r"field '@CALIB': energies look like eV"):
+        read_mca(mca)
+    [s] = read_mca(mca, energy_unit="eV")
+    assert_allclose([s.energy_offset_kev, s.energy_gain_kev], [-0.02, 2.0])
+    with pytest.raises(ValueError, match=r"energy_unit: expected one of keV, eV, got 'MeV'"):
+        read_csv_spectrum(path, energy_unit="MeV")
+
+
+def test_energies_rounded_to_one_ev_are_accepted(tmp_path):
+    i = np.arange(1024)
+    exact = -0.01555 + 0.0400118 * i
+    rounded = [f"{e:.3f}" for e in exact]               # 1 eV: up to 0.0125 of a 40 eV channel off
+    path = tmp_path / "rounded.csv"
+    path.write_text("# live_time_s: 1\n" + "\n".join(f"{e},{c}" for e, c in zip(rounded, i % 7)) + "\n")
+    s = read_csv_spectrum(path)
+    assert_allclose(s.energies_kev, exact, atol=6e-4)
+    # a departure beyond the rounding is still refused
+    bumped = rounded[:500] + [f"{float(rounded[500]) + 0.004:.3f}"] + rounded[501:]
+    path.write_text("# live_time_s: 1\n" + "\n".join(f"{e},{c}" for e, c in zip(bumped, i % 7)) + "\n")
+    with pytest.raises(DataError, match=r"not a polynomial calibration"):
+        read_csv_spectrum(path)
+
+
+@pytest.mark.parametrize("rows", [["0,00;1", "0,04;2", "0,08;3"], ["0,00\t1", "0,04\t2"], ["0,00,1", "0,04,2"]])
+def test_decimal_commas_are_named(tmp_path, rows):
+    path = tmp_path / "comma.csv"
+    path.write_text("\n".join(["# live_time_s: 1", "energy_kev;counts"] + rows) + "\n")
+    with pytest.raises(DataError, match=r"comma.csv:3: .*decimal comma.*decimal point"):
+        read_csv_spectrum(path)
+
+
+def test_tube_voltage_from_headers(tmp_path):
+    path = csv_file(tmp_path / "t.csv", 0.04 * np.arange(len(COUNTS)), head=("# live_time_s: 1", "# tube: Rh 40 kV"))
+    assert tube_kv(read_csv_spectrum(path)) == 40.0
+    [s] = read_mca(spec_mca(tmp_path / "t.mca", comments=("tube: Ag 35.5 kV",)))
+    assert tube_kv(s) == 35.5
+    assert tube_kv(Spectrum("a", 1, COUNTS, 1.0, 0.0, 0.04, metadata={"tube": "unknown"})) is None

@@ -105,8 +105,8 @@ def test_calibration_predicts_held_out_spectra(method):
 def test_save_load_round_trip(tmp_path):
     X, Y = synthetic_set(12, seed=1)
     model = PeakFitModel(ENERGIES_KEV, method="fast", excitation_kev=35.0).fit(X, Y)
-    model.save(tmp_path / "pymca.joblib")
-    again = PeakFitModel.load(tmp_path / "pymca.joblib")
+    model.save(tmp_path / "pymca.skops")
+    again = PeakFitModel.load(tmp_path / "pymca.skops")
     assert again.hyperparameters == model.hyperparameters and again.groups == model.groups
     assert_allclose(again.predict(X), model.predict(X), rtol=1e-12)
     assert_allclose(again.energies_kev, ENERGIES_KEV)
@@ -122,8 +122,8 @@ def test_registered_in_the_model_registry(tmp_path):
     model = make_model("pymca", energies_kev=ENERGIES_KEV, method="fast")
     assert isinstance(model, PeakFitModel) and model.hyperparameters["method"] == "fast"
     X, Y = synthetic_set(8, seed=2)
-    model.fit(X, Y).save(tmp_path / "pymca.joblib")
-    assert_allclose(load_model(tmp_path / "pymca.joblib").predict(X), model.predict(X), rtol=1e-12)
+    model.fit(X, Y).save(tmp_path / "pymca.skops")
+    assert_allclose(load_model(tmp_path / "pymca.skops").predict(X), model.predict(X), rtol=1e-12)
 
 
 def test_interface_errors():

@@ -1,6 +1,6 @@
 """Spectra from other instruments' files, as :class:`axs.spectrum_files.Spectrum`.
 
-Three formats are read, chosen by file name:
+Four formats are read, chosen by file name:
 
 ``*.txt``, ``*.txt.gz``
     The project's own plain-text format (:mod:`axs.spectrum_files`).
@@ -9,15 +9,33 @@ Three formats are read, chosen by file name:
     (``PyMca5.PyMcaIO.specfilewrapper``): SPEC-style files (``#@CHANN``,
     ``#@CALIB zero gain quadratic``, ``#@CTIME preset live real``, ``@A`` data)
     and Amptek ``<<PMCA SPECTRUM>>`` files (``LIVE_TIME - s``, a
-    ``<<CALIBRATION>>`` block). Only the first MCA of the first scan is used.
-    ``#C key: value`` comment lines of a SPEC file provide ``sample_id`` and
-    ``orientation``.
+    ``<<CALIBRATION>>`` block). Every MCA of every scan is read: a file holding
+    several is several measurements (:func:`read_spectra`). ``#C key: value``
+    comment lines of a SPEC scan provide ``sample_id``, ``orientation`` and
+    ``tube``; a spectrum of a multi-spectrum file without its own
+    ``sample_id`` is the sample ``<name>#<k>`` (k = 1, 2, ... in file order).
 ``*.csv``
     Two columns, energy in keV and counts, one row per channel, comma (or
     semicolon/tab) separated, an optional non-numeric header row, and optional
     ``# key: value`` lines first (``sample_id``, ``orientation``,
-    ``live_time_s``). The channel energies must follow a polynomial calibration
-    of degree at most 2 (as every MCA's does), which is fitted and stored.
+    ``live_time_s``, ``tube``). The channel energies must follow a polynomial
+    calibration of degree at most 2 (as every MCA's does), which is fitted and
+    stored; the fit may miss each energy by 0.01 channel plus half the last
+    printed digit (energies rounded to 1 eV are accepted). Numbers use a
+    decimal point; a file written with decimal commas (``0,040;12``) is
+    refused with a message saying so.
+``*.msa``, ``*.emsa``
+    EMSA/MAS spectral data files (ISO 22029), read with RosettaSciIO
+    (``rsciio.msa``): ``#XPERCHAN``/``#OFFSET`` in ``#XUNITS`` (eV or keV),
+    ``#LIVETIME`` in s, ``#BEAMKV`` (the tube voltage of an XRF spectrum);
+    the sample comes from the file name.
+
+Energies are in keV; files that do not state their unit (MCA, CSV) may be
+read as eV with ``energy_unit="eV"`` (the CLI's ``--energy-unit eV``). A
+spectrum whose last channel lies beyond :data:`LARGEST_ENERGY_KEV` keV is
+taken for one in eV and refused with a message saying so. The tube voltage,
+when a file gives it (header ``tube: Rh 40 kV``), is kept in
+``metadata['tube']`` (:func:`tube_kv` reads it back).
 
 Which sample a file belongs to: the header's ``sample_id`` and ``orientation``
 when it has them; otherwise the file-name convention ``<sample>_o<k>.<ext>``
@@ -44,7 +62,19 @@ from axs.spectrum_files import Spectrum, read_spectrum
 ORIENTATION_IN_NAME = re.compile(r"^(?P<sample>.+)_o(?P<orientation>\d+)$")
 
 #: File-name endings each reader handles, in the order they are tried.
-FORMATS = {".txt": "axs", ".txt.gz": "axs", ".mca": "mca", ".csv": "csv"}
+FORMATS = {".txt": "axs", ".txt.gz": "axs", ".mca": "mca", ".csv": "csv", ".msa": "emsa", ".emsa": "emsa"}
+
+#: Energy units a file without a stated unit may be read in (``energy_unit``), as keV per unit.
+ENERGY_UNITS = {"keV": 1.0, "eV": 1e-3}
+
+#: No EDXRF tube reaches 200 kV: a last channel beyond this many keV means energies in eV.
+LARGEST_ENERGY_KEV = 200.0
+
+#: ``tube: Rh 40 kV`` -> 40.
+TUBE_KV = re.compile(r"(?P<kv>\d+(?:\.\d*)?)\s*kV", re.IGNORECASE)
+
+#: A number written with a decimal comma, e.g. ``0,040``.
+DECIMAL_COMMA = re.compile(r"(^|[;\t ])-?\d+,\d+($|[;\t ])")
 
 #: What separates the two columns of a CSV spectrum.
 CSV_SEPARATOR = re.compile(r"\s*[,;\t]\s*")
@@ -74,6 +104,30 @@ def sample_from_name(path: str | Path) -> tuple[str, int]:
     if match:
         return match["sample"], int(match["orientation"])
     return name, 1
+
+
+def tube_kv(spectrum: Spectrum) -> float | None:
+    """The tube voltage (kV) from the spectrum's ``tube`` header field (e.g. ``Rh 40 kV``), or None."""
+    match = TUBE_KV.search(spectrum.metadata.get("tube", ""))
+    return float(match["kv"]) if match else None
+
+
+def keV_per_unit(energy_unit: str) -> float:
+    """keV per ``energy_unit`` (:data:`ENERGY_UNITS`); ValueError for any other unit."""
+    if energy_unit not in ENERGY_UNITS:
+        raise ValueError(f"energy_unit: expected one of {', '.join(ENERGY_UNITS)}, got {energy_unit!r}")
+    return ENERGY_UNITS[energy_unit]
+
+
+def _check_energy_unit(path, spectrum: Spectrum, field: str) -> Spectrum:
+    last = float(spectrum.energies_kev[-1])
+    if last > LARGEST_ENERGY_KEV:
+        raise DataError(path, f"energies look like eV, not keV (last channel at {last:.6g} keV, beyond any "
+                        f"EDXRF tube's {LARGEST_ENERGY_KEV:g} kV): give them in keV or pass --energy-unit eV",
+                        field=field)
+    if np.any(np.diff(spectrum.energies_kev) <= 0):
+        raise DataError(path, "energy calibration must increase with channel number", field=field)
+    return spectrum
 
 
 def _live_time(path, value, live_time_s, field="live_time_s") -> float:
@@ -119,41 +173,59 @@ def _identity(path, header: dict[str, str]) -> tuple[str, int]:
     return sample, orientation
 
 
-def read_mca(path: str | Path, live_time_s: float | None = None) -> Spectrum:
-    """One spectrum from a PyMca-readable ``.mca`` file (SPEC-style or Amptek), see the module doc."""
+def read_mca(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV") -> list[Spectrum]:
+    """Every spectrum of a PyMca-readable ``.mca`` file (SPEC-style or Amptek), see the module doc."""
     from PyMca5.PyMcaIO import specfilewrapper
 
     path = Path(path)
+    to_kev = keV_per_unit(energy_unit)
     if not path.is_file() or path.stat().st_size == 0:
         raise DataError(path, "file is missing or empty")
     try:
-        scan = specfilewrapper.Specfile(str(path))[0]
-        n_mca = scan.nbmca()
-        counts = scan.mca(1) if n_mca else None
-        calib = scan.header("@CALIB")
-        ctime = scan.header("@CTIME")
-        lines = list(scan.header(""))
+        specfile = specfilewrapper.Specfile(str(path))
+        scans = []
+        for k in range(len(specfile)):
+            scan = specfile[k]
+            n_mca = scan.nbmca()
+            scans.append(([scan.mca(i + 1) for i in range(n_mca)], scan.header("@CALIB"),
+                          scan.header("@CTIME"), list(scan.header(""))))
     except Exception as err:  # PyMca raises bare Exceptions and IndexErrors on unreadable files
         raise DataError(path, f"cannot be read as an MCA file by PyMca ({err})") from None
-    if not n_mca:
+    n_total = sum(len(mcas) for mcas, *_ in scans)
+    if not n_total:
         raise DataError(path, "no MCA data found (expected '@A' data or a <<DATA>> block)")
+    spectra = []
+    for mcas, calibs, ctimes, lines in scans:
+        for i, counts in enumerate(mcas):
+            calib = calibs[i] if len(calibs) == len(mcas) else (calibs[0] if calibs else None)
+            ctime = ctimes[i] if len(ctimes) == len(mcas) else (ctimes[0] if ctimes else None)
+            spectrum = _mca_spectrum(path, counts, calib, ctime, lines, live_time_s, to_kev)
+            if n_total > 1 and "sample_id" not in _key_values(lines, "#C "):
+                spectrum.sample_id = f"{spectrum.sample_id}#{len(spectra) + 1}"
+            spectra.append(spectrum)
+    return spectra
+
+
+def _mca_spectrum(path: Path, counts, calib: str | None, ctime: str | None, lines: list[str],
+                  live_time_s: float | None, to_kev: float) -> Spectrum:
+    """One MCA of a scan: counts, ``#@CALIB`` and ``#@CTIME`` lines (or Amptek's), the scan's header lines."""
     counts = _checked_counts(path, counts)
     if not calib:
         raise DataError(path, "energy calibration missing (expected '#@CALIB zero gain quadratic' "
                         "or a <<CALIBRATION>> block)", field="@CALIB")
     try:
-        coefficients = [float(v) for v in calib[0].split()[1:4]]
+        coefficients = [float(v) * to_kev for v in calib.split()[1:4]]
     except ValueError:
-        raise DataError(path, f"expected three numbers, got {calib[0]!r}", field="@CALIB") from None
+        raise DataError(path, f"expected three numbers, got {calib!r}", field="@CALIB") from None
     offset, gain, quadratic = (coefficients + [0.0, 0.0, 0.0])[:3]
 
     live = None
     if ctime:
-        values = ctime[0].split()[1:]
+        values = ctime.split()[1:]
         try:
             live = float(values[1] if len(values) > 1 else values[0])
         except (ValueError, IndexError):
-            raise DataError(path, f"expected 'preset live real' times, got {ctime[0]!r}",
+            raise DataError(path, f"expected 'preset live real' times, got {ctime!r}",
                             field="@CTIME") from None
     amptek = {k.strip(): v.strip() for k, _, v in (line.partition(" - ") for line in lines) if v}
     if live is None and "LIVE_TIME" in amptek:
@@ -162,18 +234,20 @@ def read_mca(path: str | Path, live_time_s: float | None = None) -> Spectrum:
 
     header = _key_values(lines, "#C ")
     sample, orientation = _identity(path, header)
+    metadata = {"source_format": "mca", **({"tube": header["tube"]} if "tube" in header else {})}
     spectrum = Spectrum(sample_id=sample, orientation=orientation, counts=counts, live_time_s=live,
                         energy_offset_kev=offset, energy_gain_kev=gain, energy_quadratic_kev=quadratic,
-                        metadata={"source_format": "mca"})
+                        metadata=metadata)
     if np.any(np.diff(spectrum.energies_kev) <= 0):
-        raise DataError(path, f"energy calibration must increase with channel number, got {calib[0]!r}",
+        raise DataError(path, f"energy calibration must increase with channel number, got {calib!r}",
                         field="@CALIB")
-    return spectrum
+    return _check_energy_unit(path, spectrum, "@CALIB")
 
 
-def read_csv_spectrum(path: str | Path, live_time_s: float | None = None) -> Spectrum:
+def read_csv_spectrum(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV") -> Spectrum:
     """One spectrum from a two-column ``energy_kev,counts`` CSV file, see the module doc."""
     path = Path(path)
+    to_kev = keV_per_unit(energy_unit)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -192,16 +266,25 @@ def read_csv_spectrum(path: str | Path, live_time_s: float | None = None) -> Spe
     if not rows:
         raise DataError(path, "file has no data rows")
     energies, counts = np.empty(len(rows)), np.empty(len(rows))
-    for k, ((number, _), fields) in enumerate(zip(rows, parsed)):
+    decimals = 0
+    for k, ((number, line), fields) in enumerate(zip(rows, parsed)):
+        if DECIMAL_COMMA.search(line.strip()) and (len(fields) != 2 or ";" in line or "\t" in line):
+            raise DataError(path, f"numbers are written with decimal commas ({line.strip()!r}): write them "
+                            "with a decimal point (0.040, not 0,040)", line=number)
         if len(fields) != 2:
-            raise DataError(path, f"expected 2 columns (energy_kev, counts), got {len(fields)}",
+            hint = ("; if the numbers use decimal commas (0,040), write them with a decimal point"
+                    if len(fields) in (3, 4) and "," in line else "")
+            raise DataError(path, f"expected 2 columns (energy_kev, counts), got {len(fields)}{hint}",
                             line=number)
         for target, value, name in ((energies, fields[0], "energy_kev"), (counts, fields[1], "counts")):
             target[k] = parse_number(path, value, line=number, field=name)
         if counts[k] < 0:
             raise DataError(path, f"expected a non-negative count, got {fields[1]!r}", line=number,
                             field="counts")
+        _, point, fraction = fields[0].lower().partition("e")[0].partition(".")
+        decimals = max(decimals, len(fraction) if point else 0)
     counts = _checked_counts(path, counts)
+    energies *= to_kev
     if np.any(np.diff(energies) <= 0):
         k = int(np.flatnonzero(np.diff(energies) <= 0)[0]) + 1
         raise DataError(path, "energies must increase from row to row", line=rows[k][0],
@@ -210,32 +293,85 @@ def read_csv_spectrum(path: str | Path, live_time_s: float | None = None) -> Spe
     coefficients = np.polyfit(channel, energies, min(2, len(energies) - 1))[::-1].tolist()
     offset, gain, quadratic = (coefficients + [0.0])[:3]
     fitted = offset + gain * channel + quadratic * channel ** 2
-    worst = float(np.max(np.abs(fitted - energies)) / np.median(np.diff(energies)))
-    if worst > CALIBRATION_TOLERANCE_CHANNELS:
+    width = float(np.median(np.diff(energies)))
+    # the printed values are rounded to their last digit: allow half of it on top of the fit's tolerance
+    rounding_kev = 0.5 * 10.0 ** -decimals * to_kev
+    worst = float(np.max(np.abs(fitted - energies)))
+    if worst > CALIBRATION_TOLERANCE_CHANNELS * width + rounding_kev:
         raise DataError(path, f"energies are not a polynomial calibration of degree <= 2 "
-                        f"(off by {worst:.3g} channels)", field="energy_kev")
+                        f"(off by {worst / width:.3g} channels)", field="energy_kev")
     live = None
     if "live_time_s" in header:
         live = parse_number(path, header["live_time_s"], field="live_time_s")
     live = _live_time(path, live, live_time_s)
     sample, orientation = _identity(path, header)
-    return Spectrum(sample_id=sample, orientation=orientation, counts=counts, live_time_s=live,
-                    energy_offset_kev=offset, energy_gain_kev=gain, energy_quadratic_kev=quadratic,
-                    metadata={"source_format": "csv"})
+    metadata = {"source_format": "csv", **({"tube": header["tube"]} if "tube" in header else {})}
+    spectrum = Spectrum(sample_id=sample, orientation=orientation, counts=counts, live_time_s=live,
+                        energy_offset_kev=offset, energy_gain_kev=gain, energy_quadratic_kev=quadratic,
+                        metadata=metadata)
+    return _check_energy_unit(path, spectrum, "energy_kev")
 
 
-def read_any_spectrum(path: str | Path, live_time_s: float | None = None) -> Spectrum:
-    """Read ``path`` with the reader its name calls for (module doc); DataError on any problem.
+def read_emsa(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV") -> Spectrum:
+    """One spectrum from an EMSA/MAS (``.msa``, ``.emsa``) file, read with RosettaSciIO (module doc).
 
-    Files in the project's own format carry their sample and orientation in the
-    header; for the others see :func:`sample_from_name`.
+    ``energy_unit`` applies only when the file has no ``#XUNITS``.
+    """
+    from rsciio.msa import file_reader
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise DataError(path, "file is missing or empty")
+    try:
+        [signal] = file_reader(str(path))
+    except Exception as err:  # rsciio raises KeyError, ValueError, IndexError... on malformed files
+        raise DataError(path, f"cannot be read as an EMSA/MAS file by RosettaSciIO "
+                        f"({type(err).__name__}: {err})") from None
+    meta = {str(k).split("-")[0].strip().upper(): v for k, v in signal["original_metadata"].items()}
+    axis = signal["axes"][0]
+    unit = (axis.get("units") or "").strip() or energy_unit
+    if unit.lower() not in {u.lower() for u in ENERGY_UNITS}:
+        raise DataError(path, f"expected energies in keV or eV, got {unit!r}", field="XUNITS")
+    to_kev = keV_per_unit("eV" if unit.lower() == "ev" else "keV")
+    counts = _checked_counts(path, signal["data"])
+    live = meta.get("LIVETIME")
+    if live is not None and not isinstance(live, float):
+        live = parse_number(path, str(live), field="LIVETIME")
+    live = _live_time(path, live, live_time_s, field="LIVETIME")
+    sample, orientation = sample_from_name(path)
+    metadata = {"source_format": "emsa"}
+    if isinstance(meta.get("BEAMKV"), float):
+        metadata["tube"] = f"{meta['BEAMKV']:g} kV"
+    spectrum = Spectrum(sample_id=sample, orientation=orientation, counts=counts, live_time_s=live,
+                        energy_offset_kev=float(axis["offset"]) * to_kev,
+                        energy_gain_kev=float(axis["scale"]) * to_kev, metadata=metadata)
+    return _check_energy_unit(path, spectrum, "XPERCHAN")
+
+
+def read_spectra(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV") -> list[Spectrum]:
+    """Every spectrum in ``path``, read with the reader its name calls for (module doc); DataError on any problem.
+
+    One per file, except ``.mca`` files holding several MCAs (each a
+    measurement). Files in the project's own format carry their sample and
+    orientation in the header and state their energies in keV; for the others
+    see :func:`sample_from_name`.
     """
     kind = spectrum_format(path)
     if kind == "axs":
-        return read_spectrum(path)
+        return [read_spectrum(path)]
     if kind == "mca":
-        return read_mca(path, live_time_s)
-    return read_csv_spectrum(path, live_time_s)
+        return read_mca(path, live_time_s, energy_unit)
+    if kind == "emsa":
+        return [read_emsa(path, live_time_s, energy_unit)]
+    return [read_csv_spectrum(path, live_time_s, energy_unit)]
+
+
+def read_any_spectrum(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV") -> Spectrum:
+    """The one spectrum in ``path`` (:func:`read_spectra`); DataError if the file holds several."""
+    spectra = read_spectra(path, live_time_s, energy_unit)
+    if len(spectra) != 1:
+        raise DataError(path, f"holds {len(spectra)} spectra; expected one (read_spectra reads them all)")
+    return spectra[0]
 
 
 def group_by_sample(spectra: list[tuple[Path, Spectrum]],

@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LassoCV, LinearRegression
@@ -20,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from axs.lines import line_energy_kev
 from axs.arrays import check_spectra, check_targets
+from axs.model_files import save_skops
 
 
 def _reject_unlabelled(name: str, X_unlabelled) -> None:
@@ -27,16 +26,15 @@ def _reject_unlabelled(name: str, X_unlabelled) -> None:
         raise ValueError(f"X_unlabelled: {name} learns from labelled spectra only; only 'axs' uses unlabelled ones")
 
 
-class JoblibSaved:
-    """``save(path)`` for scikit-learn based models: the fitted object, pickled with joblib (read by axs.models.load_model)."""
+class SkopsSaved:
+    """``save(path)`` for scikit-learn based models: the fitted object as a skops archive (no pickle), read back
+    by :func:`axs.models.load_model` trusting only the types of :data:`axs.model_files.TRUSTED_TYPES`."""
 
     def save(self, path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path)
+        save_skops(self, path)
 
 
-class LineRegression(JoblibSaved):
+class LineRegression(SkopsSaved):
     """LR: per element, y = w x + c with x the counts/s in the channel nearest the element's K-L3 line.
 
     Applicable only where the packaged transition table has a K-L3 line
@@ -92,7 +90,7 @@ class LineRegression(JoblibSaved):
         return out
 
 
-class LassoRegression(JoblibSaved):
+class LassoRegression(SkopsSaved):
     """LASSO: per element, scikit-learn Lasso on the standardised spectrum to the standardised concentration.
 
     ``alpha`` None picks each element's penalty by ``cv_folds``-fold (seeded)

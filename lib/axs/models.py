@@ -22,18 +22,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 
-import joblib
 import numpy as np
 import keras
 import tensorflow as tf
 
 from axs.arrays import check_spectra, check_targets
 from axs.elements import ASSAY_ELEMENTS
+from axs.errors import DataError
 from axs.files import atomic_path
 from axs.linear import LassoRegression, LineRegression
+from axs.model_files import EXPECTED, load_skops, model_file_kind
 from axs.networks import SpectrumNetwork
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
 from axs.training import (EpochProgress, input_standardisation, set_seed,
@@ -167,6 +167,12 @@ class NeuralModel:
         self._require("encode", ("cnn", "axs"))
         return self._run("encode", X)
 
+    def theta(self, X) -> np.ndarray:
+        """AXS: the Encoder's per-element multipliers theta (eq. 4), (n, simulator elements), columns in the
+        order of :attr:`simulator_elements`; the amounts that scale each element's lines in eq. 6."""
+        self._require("theta", ("axs",))
+        return self._run("encode", X)[0]
+
     def reconstruct(self, X) -> np.ndarray:
         """AXS: eq. 12 applied to the encoding of X, in counts/s (n, channels)."""
         self._require("reconstruct", ("axs",))
@@ -231,15 +237,24 @@ def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, 
 
 
 def load_model(path):
-    """Read a model written by ``save``: a ``.keras`` archive (FCNN, CNN, AXS) or a joblib file (LR, LASSO)."""
+    """Read a model written by ``save``: a ``.keras`` archive (FCNN, CNN, AXS) or a skops archive (LR, LASSO,
+    PyMca peer), told apart by content. Nothing in the file can run code: Keras loads in safe mode, skops
+    constructs only trusted types (:mod:`axs.model_files`). DataError naming the file for anything else.
+    """
     path = Path(path)
-    if zipfile.is_zipfile(path):
+    if model_file_kind(path) == "skops":
+        model = load_skops(path)
+        if not isinstance(model, tuple(_LINEAR.values())):
+            raise DataError(path, f"holds a {type(model).__name__}; expected {EXPECTED}")
+        return model
+    try:
         with tempfile.TemporaryDirectory() as tmp:
-            staged = Path(tmp) / "model.keras"
+            staged = Path(tmp) / "model.keras"     # Keras insists on the .keras suffix
             shutil.copyfile(path, staged)
-            network = keras.saving.load_model(staged, compile=False)
-        return NeuralModel.from_network(network)
-    model = joblib.load(path)
-    if not isinstance(model, tuple(_LINEAR.values())):
-        raise ValueError(f"{path}: not a model written by axs.models")
-    return model
+            network = keras.saving.load_model(staged, compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises many types (KeyError, OSError, ValueError...) for damaged archives
+        raise DataError(path, f"cannot be loaded as a Keras model archive ({type(err).__name__}: {err}); "
+                        f"expected {EXPECTED}") from None
+    if not isinstance(network, SpectrumNetwork):
+        raise DataError(path, f"holds a Keras {type(network).__name__}; expected {EXPECTED}")
+    return NeuralModel.from_network(network)

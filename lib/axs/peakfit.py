@@ -63,7 +63,6 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-import joblib
 import numpy as np
 import xraylib
 from sklearn.linear_model import LinearRegression
@@ -207,8 +206,15 @@ class PeakFitModel:
         return dict(self.options)
 
     def __getstate__(self):
-        # PyMca's fit object is rebuilt on demand; it does not pickle
-        return {**self.__dict__, "_theory": None}
+        # what save() writes: plain values only. PyMca's fit object is rebuilt on demand, and the fit
+        # configuration (a PyMca ConfigDict) is rebuilt from the options, so no PyMca type is ever loaded
+        return {k: v for k, v in self.__dict__.items() if k not in ("_theory", "config")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.options["nuisance_elements"] = tuple(self.options["nuisance_elements"])
+        self._theory = None
+        self.config = self.fit_configuration(linear=self.options["method"] == "fast")
 
     def fit_configuration(self, linear: bool) -> dict:
         opts = {k: v for k, v in self.options.items() if k != "method"}
@@ -308,18 +314,21 @@ class PeakFitModel:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write the model (options, grid, calibration) to the file ``path`` with joblib, like LR and LASSO,
-        so :func:`axs.models.load_model` reads it back."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path)
+        """Write the model (options, grid, calibration) to the file ``path`` as a skops archive, like LR and
+        LASSO, so :func:`axs.models.load_model` reads it back without unpickling."""
+        from axs.model_files import save_skops
+
+        save_skops(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "PeakFitModel":
-        """The model saved at ``path`` by :meth:`save`."""
-        model = joblib.load(path)
+        """The model saved at ``path`` by :meth:`save` (DataError for any other file)."""
+        from axs.errors import DataError
+        from axs.model_files import load_skops, model_file_kind
+
+        model = load_skops(path) if model_file_kind(path) == "skops" else None
         if not isinstance(model, cls):
-            raise ValueError(f"{path}: not a saved PyMca peak-fitting model")
+            raise DataError(path, "not a saved PyMca peak-fitting model")
         return model
 
     def write_fit_configuration(self, path: str | Path) -> None:
