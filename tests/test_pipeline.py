@@ -121,21 +121,3 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
         assert (roots[0] / "reports" / name).read_bytes() == (roots[1] / "reports" / name).read_bytes(), name
     assert not (roots[0] / "data" / "artifacts").exists()
     shutil.rmtree(tmp_path)
-
-
-def test_grid_queues_one_experiment_per_point_of_each_group(tmp_path):
-    from axs.gridsearch import grid_points, queue_command
-
-    grid = yaml.safe_load((paths.ROOT / "grid.yaml").read_text())
-    points = grid_points(grid)
-    assert len(points) == sum(len(list(__import__("itertools").product(*g.values()))) for g in grid.values())
-    assert len({name for name, _ in points}) == len(points)
-    for _, setting in points:             # every key exists in params.yaml, so -S changes a real parameter
-        for key in setting:
-            node = PARAMS
-            for part in key.split("."):
-                node = node[part]
-    name, setting = grid_points({"axs": {"train_axs.hyperparams.beta": [0.1], "a.b": [[8, 16]]}})[0]
-    assert queue_command(name, setting) == ["dvc", "exp", "run", "--queue", "--name", "grid-axs-001",
-                                            "--set-param", "train_axs.hyperparams.beta=0.1",
-                                            "--set-param", "a.b=[8, 16]"]
