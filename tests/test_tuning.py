@@ -106,7 +106,8 @@ def test_search_is_seeded_and_writes_its_record(tmp_path, draw):
 
     folder = write_record(studies[0], "lasso", config, data, tmp_path / "record")
     trials = pd.read_csv(folder / "trials.csv")
-    assert list(trials.columns) == ["number", "state", "score", "folds_done", "duration_s", "alpha"]
+    assert list(trials.columns) == ["number", "state", "score", "folds_done", "epochs_run", "duration_s",
+                                     "alpha"]
     assert trials["state"].tolist() == ["COMPLETE", "COMPLETE"] and (trials["folds_done"] == 3).all()
     chosen = json.loads((folder / "chosen.json").read_text())
     best = int(trials["score"].idxmin())
@@ -148,6 +149,7 @@ def test_command_line_tunes_a_network_and_resumes(tmp_path, draw, capsys):
     assert main(common) == 0
     trials = pd.read_csv(tmp_path / "record" / "fcnn" / "trials.csv")
     assert len(trials) == 2 and trials["duration_s"].gt(0).all()
+    assert all(0 < int(e) <= 2 for run in trials["epochs_run"] for e in str(run).split())
     assert main(common) == 0                                       # nothing missing: no new trial
     assert len(pd.read_csv(tmp_path / "record" / "fcnn" / "trials.csv")) == 2
     assert main(common + ["--trials", "3"]) == 0
@@ -156,4 +158,21 @@ def test_command_line_tunes_a_network_and_resumes(tmp_path, draw, capsys):
     assert main(["show", "--record", str(tmp_path / "record")]) == 0
     shown = yaml.safe_load(capsys.readouterr().out)
     assert set(shown["fcnn"]) == {"epochs", "patience", "dropout", "learning_rate"}
-    assert main(["--space", str(space), "run", "--model", "cnn", "--dataset", str(draw)]) == 2
+    assert main(["--space", str(space), "run", "--model", "cnn", "--dataset", str(draw)]) == 2   # no section
+
+
+def test_fingerprint_changes_with_the_search_but_not_with_the_number_of_trials(tmp_path):
+    from types import SimpleNamespace
+
+    from axs.tuning import fingerprint
+
+    data = SimpleNamespace(sha256="ab" * 32)
+    base = read_space(_space(tmp_path, {"lasso": LASSO}))
+    more = read_space(_space(tmp_path, {"lasso": {**LASSO, "trials": 50}}))
+    wider = read_space(_space(tmp_path, {"lasso": {**LASSO, "space": {
+        "alpha": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}}}))
+    assert fingerprint("lasso", base, data) == fingerprint("lasso", more, data)
+    assert fingerprint("lasso", base, data) != fingerprint("lasso", wider, data)
+    assert fingerprint("lasso", base, data) != fingerprint("lasso", base, SimpleNamespace(sha256="cd" * 32))
+    with pytest.raises(KeyError, match="no section under 'models'.*has lasso"):
+        fingerprint("cnn", base, data)

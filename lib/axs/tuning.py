@@ -26,12 +26,14 @@ MedianPruner). A trial whose model predicts NaN fails (recorded, never chosen).
 The record (``tuning/<model>/trials.csv``: every trial's number, state, score, duration and
 parameters; ``tuning/<model>/chosen.json``: the best trial's values with the search's settings and the
 tuning dataset's checksum) is meant to be committed. The optuna study itself is a journal file under
-``artifacts/tuning/`` so an interrupted search resumes where it stopped.
+``artifacts/tuning/``, named by the model and a :func:`fingerprint` of its search, so an interrupted
+search resumes where it stopped and a changed space or dataset starts afresh.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -131,6 +133,14 @@ def _check_distribution(path: Path, field: str, spec) -> None:
         raise DataError(path, f"a log-uniform range needs low > 0, got {low!r}", field=field)
 
 
+def model_section(config: dict, model_name: str) -> dict:
+    """The search of ``model_name`` in a :func:`read_space` result; KeyError naming the models there are."""
+    if model_name not in config["models"]:
+        raise KeyError(f"{model_name}: no section under 'models' in the tuning space "
+                       f"(has {', '.join(config['models'])})")
+    return config["models"][model_name]
+
+
 def suggest(trial: optuna.Trial, space: dict) -> dict:
     """One point of ``space`` from ``trial``: {hyperparameter: value}; list choices come back as lists."""
     point = {}
@@ -226,6 +236,7 @@ def objective(data: TuningData, model_name: str, section: dict, model_seed: int,
         point = suggest(trial, section["space"])
         done: list[np.ndarray] = []
         done_folds: list[int] = []
+        epochs_run: list[int] = []
 
         def after_fold(j: int, model, test: np.ndarray) -> None:
             predicted = np.asarray(model.predict(data.X[test]), dtype=np.float64)[:, data.columns]
@@ -233,6 +244,8 @@ def objective(data: TuningData, model_name: str, section: dict, model_seed: int,
             done_folds.append(int(np.searchsorted(np.unique(data.folds), j)))
             score = relative_score(np.stack(done), data.mean_fold_mse[done_folds])
             trial.set_user_attr("folds_done", len(done))
+            epochs_run.append(len(getattr(model, "history", {}).get("loss", [])))   # 0 for linear models
+            trial.set_user_attr("epochs_run", " ".join(map(str, epochs_run)))
             if not math.isfinite(score):
                 return            # NaN predictions: the trial ends with a NaN score (failed)
             trial.report(score, step=len(done) - 1)
@@ -249,6 +262,15 @@ def objective(data: TuningData, model_name: str, section: dict, model_seed: int,
 
 
 # -- the study and its record -------------------------------------------------------------------
+def fingerprint(model_name: str, config: dict, data: TuningData) -> str:
+    """12 hex digits naming what a study's trials depend on: the model's section of tuning.yaml (but its
+    ``trials``), the settings and the tuning dataset; a change starts a fresh study instead of mixing."""
+    section = {k: v for k, v in model_section(config, model_name).items() if k != "trials"}
+    what = {"model": model_name, "section": section, "settings": {k: config[k] for k in (*_SETTINGS, "pruner")},
+            "dataset": data.sha256}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def journal_storage(journal: str | Path) -> optuna.storages.JournalStorage:
     """An optuna storage in a journal file (an append-only log; an interrupted search resumes from it)."""
     Path(journal).parent.mkdir(parents=True, exist_ok=True)
@@ -271,10 +293,7 @@ def run_search(model_name: str, config: dict, data: TuningData, n_trials: int | 
     Trials left RUNNING by an interrupted run are marked failed first; the ``enqueue`` points not yet
     tried are evaluated before TPE proposes. Returns the study.
     """
-    if model_name not in config["models"]:
-        raise KeyError(f"{model_name}: no section under 'models' in the tuning space "
-                       f"(has {', '.join(config['models'])})")
-    section = config["models"][model_name]
+    section = model_section(config, model_name)
     n_trials = section["trials"] if n_trials is None else n_trials
     storage = None if journal is None else journal_storage(journal)
     study = open_study(model_name, config, storage)
@@ -296,20 +315,22 @@ def run_search(model_name: str, config: dict, data: TuningData, n_trials: int | 
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """Every trial: number, state, score, folds_done, duration_s, then one column per hyperparameter."""
+    """Every trial: number, state, score, folds_done, epochs_run (per fold, space-separated; 0 for a
+    model without epochs), duration_s, then one column per hyperparameter."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         duration = t.duration.total_seconds() if t.duration is not None else float("nan")
         rows.append({"number": t.number, "state": t.state.name,
                      "score": t.value if t.value is not None else float("nan"),
-                     "folds_done": t.user_attrs.get("folds_done", 0), "duration_s": duration,
+                     "folds_done": t.user_attrs.get("folds_done", 0),
+                     "epochs_run": t.user_attrs.get("epochs_run", ""), "duration_s": duration,
                      **{k: _encode(_decode(v)) for k, v in t.params.items()}})
     return pd.DataFrame(rows)
 
 
 def chosen(study: optuna.Study, model_name: str, config: dict, data: TuningData) -> dict:
     """The best completed trial's values plus what is needed to judge and reproduce them."""
-    section = config["models"][model_name]
+    section = model_section(config, model_name)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise RuntimeError(f"{model_name}: no trial completed; nothing to choose")
@@ -378,7 +399,8 @@ def main(argv=None) -> int:
     r.add_argument("--model", required=True, help="an axs.models name with a section in tuning.yaml")
     r.add_argument("--trials", type=int, default=None, help="total trials (default: tuning.yaml's)")
     r.add_argument("--dataset", type=Path, default=WORK / "dataset.nc")
-    r.add_argument("--journal", type=Path, default=None, help="optuna journal (default: artifacts/tuning/<model>.journal)")
+    r.add_argument("--journal", type=Path, default=None,
+                   help="optuna journal (default: artifacts/tuning/<model>-<fingerprint>.journal)")
     r.add_argument("--record", type=Path, default=RECORD)
     s = commands.add_parser("show", help="print the chosen values in params.yaml form")
     s.add_argument("--record", type=Path, default=RECORD)
@@ -395,7 +417,7 @@ def main(argv=None) -> int:
             print(f"{args.out / 'dataset.nc'}: {ds.sizes['sample']} samples, {config['n_folds']} folds")
             return 0
         data = TuningData(args.dataset, config["min_measured"])
-        journal = args.journal or WORK / f"{args.model}.journal"
+        journal = args.journal or WORK / f"{args.model}-{fingerprint(args.model, config, data)}.journal"
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         started = time.perf_counter()
         study = run_search(args.model, config, data, args.trials, journal)
