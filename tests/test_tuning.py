@@ -176,3 +176,9 @@ def test_fingerprint_changes_with_the_search_but_not_with_the_number_of_trials(t
     assert fingerprint("lasso", base, data) != fingerprint("lasso", base, SimpleNamespace(sha256="cd" * 32))
     with pytest.raises(KeyError, match="no section under 'models'.*has lasso"):
         fingerprint("cnn", base, data)
+
+
+def test_a_draw_prepared_with_other_folds_is_refused(tmp_path, draw):
+    config = read_space(_space(tmp_path, {"lasso": LASSO}, n_folds=4))
+    with pytest.raises(DataError, match="prepared with n_folds=3, fold_seed=0 but the tuning space says 4, 0"):
+        run_search("lasso", config, TuningData(draw, config["min_measured"]))

@@ -209,6 +209,7 @@ class TuningData:
         self.X = ds["spectrum_cps"].transpose("sample", "channel").to_numpy()
         self.Y = ds["concentration_pct"].transpose("sample", "element").to_numpy()
         self.folds = ds["fold"].to_numpy()
+        self.n_folds, self.fold_seed = int(ds.attrs.get("n_folds", -1)), int(ds.attrs.get("fold_seed", -1))
         self.scored = scored_elements(ds, min_measured)
         if not self.scored:
             raise DataError(self.path, f"no element has {min_measured} measured values that vary: nothing to score")
@@ -294,6 +295,10 @@ def run_search(model_name: str, config: dict, data: TuningData, n_trials: int | 
     tried are evaluated before TPE proposes. Returns the study.
     """
     section = model_section(config, model_name)
+    if (data.n_folds, data.fold_seed) != (config["n_folds"], config["fold_seed"]):
+        raise DataError(data.path, f"prepared with n_folds={data.n_folds}, fold_seed={data.fold_seed} but the "
+                        f"tuning space says {config['n_folds']}, {config['fold_seed']}: run "
+                        "`python -m axs.tuning prepare` again")
     n_trials = section["trials"] if n_trials is None else n_trials
     storage = None if journal is None else journal_storage(journal)
     study = open_study(model_name, config, storage)
