@@ -370,6 +370,14 @@ def write_record(study: optuna.Study, model_name: str, config: dict, data: Tunin
     return folder
 
 
+class _FlowLists(yaml.SafeDumper):
+    """YAML as params.yaml writes it: block mappings, lists inline (``conv_filters: [8]``)."""
+
+
+_FlowLists.add_representer(list, lambda dumper, value: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", value, flow_style=True))
+
+
 def params_yaml(record_dir: str | Path = RECORD, models: list[str] | None = None) -> str:
     """The chosen values of every recorded model (or ``models``) as params.yaml blocks with a comment each."""
     record_dir = Path(record_dir)
@@ -386,8 +394,7 @@ def params_yaml(record_dir: str | Path = RECORD, models: list[str] | None = None
         blocks.append(f"# {c['model']}: trial {c['trial']} of {n}, score {c['score']:.4g} "
                       f"({len(c['dataset']['scored_elements'])} elements, {c['settings']['n_folds']}-fold CV "
                       f"on the tuning draw {c['dataset']['sha256'][:12]})\n"
-                      + yaml.safe_dump({c["model"]: c["hyperparameters"]}, sort_keys=False,
-                                       default_flow_style=None))
+                      + yaml.dump({c["model"]: c["hyperparameters"]}, Dumper=_FlowLists, sort_keys=False))
     return "\n".join(blocks)
 
 
