@@ -15,7 +15,7 @@ from axs import paths
 from axs.dataset import prepare
 from axs.errors import DataError
 from axs.tuning import (MIN_MSE_PCT2, TuningData, main, params_yaml, read_space, relative_score, run_search,
-                        scored_elements, write_record)
+                        scored_elements, trials_frame, write_record)
 from pipeline_fixtures import write_raw_data
 
 LASSO = {"trials": 2, "fixed": {"max_iter": 200},
@@ -124,9 +124,12 @@ def test_score_is_the_cv_ratio_to_the_training_fold_mean(tmp_path, draw):
     from axs.evaluation import cv_scores
     from axs.models import make_model
 
-    config = read_space(_space(tmp_path, {"lasso": {**LASSO, "trials": 1, "enqueue": [{"alpha": 0.1}]}}))
+    config = read_space(_space(tmp_path, {"lasso": {**LASSO, "trials": 1,
+                                                     "enqueue": [{"alpha": 0.1}, {"alpha": 0.2}]}}))
     data = TuningData(draw, config["min_measured"])
-    score = run_search("lasso", config, data).trials[0].value
+    study = run_search("lasso", config, data)
+    score = study.trials[0].value
+    assert len(trials_frame(study)) == 1                           # the second point still waits: not a trial
     ds = xr.open_dataset(draw)
     predicted = out_of_fold_predictions(lambda j: make_model("lasso", ds["energy_kev"].to_numpy(), data.elements,
                                                              seed=j, alpha=0.1, max_iter=200),

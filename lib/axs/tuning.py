@@ -319,11 +319,16 @@ def run_search(model_name: str, config: dict, data: TuningData, n_trials: int | 
     return study
 
 
+def _started(study: optuna.Study) -> list:
+    """The study's trials that started (enqueued points still waiting are not trials yet)."""
+    return [t for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.WAITING]
+
+
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """Every trial: number, state, score, folds_done, epochs_run (per fold, space-separated; 0 for a
     model without epochs), duration_s, then one column per hyperparameter."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in _started(study):
         duration = t.duration.total_seconds() if t.duration is not None else float("nan")
         rows.append({"number": t.number, "state": t.state.name,
                      "score": t.value if t.value is not None else float("nan"),
@@ -340,8 +345,8 @@ def chosen(study: optuna.Study, model_name: str, config: dict, data: TuningData)
     if not complete:
         raise RuntimeError(f"{model_name}: no trial completed; nothing to choose")
     best = min(complete, key=lambda t: (t.value, t.number))
-    states = pd.Series([t.state.name for t in study.get_trials(deepcopy=False)]).value_counts()
-    durations = [t.duration.total_seconds() for t in study.get_trials(deepcopy=False) if t.duration is not None]
+    states = pd.Series([t.state.name for t in _started(study)]).value_counts()
+    durations = [t.duration.total_seconds() for t in _started(study) if t.duration is not None]
     return {
         "model": model_name,
         "hyperparameters": {**section["fixed"], **{k: _decode(v) for k, v in best.params.items()}},
