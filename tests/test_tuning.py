@@ -185,3 +185,27 @@ def test_a_draw_prepared_with_other_folds_is_refused(tmp_path, draw):
     config = read_space(_space(tmp_path, {"lasso": LASSO}, n_folds=4))
     with pytest.raises(DataError, match="prepared with n_folds=3, fold_seed=0 but the tuning space says 4, 0"):
         run_search("lasso", config, TuningData(draw, config["min_measured"]))
+
+
+def test_a_model_predicting_nan_fails_after_one_fold_and_is_never_chosen(tmp_path, draw):
+    from axs.models import make_model as real
+
+    class Diverging:
+        def __init__(self, **_):
+            pass
+
+        def fit(self, X, Y, **_):
+            return self
+
+        def predict(self, X):
+            return np.full((len(X), len(data.elements)), np.nan)
+
+    def make_model(name, alpha, **kwargs):            # alpha > 0.1 diverges, as a too-large step would
+        return Diverging() if alpha > 0.1 else real(name, alpha=alpha, **kwargs)
+
+    config = read_space(_space(tmp_path, {"lasso": {**LASSO, "enqueue": [{"alpha": 0.5}, {"alpha": 0.01}]}}))
+    data = TuningData(draw, config["min_measured"])
+    study = run_search("lasso", config, data, make_model=make_model)
+    frame = trials_frame(study)
+    assert frame["state"].tolist() == ["FAIL", "COMPLETE"] and frame["folds_done"].tolist() == [1, 3]
+    assert study.best_trial.params == {"alpha": 0.01}

@@ -221,6 +221,10 @@ class TuningData:
         self.n_samples = len(self.X)
 
 
+class _Diverged(Exception):
+    """A fold's predictions hold NaN: no point training the other folds."""
+
+
 def objective(data: TuningData, model_name: str, section: dict, model_seed: int,
               make_model: Callable | None = None) -> Callable[[optuna.Trial], float]:
     """The optuna objective of one model: k-fold CV of ``make_model(model_name, **fixed, **point)`` on
@@ -248,15 +252,19 @@ def objective(data: TuningData, model_name: str, section: dict, model_seed: int,
             epochs_run.append(len(getattr(model, "history", {}).get("loss", [])))   # 0 for linear models
             trial.set_user_attr("epochs_run", " ".join(map(str, epochs_run)))
             if not math.isfinite(score):
-                return            # NaN predictions: the trial ends with a NaN score (failed)
+                raise _Diverged(f"fold {j}: NaN predictions")
             trial.report(score, step=len(done) - 1)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"after fold {j}: running score {score:.4g}")
 
-        out_of_fold_predictions(
-            lambda j: make_model(model_name, energies_kev=data.energies_kev, elements=data.elements,
-                                 seed=model_seed + j, **{**section["fixed"], **point}),
-            data.X, data.Y, data.folds, fit_kwargs=fit_kwargs, on_fold=after_fold)
+        try:
+            out_of_fold_predictions(
+                lambda j: make_model(model_name, energies_kev=data.energies_kev, elements=data.elements,
+                                     seed=model_seed + j, **{**section["fixed"], **point}),
+                data.X, data.Y, data.folds, fit_kwargs=fit_kwargs, on_fold=after_fold)
+        except _Diverged as stop:
+            trial.set_user_attr("failure", str(stop))
+            return float("nan")     # optuna records the trial as failed; it is never chosen
         return relative_score(np.stack(done), data.mean_fold_mse)
 
     return run
