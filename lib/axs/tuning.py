@@ -47,7 +47,7 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from axs import paths
+from axs import evaluation, paths
 from axs.crossval import out_of_fold_predictions
 from axs.dataset import load_dataset, prepare
 from axs.errors import DataError
@@ -59,7 +59,7 @@ WORK = paths.ARTIFACTS / "tuning"          # tuning draw, prepared dataset, optu
 RECORD = paths.ROOT / "tuning"             # committed record: tuning/<model>/trials.csv, chosen.json
 
 #: An MSE (wt%^2) below this counts as zero; a relative MSE over it is never formed.
-MIN_MSE_PCT2 = 1e-20
+MIN_MSE_PCT2 = evaluation.MIN_MSE_PCT2
 
 _SETTINGS = {"sampler_seed": int, "model_seed": int, "n_folds": int, "fold_seed": int, "min_measured": int}
 _MODEL_KEYS = {"trials", "use_unlabelled", "fixed", "space", "enqueue"}
@@ -166,20 +166,11 @@ def _decode(value):
 
 # -- the score ----------------------------------------------------------------------------------
 def scored_elements(ds: xr.Dataset, min_measured: int) -> list[str]:
-    """Elements the tuning score averages over: at least ``min_measured`` measured (uncensored, finite)
-    values, values that vary, and a finite value in every fold of ``ds['fold']``."""
-    y = ds["concentration_pct"].transpose("sample", "element").to_numpy()
-    censored = ds["censored"].transpose("sample", "element").to_numpy()
-    folds = ds["fold"].to_numpy()
-    has = np.isfinite(y)
-    kept = []
-    for e, element in enumerate(ds["element"].to_numpy().tolist()):
-        values = y[has[:, e], e]
-        measured = int((has[:, e] & (censored[:, e] == 0)).sum())
-        every_fold = all(has[folds == j, e].any() for j in np.unique(folds))
-        if measured >= min_measured and len(values) and np.ptp(values) > 0 and every_fold:
-            kept.append(element)
-    return kept
+    """Elements the tuning score averages over: those :func:`axs.evaluation.unscorable_elements` does not
+    remove (at least ``min_measured`` measured values, values that vary, a value in every fold)."""
+    unscorable = evaluation.unscorable_elements(ds["concentration_pct"], ds["censored"], ds["fold"],
+                                                min_values=min_measured)
+    return [e for e in ds["element"].to_numpy().tolist() if e not in set(unscorable["element"])]
 
 
 def relative_score(fold_mse_model: np.ndarray, fold_mse_mean: np.ndarray) -> float:
