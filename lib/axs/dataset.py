@@ -13,7 +13,8 @@ and builds one :class:`xarray.Dataset`:
   censored values replaced by the documented rule :data:`CENSORING_RULE`;
 * ``censored(sample, element)``: -1 below the detection limit, +1 above the
   upper limit, 0 measured (the flag travels with the data);
-* ``fold(sample)``: the seeded k-fold cross-validation fold of each sample.
+* ``fold(sample)``: the seeded k-fold cross-validation fold of each sample;
+* attribute ``tube``: the tubes named in the spectra headers (:func:`training_tubes`).
 
 Nothing is written until every input has been read and checked, and then
 only into the output folder, through a temporary file renamed into place.
@@ -242,8 +243,16 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
         },
         coords={"sample": samples, "element": elements, "channel": np.arange(len(energies_kev)),
                 "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
-        attrs={"censoring": CENSORING_RULE},
+        attrs={"censoring": CENSORING_RULE, "tube": training_tubes(spectra)},
     )
+
+
+def training_tubes(spectra: list[Spectrum]) -> str:
+    """The distinct header ``tube`` fields of the spectra (``"Rh 40 kV"``), ``"; "``-joined ('' if none say).
+
+    Kept in the dataset's attributes so that an exported model can check the
+    tube of new spectra (:mod:`axs.applicability`)."""
+    return "; ".join(sorted({s.metadata["tube"] for s in spectra if s.metadata.get("tube")}))
 
 
 def select_cores(ds: xr.Dataset, max_cores: int | None) -> xr.Dataset:
