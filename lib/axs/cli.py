@@ -61,6 +61,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="archive mode: address of a dask.distributed scheduler "
                              "(default: local threads)")
+    parser.add_argument("--level", type=float, default=0.9, metavar="P",
+                        help="coverage of the prediction intervals <element>_lo, <element>_hi "
+                             "(default %(default)s; from the model's field.json)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit status 1 when any sample is flagged as unlike the training data "
+                             "(column 'flags'); 2 when the model has no field.json to check with")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help=f"list every resampled file (default: the first {WARNINGS_LISTED} and a count)")
 
@@ -88,7 +94,21 @@ def _predict_files(args) -> int:
     except (OSError, ValueError) as err:
         print(f"axs predict: cannot load the model: {err}", file=sys.stderr)
         return 2
-    run = predict_files(model, args.spectra, live_time_s=args.live_time_s)
+    # applicability flags and intervals (axs.bundle): --level, --strict
+    from axs.bundle import flag_summary, load_field
+    try:
+        field = load_field(args.model)
+    except ValueError as err:
+        print(f"axs predict: cannot load the model: {err}", file=sys.stderr)
+        return 2
+    if not 0 < args.level < 1:
+        print(f"axs predict: --level: expected a coverage between 0 and 1, got {args.level}", file=sys.stderr)
+        return 2
+    if field is None and args.strict:
+        print(f"axs predict: --strict: {args.model} has no field.json to check applicability with "
+              "(export the model with axs.bundle.export_model)", file=sys.stderr)
+        return 2
+    run = predict_files(model, args.spectra, live_time_s=args.live_time_s, field=field, level=args.level)
     listed = run.warnings if args.verbose else run.warnings[:WARNINGS_LISTED]
     for warning in listed:
         print(f"warning: {warning}", file=sys.stderr)
@@ -102,7 +122,10 @@ def _predict_files(args) -> int:
     n_files = int(run.table["n_spectra"].sum()) if len(run.table) else 0
     print(f"{len(run.table)} samples from {n_files} spectra -> "
           f"{args.out if len(run.table) else '(nothing written)'}; {len(run.errors)} failed", file=sys.stderr)
-    return 0 if run.ok and len(run.table) else 1
+    print(flag_summary(run.table) if field is not None else
+          f"applicability: not checked ({args.model} has no field.json)", file=sys.stderr)
+    flagged = field is not None and len(run.table) > 0 and not run.table["applicable"].all()
+    return 0 if run.ok and len(run.table) and not (args.strict and flagged) else 1
 
 
 def _predict_archive(args) -> int:

@@ -147,11 +147,15 @@ def concentrations_table(sample_ids: list[str], concentrations_pct: np.ndarray, 
     return pd.DataFrame(columns)
 
 
-def predict_files(model, arguments: list[str | Path], live_time_s: float | None = None) -> PredictionRun:
+def predict_files(model, arguments: list[str | Path], live_time_s: float | None = None,
+                  field=None, level: float = 0.9) -> PredictionRun:
     """Predict every sample in the spectra files (and folders) ``arguments`` with ``model``.
 
     ``model`` is a loaded model (anything with ``predict``, ``energies_kev``
     and ``elements``); ``live_time_s`` is used for files that do not give one.
+    ``field``: the model's :class:`axs.bundle.FieldBundle`, which adds the
+    ``applicable``, ``flags``, ``<element>_lo`` and ``<element>_hi`` columns
+    (intervals at ``level``).
     """
     energies_kev, elements = model_grid(model)
     errors: list[DataError] = []
@@ -187,6 +191,10 @@ def predict_files(model, arguments: list[str | Path], live_time_s: float | None 
         predicted = np.empty((0, len(elements)))
     table = concentrations_table(samples, predicted, elements,
                                  {"n_spectra": [len(f) for f in files], "files": [";".join(f) for f in files]})
+    if field is not None:  # applicability flags and intervals (axs.bundle)
+        spectrum_of = {str(p): s for p, s in read}
+        table = field.annotate(model, table, np.asarray(rows).reshape(len(rows), len(energies_kev)),
+                               [[spectrum_of[f] for f in used] for used in files], level)
     return PredictionRun(table, [str(e) for e in errors], warnings)
 
 
