@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,13 +29,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs.applicability import ApplicabilityChecker, calibrate_applicability, total_count_rate_cps
+from axs.applicability import (ApplicabilityChecker, calibrate_applicability, relative_reconstruction_error,
+                               total_count_rate_cps)
 from axs.elements import UNIT_TO_PCT, assay_unit
 from axs.files import atomic_path
 from axs.intervals import DEFAULT_LEVEL, conformal_intervals, conformity_scores
 
 FIELD_FILE = "field.json"
 FIELD_FORMAT = "axs field bundle v1"
+
+#: Spectra per call of a decoder model's joint prediction-and-reconstruction pass.
+JOINT_BATCH = 8192
+
+_joint_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def saved_model_name(model) -> str:
@@ -57,15 +64,18 @@ class FieldBundle:
         return "reconstruction" in self.checker.thresholds
 
     def columns(self, model, X: np.ndarray, predicted_pct: np.ndarray,
-                header_flags: Sequence[Sequence[str]] | None = None, level: float = DEFAULT_LEVEL) -> dict:
+                header_flags: Sequence[Sequence[str]] | None = None, level: float = DEFAULT_LEVEL,
+                reconstruction_error: np.ndarray | None = None) -> dict:
         """``applicable``, ``flags`` and ``<element>_lo``/``_hi`` (element's assay unit) for spectra X (counts/s).
 
         ``predicted_pct`` (n, elements) in wt% from ``model``; ``header_flags``
-        per row from :meth:`ApplicabilityChecker.header_flags`. Decoder models
-        are run once more for their reconstruction.
+        per row from :meth:`ApplicabilityChecker.header_flags`. A decoder
+        model's ``reconstruction_error`` (:func:`predict_with_field` gets it
+        in the prediction pass) is computed with ``model.reconstruct`` when not given.
         """
-        reconstruction = model.reconstruct(X) if self.uses_reconstruction and len(X) else None
-        flags = self.checker.flags(X, reconstruction, header_flags)
+        if self.uses_reconstruction and reconstruction_error is None:
+            reconstruction_error = relative_reconstruction_error(X, model.reconstruct(X)) if len(X) else np.empty(0)
+        flags = self.checker.flags(X, reconstruction_error if self.uses_reconstruction else None, header_flags)
         lower, upper = conformal_intervals(predicted_pct, self.scores_pct, level)
         out = {"applicable": [not f for f in flags], "flags": flags}
         for e, element in enumerate(self.elements):
@@ -165,6 +175,47 @@ def load_field(model_path: str | Path) -> FieldBundle | None:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: not a JSON field bundle ({err})") from None
     return FieldBundle.from_dict(d, path)
+
+
+def _joint_pass(model):
+    """A tf.function giving a decoder model's concentrations and relative reconstruction error in one pass."""
+    if model not in _joint_passes:
+        import tensorflow as tf
+
+        network = model.network
+
+        @tf.function(input_signature=[tf.TensorSpec((None, network.n_channels), tf.float32)], reduce_retracing=True)
+        def infer(x):
+            out = network(x, training=False)
+            reconstruction = out["reconstruction"] * network.spectrum_scale
+            norm = tf.norm(x, axis=1)
+            error = tf.where(norm > 0, tf.norm(x - reconstruction, axis=1) / tf.maximum(norm, 1e-30), float("inf"))
+            return network.concentrations(out["y"]), error
+
+        _joint_passes[model] = infer
+    return _joint_passes[model]
+
+
+def predict_with_field(model, field: FieldBundle, X: np.ndarray, level: float = DEFAULT_LEVEL
+                       ) -> tuple[np.ndarray, dict]:
+    """Batch prediction with the field columns: ``(concentrations (n, elements) wt%, FieldBundle.columns(...))``.
+
+    For spectra already on the model's grid (archives, benchmarks): no header
+    checks. A decoder model predicts and reconstructs in one pass of its
+    network (eq. 12 on the same encoding), so the reconstruction check costs
+    little more than the prediction.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if not field.uses_reconstruction:
+        predicted = np.asarray(model.predict(X), dtype=np.float64)
+        return predicted, field.columns(model, X, predicted, level=level)
+    import tensorflow as tf
+
+    infer = _joint_pass(model)
+    parts = [infer(tf.constant(X[i: i + JOINT_BATCH])) for i in range(0, len(X), JOINT_BATCH)]
+    predicted = np.concatenate([p[0].numpy() for p in parts]).astype(np.float64)
+    error = np.concatenate([p[1].numpy() for p in parts]).astype(np.float64)
+    return predicted, field.columns(model, X, predicted, level=level, reconstruction_error=error)
 
 
 def flag_summary(table: pd.DataFrame) -> str:
