@@ -91,6 +91,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="archive mode: address of a dask.distributed scheduler "
                              "(default: local threads)")
+    parser.add_argument("--level", type=float, default=0.9, metavar="P",
+                        help="coverage of the prediction intervals <element>_lo, <element>_hi "
+                             "(default %(default)s; from the model's field.json)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit status 1 when any sample is flagged as unlike the training data "
+                             "(column 'flags'); 2 when the model has no field.json to check with")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help=f"list every note and refused spectrum (default: the first {WARNINGS_LISTED} "
                              "of each kind and a count)")
@@ -184,8 +190,18 @@ def _predict_files(args) -> int:
             require_theta(model)
         except ValueError as err:
             return _usage(str(err))
+    if not 0 < args.level < 1:
+        return _usage(f"--level: expected a coverage between 0 and 1, got {args.level}")
+    from axs.bundle import flag_summary, load_field   # applicability flags and intervals
+    try:
+        field = load_field(args.model)
+    except ValueError as err:
+        return _usage(f"cannot load the model: {err}")
+    if field is None and args.strict:
+        return _usage(f"--strict: {args.model} has no field.json to check applicability with "
+                      "(export the model with axs.bundle.export_model)")
     run = predict_files(model, args.spectra, live_time_s=args.live_time_s, energy_unit=args.energy_unit,
-                        tube_kv=args.tube_kv, theta=args.theta)
+                        tube_kv=args.tube_kv, theta=args.theta, field=field, level=args.level)
     _print_notes(run.skipped, args.verbose, "files skipped")
     _print_notes(run.warnings, args.verbose, "spectra moved onto the model's grid")
     for error in run.errors:
@@ -196,7 +212,10 @@ def _predict_files(args) -> int:
     print(f"{len(run.table)} samples from {n_files} spectra -> "
           f"{args.out if len(run.table) else '(nothing written)'}; {len(run.errors)} failed"
           + (f"; {len(run.skipped)} files skipped" if run.skipped else ""), file=sys.stderr)
-    return 0 if run.ok and len(run.table) else 1
+    print(flag_summary(run.table) if field is not None else
+          f"applicability: not checked ({args.model} has no field.json)", file=sys.stderr)
+    flagged = field is not None and len(run.table) > 0 and not run.table["applicable"].all()
+    return 0 if run.ok and len(run.table) and not (args.strict and flagged) else 1
 
 
 def _predict_archive(args) -> int:

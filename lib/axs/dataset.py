@@ -19,7 +19,8 @@ everything against everything, and builds one :class:`xarray.Dataset`:
 * ``missing(sample, element)``: True where the cell was blank;
 * coordinate ``family(sample)``: the sample's rock or matrix family from
   ``samples.csv`` (``""`` for every sample when there is no such file);
-* ``fold(sample)``: the seeded k-fold cross-validation fold of each sample.
+* ``fold(sample)``: the seeded k-fold cross-validation fold of each sample;
+* attribute ``tube``: the tubes named in the spectra headers (:func:`training_tubes`).
 
 Elements keep the column order of ``assays.csv`` and may be any element
 symbol (not only the stand-in's 48).
@@ -298,8 +299,16 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
                 "family": (("sample",), family.astype(str), {"long_name": "rock or matrix family "
                                                               "(samples.csv); not a model input"}),
                 "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
-        attrs={"censoring": CENSORING_RULE},
+        attrs={"censoring": CENSORING_RULE, "tube": training_tubes(spectra)},
     )
+
+
+def training_tubes(spectra: list[Spectrum]) -> str:
+    """The distinct header ``tube`` fields of the spectra (``"Rh 40 kV"``), ``"; "``-joined ('' if none say).
+
+    Kept in the dataset's attributes so that an exported model can check the
+    tube of new spectra (:mod:`axs.applicability`)."""
+    return "; ".join(sorted({s.metadata["tube"] for s in spectra if s.metadata.get("tube")}))
 
 
 def select_cores(ds: xr.Dataset, max_cores: int | None) -> xr.Dataset:

@@ -219,7 +219,8 @@ def concentrations_table(sample_ids: list[str], concentrations_pct: np.ndarray, 
 
 
 def predict_files(model, arguments: list[str | Path], live_time_s: float | None = None, *,
-                  energy_unit: str = "keV", tube_kv: float | None = None, theta: bool = False) -> PredictionRun:
+                  energy_unit: str = "keV", tube_kv: float | None = None, theta: bool = False,
+                  field=None, level: float = 0.9) -> PredictionRun:
     """Predict every sample in the spectra files (and folders) ``arguments`` with ``model``.
 
     ``model`` is a loaded model (anything with ``predict``, ``energies_kev``
@@ -227,7 +228,9 @@ def predict_files(model, arguments: list[str | Path], live_time_s: float | None 
     ``energy_unit`` for files that do not state theirs (:mod:`axs.importers`),
     ``tube_kv`` for files that do not give their tube voltage
     (:func:`rates_on_grid`). ``theta`` adds the ``theta_<element>`` columns
-    (AXS models only, :func:`theta_columns`).
+    (AXS models only, :func:`theta_columns`). ``field``: the model's
+    :class:`axs.bundle.FieldBundle`, which adds the ``applicable``, ``flags``,
+    ``<element>_lo`` and ``<element>_hi`` columns (intervals at ``level``).
     """
     energies_kev, elements = model_grid(model)
     if theta:
@@ -277,6 +280,10 @@ def predict_files(model, arguments: list[str | Path], live_time_s: float | None 
                                  {"n_spectra": [len(f) for f in files], "files": [";".join(f) for f in files]})
     if theta:
         table = pd.concat([table, theta_columns(model, X)], axis=1)
+    if field is not None:  # applicability flags and intervals (axs.bundle)
+        spectrum_of = {str(p): s for p, s in read}
+        table = field.annotate(model, table, np.asarray(X).reshape(len(table), len(energies_kev)),
+                               [[spectrum_of[f] for f in used] for used in files], level)
     return PredictionRun(table, [str(e) for e in errors], warnings, skipped)
 
 

@@ -1,0 +1,283 @@
+"""Is a new spectrum like the training spectra? Applicability checks for every prediction.
+
+A model trained on one instrument and one kind of rock extrapolates silently:
+an all-zero spectrum, a CSV in eV or a spectrum from another tube still gets a
+rock-like composition. The checks below say when a prediction should not be
+trusted. Each failed check adds a short, stable name to the sample's ``flags``:
+
+``energy_range``
+    more than :data:`ENERGY_OUTSIDE_SHARE` of the spectrum's counts lie outside
+    the training energy grid (energies in eV, another instrument's range);
+``anode``, ``tube_kv``
+    the spectrum's header ``tube`` (``"Rh 40 kV"``) names another anode or a
+    voltage more than :data:`TUBE_KV_TOLERANCE` from the training tube's
+    (a spectrum without a tube header is not checked);
+``count_rate``
+    total counts per second outside the training range by more than the
+    calibrated margin (a zero spectrum, another source or detector);
+``spectrum_distance``, ``spectrum_residual``
+    the spectrum's shape (log of the count-rate share of each channel) is far
+    from the training set in a principal-component model: Hotelling's T^2
+    (Mahalanobis distance inside the PCA subspace) and Q (squared residual
+    outside it);
+``reconstruction``
+    decoder models (AXS): the relative error of the model's reconstruction
+    (eq. 12 applied to the encoding) beyond the training distribution.
+
+The thresholds of the continuous scores are calibrated on cross-validation
+(:func:`calibrate_applicability`): the checker is fitted on the training
+folds, scores the held-out fold, and each threshold is the conformal quantile
+of the held-out scores at ``1 - max_flag_rate / n_scores``, so that at most
+``max_flag_rate`` of held-out training spectra are flagged by any check
+(with fewer than ``n_scores / max_flag_rate`` labelled spectra, each threshold
+is the largest held-out score, and the bound is ``n_scores / (n + 1)``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from axs.energy_grid import channel_edges_kev
+
+#: A spectrum is flagged ``energy_range`` when more than this share of its counts lies outside the training grid.
+ENERGY_OUTSIDE_SHARE = 0.01
+
+#: Largest difference (kV) between a spectrum's tube voltage and the training tube's.
+TUBE_KV_TOLERANCE = 0.5
+
+#: Added to each band's share of the total count rate before the logarithm (one count in ~1e5 counts).
+SHAPE_FLOOR = 1e-5
+
+#: Neighbouring channels summed into one band of the shape features (less noise, 4x less work per spectrum).
+SHAPE_BAND_CHANNELS = 4
+
+#: Smallest count-rate margin (natural log; 0.1 = 10 %) beyond the training range, whatever the calibration says.
+MIN_COUNT_RATE_MARGIN = 0.1
+
+#: Flag names in the order they are reported.
+FLAG_NAMES = ("energy_range", "anode", "tube_kv", "count_rate", "spectrum_distance", "spectrum_residual",
+              "reconstruction")
+
+_TUBE = re.compile(r"^\s*(?P<anode>[A-Z][a-z]?)\s+(?P<kv>\d+(?:\.\d*)?)\s*kV\s*$")
+
+
+def parse_tube(text: str) -> tuple[str, float]:
+    """``(anode, kV)`` from a header ``tube`` field such as ``"Rh 40 kV"``; ValueError otherwise."""
+    match = _TUBE.match(text)
+    if not match:
+        raise ValueError(f"tube: expected '<anode symbol> <voltage> kV' (e.g. 'Rh 40 kV'), got {text!r}")
+    return match["anode"], float(match["kv"])
+
+
+def total_count_rate_cps(X: np.ndarray) -> np.ndarray:
+    """Total counts per second of each spectrum (n,): the sum over channels of counts/s."""
+    return np.asarray(X).sum(axis=1).astype(np.float64)
+
+
+def shape_features(X: np.ndarray) -> np.ndarray:
+    """log(share of the total count rate in each band + :data:`SHAPE_FLOOR`), (n, bands).
+
+    A band is :data:`SHAPE_BAND_CHANNELS` neighbouring channels (the last may be shorter).
+
+    Dividing by the total removes the count rate (checked on its own) and,
+    to first order, the scatter intensity that varies with distance and tilt.
+    An all-zero spectrum has every share 0. Float32, computed in place: this
+    runs on every predicted spectrum.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    short = -X.shape[1] % SHAPE_BAND_CHANNELS
+    if short:
+        X = np.pad(X, ((0, 0), (0, short)))
+    X = sum(X[:, k::SHAPE_BAND_CHANNELS] for k in range(SHAPE_BAND_CHANNELS))  # strided adds: faster than reshape-sum
+    total = X.sum(axis=1, keepdims=True)
+    share = np.divide(X, total, out=np.zeros_like(X), where=total > 0)
+    share += SHAPE_FLOOR
+    return np.log(share, out=share)
+
+
+def relative_reconstruction_error(X: np.ndarray, reconstruction_cps: np.ndarray) -> np.ndarray:
+    """||x - x_hat|| / ||x|| per spectrum (n,) for a decoder model's reconstruction x_hat (eq. 12); inf for x = 0."""
+    X = np.asarray(X, dtype=np.float64)
+    norm = np.linalg.norm(X, axis=1)
+    error = np.linalg.norm(X - np.asarray(reconstruction_cps, dtype=np.float64), axis=1)
+    return np.divide(error, norm, out=np.full_like(norm, np.inf), where=norm > 0)
+
+
+def outside_energy_share(counts: np.ndarray, energies_kev: np.ndarray, grid_energies_kev: np.ndarray) -> float:
+    """Share of ``counts`` (on channels centred at ``energies_kev``) outside the edges of ``grid_energies_kev``."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    edges = channel_edges_kev(np.asarray(grid_energies_kev, dtype=np.float64))
+    outside = (energies_kev < edges[0]) | (energies_kev > edges[-1])
+    return float(counts[outside].sum() / total)
+
+
+def conformal_threshold(scores: np.ndarray, alpha: float) -> float:
+    """The conformal (1 - alpha) quantile of held-out ``scores``: the ceil((n + 1)(1 - alpha))-th smallest.
+
+    A new exchangeable score exceeds it with probability at most ``alpha``.
+    With fewer than 1/alpha - 1 scores that rank does not exist and the largest
+    score is used: a new score then exceeds it with probability 1/(n + 1).
+    """
+    scores = np.sort(np.asarray(scores, dtype=np.float64))
+    rank = min(math.ceil((len(scores) + 1) * (1.0 - alpha)), len(scores))
+    return float(scores[max(rank, 1) - 1])
+
+
+@dataclass
+class ApplicabilityChecker:
+    """A fitted applicability model; :meth:`fit` then thresholds from :func:`calibrate_applicability`.
+
+    Arrays are plain numpy (the PCA is fitted with scikit-learn and kept as
+    its mean, components and variances), so :meth:`to_dict` is JSON.
+    """
+
+    grid_energies_kev: np.ndarray
+    tubes: list[tuple[str, float]]
+    count_rate_range_cps: tuple[float, float]
+    pca_mean: np.ndarray
+    pca_components: np.ndarray
+    pca_variances: np.ndarray
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, X: np.ndarray, energies_kev: np.ndarray, tubes: Sequence[str] = (),
+            n_components: int = 10) -> "ApplicabilityChecker":
+        """Fit on training spectra X (n, channels) in counts/s on ``energies_kev`` (keV); thresholds unset (inf)."""
+        X = np.asarray(X, dtype=np.float64)
+        rate = total_count_rate_cps(X)
+        pca = PCA(n_components=min(n_components, X.shape[0] - 1, X.shape[1])).fit(shape_features(X))
+        return cls(grid_energies_kev=np.asarray(energies_kev, dtype=np.float64),
+                   tubes=[parse_tube(t) for t in tubes],
+                   count_rate_range_cps=(float(rate.min()), float(rate.max())),
+                   pca_mean=pca.mean_, pca_components=pca.components_, pca_variances=pca.explained_variance_)
+
+    # -- continuous scores ------------------------------------------------------------------------
+    def scores(self, X: np.ndarray, reconstruction_error: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Score per spectrum (n,) of each continuous check; larger is less like the training set.
+
+        ``count_rate``: log distance of the total count rate outside the training
+        range (0 inside); ``spectrum_distance``: Hotelling's T^2 of the shape
+        features; ``spectrum_residual``: their Q (squared PCA residual);
+        ``reconstruction``: ``reconstruction_error`` as given (n,)
+        (:func:`relative_reconstruction_error`), when given.
+        """
+        rate = np.maximum(total_count_rate_cps(X), np.finfo(np.float64).tiny)
+        low, high = np.log(self.count_rate_range_cps)
+        residual = shape_features(X)
+        residual -= self.pca_mean.astype(np.float32)
+        components = self.pca_components.astype(np.float32)
+        t = residual @ components.T
+        residual -= t @ components
+        out = {"count_rate": np.maximum(np.maximum(low - np.log(rate), np.log(rate) - high), 0.0),
+               "spectrum_distance": np.sum(t.astype(np.float64) ** 2 / self.pca_variances, axis=1),
+               "spectrum_residual": np.square(residual, out=residual).sum(axis=1).astype(np.float64)}
+        if reconstruction_error is not None:
+            out["reconstruction"] = np.asarray(reconstruction_error, dtype=np.float64)
+        return out
+
+    def exceeded(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Boolean (n,) per calibrated check: the score is above its threshold."""
+        return {name: scores[name] > threshold for name, threshold in self.thresholds.items() if name in scores}
+
+    # -- header checks ----------------------------------------------------------------------------
+    def header_flags(self, counts: np.ndarray, energies_kev: np.ndarray, tube: str | None) -> list[str]:
+        """Flags of one measured spectrum (before it is moved onto the grid): energy range, anode, tube voltage."""
+        flags = []
+        if outside_energy_share(counts, energies_kev, self.grid_energies_kev) > ENERGY_OUTSIDE_SHARE:
+            flags.append("energy_range")
+        if tube and self.tubes:
+            try:
+                anode, kv = parse_tube(tube)
+            except ValueError:
+                return flags + ["anode", "tube_kv"]
+            if anode not in {a for a, _ in self.tubes}:
+                flags.append("anode")
+            if all(abs(kv - k) > TUBE_KV_TOLERANCE for _, k in self.tubes):
+                flags.append("tube_kv")
+        return flags
+
+    def flags(self, X: np.ndarray, reconstruction_error: np.ndarray | None = None,
+              header_flags: Sequence[Sequence[str]] | None = None) -> list[str]:
+        """``;``-joined flag names per spectrum (empty string: applicable), in the order of :data:`FLAG_NAMES`."""
+        hits = np.zeros((len(X), len(FLAG_NAMES)), dtype=bool)
+        for name, hit in self.exceeded(self.scores(X, reconstruction_error)).items():
+            hits[:, FLAG_NAMES.index(name)] = hit
+        for i, names in enumerate(header_flags or ()):
+            hits[i, [FLAG_NAMES.index(n) for n in names]] = True
+        rows = [""] * len(X)
+        for i in np.flatnonzero(hits.any(axis=1)):   # only flagged rows need a string built
+            rows[i] = ";".join(FLAG_NAMES[k] for k in np.flatnonzero(hits[i]))
+        return rows
+
+    # -- persistence ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Everything as JSON-ready lists and numbers (``inf`` thresholds as the string 'inf')."""
+        return {"grid_energies_kev": self.grid_energies_kev.tolist(),
+                "tubes": [f"{a} {kv:g} kV" for a, kv in self.tubes],
+                "count_rate_range_cps": list(self.count_rate_range_cps),
+                "pca_mean": self.pca_mean.tolist(), "pca_components": self.pca_components.tolist(),
+                "pca_variances": self.pca_variances.tolist(),
+                "thresholds": {k: (v if math.isfinite(v) else "inf") for k, v in self.thresholds.items()},
+                "shape_floor": SHAPE_FLOOR, "shape_band_channels": SHAPE_BAND_CHANNELS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ApplicabilityChecker":
+        """Inverse of :meth:`to_dict`; KeyError naming a missing entry."""
+        return cls(grid_energies_kev=np.asarray(d["grid_energies_kev"], dtype=np.float64),
+                   tubes=[parse_tube(t) for t in d["tubes"]],
+                   count_rate_range_cps=tuple(float(v) for v in d["count_rate_range_cps"]),
+                   pca_mean=np.asarray(d["pca_mean"], dtype=np.float64),
+                   pca_components=np.asarray(d["pca_components"], dtype=np.float64),
+                   pca_variances=np.asarray(d["pca_variances"], dtype=np.float64),
+                   thresholds={k: float(v) for k, v in d["thresholds"].items()})
+
+
+def _thresholds(held_out: dict[str, np.ndarray], alpha: float) -> dict[str, float]:
+    thresholds = {name: conformal_threshold(s, alpha) for name, s in held_out.items()}
+    thresholds["count_rate"] = max(thresholds["count_rate"], MIN_COUNT_RATE_MARGIN)
+    return thresholds
+
+
+def calibrate_applicability(X: np.ndarray, folds: np.ndarray, energies_kev: np.ndarray, tubes: Sequence[str] = (),
+                            reconstruction_cps: np.ndarray | None = None, max_flag_rate: float = 0.02,
+                            n_components: int = 10) -> tuple[ApplicabilityChecker, float]:
+    """The checker fitted on all X with thresholds from cross-validation, and its held-out flag rate.
+
+    For each fold j a checker fitted on the other folds scores fold j; the
+    thresholds are conformal quantiles of these held-out scores at
+    ``1 - max_flag_rate / n_scores`` (a Bonferroni split, so that at most
+    ``max_flag_rate`` of held-out spectra are flagged by any check).
+    ``reconstruction_cps``: a decoder model's out-of-fold reconstructions of X
+    (each from the fold model that did not see it), for the ``reconstruction`` check.
+
+    The flag rate returned is itself held out: fold j's spectra are judged
+    with thresholds set from the other folds' held-out scores only.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    folds = np.asarray(folds)
+    errors = None if reconstruction_cps is None else relative_reconstruction_error(X, reconstruction_cps)
+    held_out: dict[str, np.ndarray] = {}
+    for j in np.unique(folds):
+        test = folds == j
+        fold_scores = ApplicabilityChecker.fit(X[~test], energies_kev, tubes, n_components).scores(
+            X[test], None if errors is None else errors[test])
+        for name, s in fold_scores.items():
+            held_out.setdefault(name, np.empty(len(X)))[test] = s
+    alpha = max_flag_rate / len(held_out)
+    flagged = np.zeros(len(X), dtype=bool)
+    for j in np.unique(folds):
+        test = folds == j
+        for name, threshold in _thresholds({k: v[~test] for k, v in held_out.items()}, alpha).items():
+            flagged[test] |= held_out[name][test] > threshold
+    checker = ApplicabilityChecker.fit(X, energies_kev, tubes, n_components)
+    checker.thresholds = _thresholds(held_out, alpha)
+    return checker, float(flagged.mean())
