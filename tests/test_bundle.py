@@ -43,7 +43,7 @@ def bundle(tmp_path_factory):
 
 def test_export_writes_model_and_plain_json(bundle):
     out, metrics, _ = bundle
-    assert sorted(p.name for p in out.iterdir()) == [FIELD_FILE, "lasso.joblib"]
+    assert sorted(p.name for p in out.iterdir()) == [FIELD_FILE, "lasso.skops"]
     assert 0.0 <= metrics["applicability_flag_rate_heldout"] <= 0.02 + 0.04
     d = json.loads((out / FIELD_FILE).read_text())
     assert d["model"] == "lasso" and d["training"]["n_samples"] == 120 and d["training"]["tube"] == TUBE
@@ -63,8 +63,8 @@ def test_field_loads_without_unpickling(bundle, monkeypatch):
     monkeypatch.setattr(pickle, "Unpickler", refuse)
     field = load_field(out)
     assert field.elements == ASSAY_ELEMENTS and field.checker.tubes == [("Rh", 40.0)]
-    assert load_field(out / "lasso.joblib").model == "lasso"     # the model file inside the folder
-    assert load_field(out.parent / "elsewhere.joblib") is None    # no field.json there
+    assert load_field(out / "lasso.skops").model == "lasso"     # the model file inside the folder
+    assert load_field(out.parent / "elsewhere.skops") is None    # no field.json there
 
 
 def test_malformed_field_json_is_named(tmp_path):
@@ -79,9 +79,9 @@ def test_export_replaces_the_folder_whole(tmp_path):
     oof = out_of_fold_predictions(lasso, X, Y, folds)
     out = tmp_path / "bundle"
     out.mkdir()
-    (out / "stale.joblib").write_text("old")
+    (out / "stale.skops").write_text("old")
     export_model(lasso().fit(X, Y), out, X, Y, folds, oof, tube=TUBE)
-    assert sorted(p.name for p in out.iterdir()) == [FIELD_FILE, "lasso.joblib"]
+    assert sorted(p.name for p in out.iterdir()) == [FIELD_FILE, "lasso.skops"]
 
 
 def write_inputs(folder, new):
@@ -101,18 +101,21 @@ def test_predict_adds_flags_and_intervals(tmp_path, bundle, capsys):
     spectra.mkdir()
     write_inputs(spectra, new)
     result = tmp_path / "out.csv"
-    assert main(["predict", str(out), str(spectra), "-o", str(result)]) == 0
+    # The eV CSV is refused with a message naming it (exit 1); the others are predicted and flagged.
+    assert main(["predict", str(out), str(spectra), "-o", str(result)]) == 1
+    err = capsys.readouterr().err
+    assert "ev.csv: field 'energy_kev': energies look like eV" in err
+    assert "applicability: 2 of 3 samples flagged" in err
     table = pd.read_csv(result, keep_default_na=False).set_index("sample_id")
+    assert "ev" not in table.index
     assert table["applicable"].dtype == bool and table.loc["ok", "applicable"] and table.loc["ok", "flags"] == ""
     assert not table.loc["zero", "applicable"] and "count_rate" in table.loc["zero", "flags"]
-    assert "energy_range" in table.loc["ev", "flags"].split(";")
     assert table.loc["silver", "flags"].split(";")[:2] == ["anode", "tube_kv"]
     for element, unit in (("Fe", "pct"), ("Sr", "ppm")):
         value, lo, hi = (table[c].astype(float) for c in (f"{element}_{unit}", f"{element}_lo", f"{element}_hi"))
         # intervals are for the true concentration, so they end at 0 where LASSO predicts below it
         assert np.all(lo <= value.clip(0)) and np.all(value.clip(0) <= hi) and np.all(lo >= 0)
         assert np.all(hi >= lo) and hi["ok"] > lo["ok"]
-    assert "applicability: 3 of 4 samples flagged" in capsys.readouterr().err
 
 
 def test_level_and_strict(tmp_path, bundle, capsys):
@@ -126,7 +129,7 @@ def test_level_and_strict(tmp_path, bundle, capsys):
     assert np.all(w["Fe_hi"] - w["Fe_lo"] > n["Fe_hi"] - n["Fe_lo"])
     assert_allclose(n["Fe_pct"], w["Fe_pct"])
     assert main(["predict", str(out), ok, zero, "-o", str(tmp_path / "s.csv"), "--strict"]) == 1
-    assert main(["predict", str(out), ok, zero, "-o", str(tmp_path / "s.csv")]) == 0
+    assert main(["predict", str(out), ok, zero, "-o", str(tmp_path / "s.csv"), "--force"]) == 0
     assert main(["predict", str(out), ok, "-o", str(tmp_path / "x.csv"), "--level", "90"]) == 2
     capsys.readouterr()
 
@@ -136,7 +139,7 @@ def test_strict_needs_a_field_bundle(tmp_path, bundle, capsys):
     write_inputs(tmp_path, new)
     bare = tmp_path / "bare"
     bare.mkdir()
-    (bare / "lasso.joblib").write_bytes((out / "lasso.joblib").read_bytes())
+    (bare / "lasso.skops").write_bytes((out / "lasso.skops").read_bytes())
     ok = str(tmp_path / "ok_o1.txt")
     assert main(["predict", str(bare), ok, "-o", str(tmp_path / "a.csv")]) == 0
     assert "applicability: not checked" in capsys.readouterr().err

@@ -95,7 +95,7 @@ class FieldBundle:
         (:class:`axs.spectrum_files.Spectrum`, before resampling), for the
         energy-range and tube checks.
         """
-        X = np.asarray(X, dtype=np.float64).reshape(len(table), -1)
+        X = np.asarray(X, dtype=np.float64).reshape(len(table), len(self.checker.grid_energies_kev))
         predicted_pct = np.column_stack(
             [table[f"{e}_{assay_unit(e)}"].to_numpy(np.float64) * UNIT_TO_PCT[assay_unit(e)] for e in self.elements]
         ) if len(table) else np.empty((0, len(self.elements)))
