@@ -195,6 +195,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self._u = (energies - energies[0]) / (energies[-1] - energies[0])
         if self.switches["pileup"]:
             self._pileup_lookup(energies)
+        if self.switches["escape"]:
+            self._escaping = np.flatnonzero(np.asarray(self.line_escape_fraction) > 0).astype(np.int32)
 
     # -- construction ---------------------------------------------------------------------------
     def _check(self):
@@ -245,11 +247,14 @@ class XRFSimulatorPlus(keras.layers.Layer):
     @classmethod
     def for_energy_axis(cls, energies_kev, elements=None, table: TransitionTable | None = None,
                         margin_kev: float = 1.0, min_relative_probability: float = 1e-3, anode: str = "Rh",
-                        scatter_shells=("K",), excitation_kev: float | None = None, **kwargs) -> "XRFSimulatorPlus":
+                        scatter_shells=("K",), excitation_kev: float | None = None,
+                        escape_min_relative_probability: float = 0.1, **kwargs) -> "XRFSimulatorPlus":
         """Simulator for this energy axis, with every table it needs from the packaged data.
 
         Lines as :func:`axs.decoder.select_lines`; the anode's lines of ``scatter_shells`` below
         ``tube_kv`` scatter; ``excitation_kev`` (default: the anode's K-L3 energy) is E_in of eq. P3.
+        Only lines of at least ``escape_min_relative_probability`` of their element's strongest get an
+        escape peak (a weaker line's escape peak, ~1 % of it, is lost in the noise and costs time).
         """
         from axs.attenuation import mass_attenuation, si_escape_fraction
 
@@ -267,8 +272,10 @@ class XRFSimulatorPlus(keras.layers.Layer):
         si_ka = np.flatnonzero((table.element == "Si") & (table.line == "KL3"))
         reference = list(REFERENCE_MATRIX)
         fractions = np.array(list(REFERENCE_MATRIX.values()))
-        return cls(energies_kev, energy, probability, index, names,
-                   line_escape_fraction=si_escape_fraction(energy),
+        strongest = np.array([probability[index == k].max() for k in index])
+        escape_fraction = np.where(probability >= escape_min_relative_probability * strongest,
+                                   si_escape_fraction(energy), 0.0)
+        return cls(energies_kev, energy, probability, index, names, line_escape_fraction=escape_fraction,
                    line_attenuation=mass_attenuation(names, energy),
                    excitation_attenuation=mass_attenuation(names, [excitation_kev])[:, 0],
                    matrix_line_attenuation=fractions @ mass_attenuation(reference, energy),
@@ -355,7 +362,10 @@ class XRFSimulatorPlus(keras.layers.Layer):
                 self._const(self.excitation_attenuation), self._const(self.matrix_line_attenuation),
                 self.matrix_excitation_attenuation, ops.softplus(self.geometry_raw), ops.softplus(self.dark_raw))
         amplitudes, centres, widths = [amplitude], [line_kev], [self.width_kev(line_kev)]
-        escape = [self._const(self.line_escape_fraction)] if on["escape"] else []
+        if on["escape"]:   # only lines with an escape fraction get a copy (for_energy_axis leaves out weak lines)
+            escaping = self._const(self._escaping, "int32")
+            escape = [ops.take(self._const(self.line_escape_fraction), escaping)]
+            parents = [(ops.take(amplitude, escaping, axis=1), ops.take(line_kev, escaping))]
         if on["scatter"]:                                                                         # eq. P4
             column = self.alpha_columns.index("rayleigh")
             e_k = self._const(self.scatter_energy_kev)
@@ -368,13 +378,14 @@ class XRFSimulatorPlus(keras.layers.Layer):
                                                      + ops.square(broadening * compton))]
             if on["escape"]:
                 escape += [self._const(self.scatter_escape_fraction)] * 2
+                parents += list(zip(amplitudes[-2:], centres[-2:]))
         amplitudes = [a * ops.expand_dims(self._efficiency(c), 0) for a, c in zip(amplitudes, centres)]
         if on["escape"]:                                                                          # eq. P6
             scale = ops.softplus(self.escape_raw)
-            escaped = [c - self.escape_shift_kev for c in centres]
-            amplitudes += [a * ops.expand_dims(scale * f, 0) for a, f in zip(amplitudes, escape)]
-            widths += [self.width_kev(c) for c in escaped]
-            centres += escaped
+            for (a, c), f in zip(parents, escape):
+                amplitudes.append(a * ops.expand_dims(scale * f * self._efficiency(c), 0))
+                centres.append(c - self.escape_shift_kev)
+                widths.append(self.width_kev(c - self.escape_shift_kev))
         return (ops.concatenate(amplitudes, axis=1), ops.concatenate(centres, axis=0),
                 ops.concatenate(widths, axis=0))
 
