@@ -27,7 +27,7 @@ def test_axs_plus_fits_predicts_reconstructs_and_round_trips(tmp_path):
     assert predicted.shape == Y.shape and np.all(np.isfinite(predicted))
     theta, alpha = model.encode(X)
     assert theta.shape == (len(X), len(model.simulator_elements))
-    assert alpha.shape == (len(X), 4)                                   # background, continuum, Rayleigh, Compton
+    assert alpha.shape == (len(X), 3)                                   # continuum, Rayleigh, Compton
     reconstruction = model.reconstruct(X)
     assert reconstruction.shape == X.shape and np.all(np.isfinite(reconstruction))
     assert np.all(reconstruction[:, ENERGIES >= 40.0 + 1.0] < 1e-3 * reconstruction.max())  # continuum ends at 40 kV

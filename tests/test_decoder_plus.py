@@ -17,14 +17,15 @@ TOY_TABLES = dict(
     line_escape_fraction=[0.01, 0.004],
     line_attenuation=[[300.0, 60.0], [900.0, 80.0]],   # B absorbs strongly at A's line (3.3 keV)
     excitation_attenuation=[5.0, 30.0], matrix_line_attenuation=[150.0, 25.0], matrix_excitation_attenuation=3.0,
-    scatter_energy_kev=[9.0], scatter_probability=[1.0], scatter_escape_fraction=[0.002])
+    scatter_energy_kev=[9.0], scatter_probability=[1.0], scatter_escape_fraction=[0.002],
+    matrix_channel_attenuation=150.0 * (3.3 / ENERGIES) ** 2.7)
 
 
-def toy(dtype="float64", **switches):
+def toy(dtype="float64", initial=None, **switches):
     on = {name: False for name in SWITCHES}
     on.update(switches)
     return XRFSimulatorPlus(ENERGIES, **TOY, **TOY_TABLES, tube_kv=TUBE_KV, escape_shift_kev=SI_KA,
-                            dtype=dtype, **on)
+                            dtype=dtype, initial=initial, **on)
 
 
 def run(layer, theta, alpha=None):
@@ -81,18 +82,23 @@ def test_escape_peak_sits_si_ka_below_its_parent():
     assert ratio == pytest.approx(0.004, rel=0.2)                   # the escape fraction, same width nearly
 
 
-def test_continuum_vanishes_at_and_above_the_tube_voltage():
+def test_continuum_vanishes_at_and_above_the_tube_voltage_and_replaces_eq_10():
     layer = toy(continuum=True)
-    alpha = np.array([[0.0, 1.0]])                                  # background off, continuum on
-    spectrum = run(layer, [0.0, 0.0], alpha)[0]
+    assert layer.alpha_columns == ("continuum",)
+    spectrum = run(layer, [0.0, 0.0], [[1.0]])[0]
     assert np.all(spectrum[ENERGIES >= TUBE_KV] == 0.0)
     assert np.all(spectrum[(ENERGIES > 2.0) & (ENERGIES < TUBE_KV - 0.1)] > 0.0)
-    assert layer.alpha_columns == ("background", "continuum")
+    # eq. P5 by hand at 5 keV: Kramers x mu_ref(E0/2)/mu_ref(E) x S (q1 = q2 = 0)
+    e = ENERGIES[88]
+    s = 1.0 / (1.0 + np.exp(-0.3 * (30.0 - e)) + np.exp(3.0 * (1.5 - e)))
+    ratio = np.interp(TUBE_KV / 2, ENERGIES, TOY_TABLES["matrix_channel_attenuation"]) / (150.0 * (3.3 / e) ** 2.7)
+    assert spectrum[88] == pytest.approx((TUBE_KV - e) / e * ratio * s, rel=1e-9)
+    assert np.all(run(layer, [0.0, 0.0], [[0.0]]) == 0.0)          # no Bezier background left
 
 
 def test_compton_peak_below_rayleigh_at_the_compton_energy():
     layer = toy(scatter=True)
-    assert layer.alpha_columns == ("background", "rayleigh", "compton")
+    assert layer.alpha_columns == ("background", "rayleigh", "compton")       # continuum off: eq. 10 stays
     rayleigh = run(layer, [0.0, 0.0], [[0.0, 1.0, 0.0]])[0]
     compton = run(layer, [0.0, 0.0], [[0.0, 0.0, 1.0]])[0]
     assert peak_kev(rayleigh, 7, 12) == pytest.approx(9.0, abs=0.03)
@@ -118,7 +124,7 @@ def test_pileup_adds_a_sum_peak_at_twice_the_line_energy():
 
 
 def test_matrix_absorption_makes_intensity_non_linear_in_composition():
-    layer = toy(matrix=True)
+    layer = toy(matrix=True, initial={"matrix_dark": 1.0})            # a small unseen matrix: theta dominates
     alpha = np.zeros((1, 1))
     a_alone = run(layer, [1.0, 0.0], alpha)[0]
     a_with_b = run(layer, [1.0, 5.0], alpha)[0] - run(layer, [0.0, 5.0], alpha)[0]
@@ -135,7 +141,7 @@ def test_matrix_absorption_makes_intensity_non_linear_in_composition():
 
 
 def test_gradients_match_central_finite_differences_with_every_switch_on():
-    layer = toy("float64", **{name: True for name in SWITCHES})
+    layer = toy("float64", initial={"matrix_dark": 1.0, "pileup": 1e-3}, **{name: True for name in SWITCHES})
     rng = np.random.default_rng(0)
     theta = tf.Variable(rng.uniform(0.5, 2.0, (3, 2)))
     alpha = tf.Variable(rng.uniform(0.5, 2.0, (3, layer.n_alpha)))
@@ -146,7 +152,7 @@ def test_gradients_match_central_finite_differences_with_every_switch_on():
 
     objective()
     variables = {v.path: v for v in layer.trainable_variables} | {"theta": theta, "alpha": alpha}
-    assert len(variables) == 21          # 19 global parameters (module docstring), theta, alpha
+    assert len(variables) == 19          # 17 global parameters (module docstring), theta, alpha
     with tf.GradientTape() as tape:
         value = objective()
     analytic = dict(zip(variables, tape.gradient(value, list(variables.values()))))
@@ -184,7 +190,7 @@ def test_missing_tables_and_bad_switch_values_are_named():
 def test_packaged_decoder_on_a_40_kev_axis():
     energies = 0.04 * np.arange(1024) - 0.02
     layer = XRFSimulatorPlus.for_energy_axis(energies, elements=["Ca", "Fe", "Sr"])
-    assert layer.alpha_columns == ("background", "continuum", "rayleigh", "compton")
+    assert layer.alpha_columns == ("continuum", "rayleigh", "compton")
     assert layer.scatter_energy_kev[0] == pytest.approx(20.07, abs=0.01)     # Rh K-L2
     assert layer.escape_shift_kev == pytest.approx(1.74, abs=0.005)
     theta = np.ones((2, layer.n_elements), np.float32)

@@ -28,10 +28,13 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   with learned offset delta and angle phi; Compton peaks are broadened by a
   learned fraction b of their energy (``FWHM_C^2 = FWHM(E_C)^2 + (b E_C)^2``,
   Doppler broadening); per-spectrum amounts from alpha.
-* ``continuum`` -- the tube continuum as it reaches the detector, eq. P5:
-  ``alpha_c max(E0 - E, 0) / E exp(q1 x + q2 x^2) S(E)``, ``x = E / E0`` (Kramers'
-  law times a learned log-quadratic efficiency, times eq. 8), exactly zero above
-  the tube voltage E0 = ``tube_kv``.
+* ``continuum`` -- the tube continuum scattered by the sample, eq. P5:
+  ``alpha_c max(E0 - E, 0) / E * mu_ref(E0 / 2) / mu_ref(E) * exp(q1 x + q2 x^2) S(E)``,
+  ``x = E / E0``: Kramers' law, times the scatter-to-absorption ratio of a thick
+  sample (scatter cross sections vary slowly, so ~1/mu of the reference matrix),
+  times a learned log-quadratic efficiency and eq. 8; exactly zero above the
+  tube voltage E0 = ``tube_kv``. It replaces the paper's Bezier background (eq. 10),
+  whose alpha column it takes over.
 * ``escape`` -- Si escape peaks, eq. P6: every line (and scatter peak) above the Si K
   edge gets a copy at ``E - E(Si K-L3)`` with the thick-crystal escape fraction
   (:func:`axs.attenuation.si_escape_fraction`) times a learned scale (starts at 1).
@@ -39,7 +42,7 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
 
 The complete spectrum (eq. P8, the extension of eq. 12):
-``f = sum_l A_sl S(E_l) profile_l(E) + continuum + b(E) (eq. 10)``, then ``f + kappa f * f``,
+``f = sum_l A_sl S(E_l) profile_l(E) + (continuum or b(E) of eq. 10)``, then ``f + kappa f * f``,
 with ``A_sl = theta_se t_p`` (times the matrix factor) for fluorescence lines and
 the alpha amounts for scatter; eq. 8's efficiency S is taken at each line's
 energy (an escape peak keeps its parent's). Everything is vectorised over
@@ -67,11 +70,13 @@ REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 LINE_SHAPES = ("gaussian", "voigt")
 
-#: Initial values of the global parameters (the paper's, plus those of the additions).
+#: Initial values of the global parameters (the paper's, plus those of the additions). Pile-up and matrix
+#: absorption start nearly off: with spectra scaled to a peak of ~1 the self-convolution is ~1e3-1e4 per
+#: channel, and with D large the absorption factor is ~1 until training finds a use for it.
 INITIAL_PLUS = {**INITIAL_PARAMETERS, "noise_fwhm_kev": 0.1, "fano": 0.115, "voigt_eta": 0.1,
                 "scatter_angle_deg": 120.0, "scatter_offset_kev": 0.0, "compton_broadening": 0.02,
-                "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-3,
-                "matrix_geometry": 1.0, "matrix_dark": 10.0}
+                "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-5,
+                "matrix_geometry": 1.0, "matrix_dark": 100.0}
 
 
 def fwhm_kev(energy_kev, noise_fwhm_kev, fano):
@@ -99,14 +104,15 @@ def compton_energy_kev(energy_kev, angle_rad):
     return energy_kev / (1.0 + energy_kev / ELECTRON_REST_ENERGY_KEV * (1.0 - ops.cos(angle_rad)))
 
 
-def continuum_shape(energy_kev, tube_kv: float, q1, q2, min_energy_kev: float = 0.5):
-    """Eq. P5 without alpha_c and S: Kramers' (E0 - E)/E, zero at and above E0, times exp(q1 x + q2 x^2), x = E/E0.
+def continuum_shape(energy_kev, tube_kv: float, absorption_ratio, q1, q2, min_energy_kev: float = 0.5):
+    """Eq. P5 without alpha_c and S: Kramers' (E0 - E)/E, zero at and above E0, times ``absorption_ratio``
+    (mu_ref(E0/2) / mu_ref(E) at each channel) and exp(q1 x + q2 x^2), x = E/E0.
 
-    Energies below ``min_energy_kev`` use that energy in the 1/E (eq. 8's efficiency removes them anyway).
+    Energies below ``min_energy_kev`` use that energy in the 1/E (the absorption ratio removes them anyway).
     """
     x = energy_kev / tube_kv
     kramers = ops.maximum(tube_kv - energy_kev, 0.0) / ops.maximum(energy_kev, min_energy_kev)
-    return kramers * ops.exp(q1 * x + q2 * ops.square(x))
+    return kramers * absorption_ratio * ops.exp(q1 * x + q2 * ops.square(x))
 
 
 def matrix_absorption_factor(theta, mass_scale, mu_lines, mu_in, ref_lines, ref_in, geometry, dark):
@@ -147,6 +153,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
     line_attenuation : (elements, lines) mu_j(E_l), cm^2/g; ``excitation_attenuation`` (elements,)
         mu_j(E_in); ``matrix_line_attenuation`` (lines,) and ``matrix_excitation_attenuation``
         the reference matrix's (``matrix``).
+    matrix_channel_attenuation : (channels,) the reference matrix's mu at each channel (``continuum``).
     scatter_energy_kev, scatter_probability, scatter_escape_fraction : the anode's lines (``scatter``).
     detector_width, scatter, continuum, escape, pileup, matrix : switches (module docstring).
     line_shape : "gaussian" or "voigt".  tube_kv : tube voltage, keV (``continuum``).
@@ -156,7 +163,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
     def __init__(self, energies_kev, line_energy_kev, line_probability, line_element_index, element_names, *,
                  line_escape_fraction=None, line_attenuation=None, excitation_attenuation=None,
-                 matrix_line_attenuation=None, matrix_excitation_attenuation=None,
+                 matrix_line_attenuation=None, matrix_excitation_attenuation=None, matrix_channel_attenuation=None,
                  scatter_energy_kev=None, scatter_probability=None, scatter_escape_fraction=None,
                  detector_width: bool = True, line_shape: str = "voigt", scatter: bool = True,
                  continuum: bool = True, escape: bool = True, pileup: bool = True, matrix: bool = True,
@@ -187,12 +194,16 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self.matrix_line_attenuation = floats(matrix_line_attenuation)
         self.matrix_excitation_attenuation = (None if matrix_excitation_attenuation is None
                                               else float(matrix_excitation_attenuation))
+        self.matrix_channel_attenuation = floats(matrix_channel_attenuation)
         self.scatter_energy_kev = floats(scatter_energy_kev)
         self.scatter_probability = floats(scatter_probability)
         self.scatter_escape_fraction = floats(scatter_escape_fraction)
         self._check()
         energies = np.asarray(self.energies_kev)
         self._u = (energies - energies[0]) / (energies[-1] - energies[0])
+        if self.switches["continuum"]:
+            mu = np.asarray(self.matrix_channel_attenuation)
+            self._absorption_ratio = np.interp(0.5 * self.tube_kv, energies, mu) / mu
         if self.switches["pileup"]:
             self._pileup_lookup(energies)
         if self.switches["escape"]:
@@ -211,7 +222,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         need = {"escape": {"line_escape_fraction": (n_lines,)},
                 "matrix": {"line_attenuation": (n_elements, n_lines), "excitation_attenuation": (n_elements,),
                            "matrix_line_attenuation": (n_lines,), "matrix_excitation_attenuation": ()},
-                "scatter": {"scatter_energy_kev": None, "scatter_probability": None}}
+                "scatter": {"scatter_energy_kev": None, "scatter_probability": None},
+                "continuum": {"matrix_channel_attenuation": (len(self.energies_kev),)}}
         if self.switches["scatter"] and self.switches["escape"]:
             need["scatter"]["scatter_escape_fraction"] = None
         for switch, arguments in need.items():
@@ -231,6 +243,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                                  "equal, non-zero lengths")
         if self.switches["continuum"] and not self.tube_kv > 0:
             raise ValueError(f"tube_kv: expected a positive tube voltage (kV), got {self.tube_kv}")
+        if self.switches["continuum"] and min(self.matrix_channel_attenuation) <= 0:
+            raise ValueError("matrix_channel_attenuation: expected positive attenuation coefficients")
 
     def _pileup_lookup(self, energies):
         """Where channel k (energy E_k) sits on the self-convolution's axis 2 E_0 + m Delta: m = k - E_0 / Delta."""
@@ -256,7 +270,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
         Only lines of at least ``escape_min_relative_probability`` of their element's strongest get an
         escape peak (a weaker line's escape peak, ~1 % of it, is lost in the noise and costs time).
         """
-        from axs.attenuation import mass_attenuation, si_escape_fraction
+        from axs.attenuation import MIN_ENERGY_KEV, mass_attenuation, si_escape_fraction
 
         table = table if table is not None else transitions()
         names, energy, probability, index = select_lines(energies_kev, table, elements, margin_kev,
@@ -280,6 +294,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                    excitation_attenuation=mass_attenuation(names, [excitation_kev])[:, 0],
                    matrix_line_attenuation=fractions @ mass_attenuation(reference, energy),
                    matrix_excitation_attenuation=float(fractions @ mass_attenuation(reference, [excitation_kev])[:, 0]),
+                   matrix_channel_attenuation=fractions @ mass_attenuation(
+                       reference, np.maximum(np.asarray(energies_kev, dtype=np.float64), MIN_ENERGY_KEV)),
                    scatter_energy_kev=table.energy_kev[anode_rows], scatter_probability=table.probability[anode_rows],
                    scatter_escape_fraction=si_escape_fraction(table.energy_kev[anode_rows]),
                    escape_shift_kev=float(table.energy_kev[si_ka[0]]), **kwargs)
@@ -294,8 +310,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
     @property
     def alpha_columns(self) -> tuple[str, ...]:
-        """Names of alpha's columns: 'background' (eq. 10), then 'continuum', 'rayleigh', 'compton' if enabled."""
-        return (("background",) + (("continuum",) if self.switches["continuum"] else ())
+        """Names of alpha's columns: 'continuum' (eq. P5) or 'background' (eq. 10), then 'rayleigh', 'compton'."""
+        return ((("continuum",) if self.switches["continuum"] else ("background",))
                 + (("rayleigh", "compton") if self.switches["scatter"] else ()))
 
     @property
@@ -313,8 +329,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
         self.a1, self.c1 = scalar("a1", init["a1"]), scalar("c1", init["c1"])
         self.a2, self.c2 = scalar("a2", init["a2"]), scalar("c2", init["c2"])
-        self.p1_raw = scalar("p1_raw", _inverse_softplus(init["p1"]))
-        self.p2_raw = scalar("p2_raw", _inverse_softplus(init["p2"]))
+        if not on["continuum"]:
+            self.p1_raw = scalar("p1_raw", _inverse_softplus(init["p1"]))
+            self.p2_raw = scalar("p2_raw", _inverse_softplus(init["p2"]))
         if on["detector_width"]:
             self.noise_raw = scalar("noise_raw", _inverse_softplus(init["noise_fwhm_kev"]))
             self.fano_raw = scalar("fano_raw", _inverse_softplus(init["fano"]))
@@ -396,11 +413,12 @@ class XRFSimulatorPlus(keras.layers.Layer):
         eta = ops.sigmoid(self.eta_raw) if self.line_shape == "voigt" else 0.0
         f = ops.matmul(amplitude, line_profiles(energies, centre, width, eta))                    # eqs. P2, P8
         if self.switches["continuum"]:                                                            # eq. P5
-            column = self.alpha_columns.index("continuum")
-            shape = continuum_shape(energies, self.tube_kv, self.q1, self.q2) * self._efficiency(energies)
-            f = f + alpha[:, column: column + 1] * ops.expand_dims(shape, 0)
-        f = f + bezier_background(self._const(self._u), ops.softplus(self.p1_raw), ops.softplus(self.p2_raw),
-                                  alpha[:, :1])                                                   # eq. 10
+            shape = continuum_shape(energies, self.tube_kv, self._const(self._absorption_ratio), self.q1,
+                                    self.q2) * self._efficiency(energies)
+            f = f + alpha[:, :1] * ops.expand_dims(shape, 0)
+        else:
+            f = f + bezier_background(self._const(self._u), ops.softplus(self.p1_raw),
+                                      ops.softplus(self.p2_raw), alpha[:, :1])                    # eq. 10
         if self.switches["pileup"]:                                                               # eq. P7
             f = f + ops.softplus(self.pileup_raw) * autoconvolution(
                 f, self._const(self._pile_low, "int32"), self._const(self._pile_weight),
@@ -413,8 +431,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
     def parameters(self) -> dict[str, float]:
         """Current global parameters in physical form (keys depend on the switches), as floats."""
         on = self.switches
-        values = {"a1": self.a1, "c1": self.c1, "a2": self.a2, "c2": self.c2,
-                  "p1": ops.softplus(self.p1_raw), "p2": ops.softplus(self.p2_raw)}
+        values = {"a1": self.a1, "c1": self.c1, "a2": self.a2, "c2": self.c2}
+        if not on["continuum"]:
+            values.update(p1=ops.softplus(self.p1_raw), p2=ops.softplus(self.p2_raw))
         if on["detector_width"]:
             values.update(noise_fwhm_kev=ops.softplus(self.noise_raw), fano=ops.softplus(self.fano_raw))
         else:
@@ -442,6 +461,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                       line_attenuation=self.line_attenuation, excitation_attenuation=self.excitation_attenuation,
                       matrix_line_attenuation=self.matrix_line_attenuation,
                       matrix_excitation_attenuation=self.matrix_excitation_attenuation,
+                      matrix_channel_attenuation=self.matrix_channel_attenuation,
                       scatter_energy_kev=self.scatter_energy_kev, scatter_probability=self.scatter_probability,
                       scatter_escape_fraction=self.scatter_escape_fraction, line_shape=self.line_shape,
                       tube_kv=self.tube_kv, escape_shift_kev=self.escape_shift_kev, initial=self.initial,
