@@ -40,7 +40,7 @@ class Encoder(layers.Layer):
     """Figure 1's Encoder: standardised spectrum (n, channels) -> theta (n, n_theta) >= 0, alpha (n, n_alpha) >= 0."""
 
     def __init__(self, n_theta: int, conv_filters, kernel_sizes, pool_size: int, dense_units, dropout: float,
-                 l1: float, n_alpha: int = 1, **kwargs):
+                 l1: float, n_alpha: int = 1, theta_bias: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if len(conv_filters) != len(kernel_sizes):
             raise ValueError("conv_filters and kernel_sizes: expected one kernel size per convolution layer")
@@ -51,7 +51,8 @@ class Encoder(layers.Layer):
         self.flatten = layers.Flatten()
         self.dense = [layers.Dense(u, activation="sigmoid", kernel_regularizer=reg) for u in dense_units]
         self.dropouts = [layers.Dropout(dropout) for _ in dense_units]
-        self.theta_head = layers.Dense(n_theta, activation="softplus", kernel_regularizer=reg)
+        self.theta_head = layers.Dense(n_theta, activation="softplus", kernel_regularizer=reg,
+                                       bias_initializer=keras.initializers.Constant(theta_bias))
         self.alpha_head = layers.Dense(n_alpha, activation="softplus", kernel_regularizer=reg)
 
     def call(self, z, training=False):
@@ -121,7 +122,7 @@ class SpectrumNetwork(keras.Model):
                                                 kernel_regularizer=regularizers.L1(a["l1"]) if a["l1"] > 0 else None)
         else:
             self.encoder = Encoder(n_theta, a["conv_filters"], a["kernel_sizes"], a["pool_size"], a["dense_units"],
-                                   a["dropout"], a["l1"], n_alpha)
+                                   a["dropout"], a["l1"], n_alpha, a.get("theta_initial_bias", 0.0))
             self.output_module = OutputModule(self.n_outputs, a["dropout"], a["l1"])
         zeros, ones = keras.initializers.Zeros(), keras.initializers.Ones()
         self.input_mean = self.add_weight(name="input_mean", shape=(self.n_channels,), initializer=zeros,
