@@ -45,10 +45,10 @@ def test_switches_are_hyperparameters():
     assert {k: DEFAULTS["axs_plus"][k] for k in ("detector_width", "scatter", "continuum", "escape", "pileup",
                                                    "matrix", "line_shape", "tube_kv", "reconstruction_loss")} == \
         {"detector_width": True, "scatter": True, "continuum": True, "escape": True, "pileup": True, "matrix": True,
-         "line_shape": "voigt", "tube_kv": 40.0, "reconstruction_loss": "mse"}
+         "line_shape": "voigt", "tube_kv": 40.0, "reconstruction_loss": "sqrt"}
     X, Y = data()
     model = make_model("axs_plus", energies_kev=ENERGIES, scatter=False, continuum=False, tube_kv=30.0,
-                       reconstruction_loss="sqrt", line_shape="gaussian", **FAST).fit(X, Y)
+                       reconstruction_loss="poisson", line_shape="gaussian", **FAST).fit(X, Y)
     simulator = model.network.simulator
     assert simulator.alpha_columns == ("background",) and simulator.tube_kv == 30.0
     assert simulator.line_shape == "gaussian"

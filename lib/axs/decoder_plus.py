@@ -2,8 +2,9 @@
 
 A second decoder beside :class:`axs.decoder.XRFSimulator`, with the same call
 (``layer([theta, alpha]) -> (n, channels)``); ``alpha`` has :attr:`XRFSimulatorPlus.n_alpha`
-columns: the paper's background amount first, then one per-spectrum amount for
-each enabled term that needs one (continuum; Rayleigh and Compton scatter).
+columns (:attr:`XRFSimulatorPlus.alpha_columns`): the continuum's amount (or, with
+``continuum`` off, the paper's background amount of eq. 10), then the Rayleigh and
+Compton amounts when ``scatter`` is on.
 Each addition is a constructor switch; with channel energy ``E`` (keV):
 
 * ``detector_width`` -- energy-dependent resolution (Fano statistics), eq. P1:
@@ -37,7 +38,9 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   whose alpha column it takes over.
 * ``escape`` -- Si escape peaks, eq. P6: every line (and scatter peak) above the Si K
   edge gets a copy at ``E - E(Si K-L3)`` with the thick-crystal escape fraction
-  (:func:`axs.attenuation.si_escape_fraction`) times a learned scale (starts at 1).
+  (:func:`axs.attenuation.si_escape_fraction`) times a learned scale (starts at 1);
+  :meth:`XRFSimulatorPlus.for_energy_axis` gives copies only to lines of at least 10 %
+  of their element's strongest (the rest would be ~1e-3 of it and cost time).
 * ``pileup`` -- pulse pile-up, eq. P7: ``kappa (f * f)(E)``, the self-convolution of the
   spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
 
