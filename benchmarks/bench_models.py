@@ -2,6 +2,7 @@
 
 Figures (machine at hand; other processes on the shared cores make them noisy):
 * ``axs_epoch_over_cnn_epoch``: time of one AXS training epoch / one CNN epoch, same encoder (target <= 1.5).
+* ``axs_plus_epoch_over_cnn_epoch``: the same for AXS+ (extended decoder, every switch on; target <= 3).
 * ``axs_infer_spectra_per_s``: AXS prediction throughput (Encoder + Output, one tf.function call per
   177-spectrum batch; target >= 20,000).
 * ``<model>_epoch_s``: median seconds per training epoch (fit's 90 % split, validation included).
@@ -53,9 +54,10 @@ def epoch_seconds(name: str, energies, X, Y) -> float:
 def run() -> dict[str, float]:
     energies, X, Y = inputs()
     figures = {}
-    for name in ("fcnn", "cnn", "axs"):
+    for name in ("fcnn", "cnn", "axs_plus", "axs"):
         figures[f"{name}_epoch_s"], model = epoch_seconds(name, energies, X, Y)
     figures["axs_epoch_over_cnn_epoch"] = figures["axs_epoch_s"] / figures["cnn_epoch_s"]
+    figures["axs_plus_epoch_over_cnn_epoch"] = figures["axs_plus_epoch_s"] / figures["cnn_epoch_s"]
     model.predict(X)                              # trace once
     repeats = 200
     start = time.perf_counter()

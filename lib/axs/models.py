@@ -3,7 +3,8 @@
 Every model takes raw spectra X (n, channels) in counts/s and concentration
 targets Y (n, elements) in the units of the assay table (wt% or ppm per
 element); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
-:mod:`axs.linear`), ``fcnn``, ``cnn``, ``axs`` (Keras, :mod:`axs.networks`).
+:mod:`axs.linear`), ``fcnn``, ``cnn``, ``axs``, ``axs_plus`` (Keras, :mod:`axs.networks`;
+``axs_plus`` is AXS with the extended decoder :mod:`axs.decoder_plus`).
 
     m = make_model("axs", energies_kev=energies, elements=ASSAY_ELEMENTS, seed=0, beta=1.0)
     m.fit(X, Y, X_unlabelled=None, verbose=0)
@@ -39,7 +40,9 @@ from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
 from axs.training import (EpochProgress, input_standardisation, set_seed,
                           spectrum_scale, target_scaling, training_batches, validation_split)
 
-MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs", "pymca")
+MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs", "axs_plus", "pymca")
+#: Models with a decoder (encode, reconstruct, unlabelled spectra).
+AUTOENCODERS = ("axs", "axs_plus")
 
 _TRAINING = {
     "batch_size": 16,            # spectra per gradient step
@@ -74,6 +77,20 @@ DEFAULTS: dict[str, dict] = {
     # unlabelled_batch_size: unlabelled spectra added to each labelled batch when fit gets X_unlabelled
     "axs": {**_TRAINING, **_ENCODER, "beta": 10.0, "unlabelled_batch_size": 16},
 }
+# AXS+: the switches of axs.decoder_plus.XRFSimulatorPlus (all on), its line shape, the tube voltage (kV, where
+# the continuum ends) and the weighting of eq. 13 (axs.reconstruction.reconstruction_error: mse, sqrt, poisson;
+# fold 0 of the stand-in, 300 epochs: sqrt gives chi2/channel 29 and R^2 0.46-0.98 over 3-35 keV, mse 86-120 and
+# -0.3-0.99: mse spends the fit on the tall peaks and leaves the continuum and the weak lines).
+# theta covers the assayed elements, the matrix's Si and the air's Ar, not all 79 with a line on the axis: on
+# fold 0 of the stand-in, with all 79 the encoder kept every absent element's theta near its softplus start
+# (~0.7), a comb of spurious peaks over the continuum; the anode (Rh) is left to the scatter terms.
+DEFAULTS["axs_plus"] = {**DEFAULTS["axs"], "detector_width": True, "line_shape": "voigt", "scatter": True,
+                        "continuum": True, "escape": True, "pileup": True, "matrix": True, "tube_kv": 40.0,
+                        "reconstruction_loss": "sqrt",
+                        "simulator_elements": sorted({*ASSAY_ELEMENTS, "Si", "Ar"}),
+                        # theta head's initial bias: softplus(-4) = 0.018, every element starts nearly absent
+                        # and is turned on by its peaks (from softplus(0) = 0.69, absent elements stayed lit)
+                        "theta_initial_bias": -4.0}
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
 
 _INFERENCE_BATCH = 8192
@@ -103,8 +120,9 @@ class NeuralModel:
         h = self.hyperparameters
         X = check_spectra(X, len(self.energies_kev))
         Y = check_targets(Y, X.shape[0], len(self.elements))
-        if X_unlabelled is not None and self.name != "axs":
-            raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only 'axs' uses unlabelled ones")
+        if X_unlabelled is not None and self.name not in AUTOENCODERS:
+            raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only "
+                             f"{', '.join(AUTOENCODERS)} use unlabelled ones")
         X_u = (check_spectra(X_unlabelled, len(self.energies_kev), "X_unlabelled") if X_unlabelled is not None
                else np.zeros((0, X.shape[1]), np.float32))
         set_seed(self.seed)
@@ -163,8 +181,8 @@ class NeuralModel:
         return self._run("predict", X)[0]
 
     def encode(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """CNN and AXS: the Encoder's (theta (n, simulator elements), alpha (n, 1))."""
-        self._require("encode", ("cnn", "axs"))
+        """CNN, AXS, AXS+: the Encoder's (theta (n, simulator elements), alpha (n, 1); AXS+: (n, n_alpha))."""
+        self._require("encode", ("cnn", *AUTOENCODERS))
         return self._run("encode", X)
 
     def theta(self, X) -> np.ndarray:
@@ -174,19 +192,19 @@ class NeuralModel:
         return self._run("encode", X)[0]
 
     def reconstruct(self, X) -> np.ndarray:
-        """AXS: eq. 12 applied to the encoding of X, in counts/s (n, channels)."""
-        self._require("reconstruct", ("axs",))
+        """AXS, AXS+: eq. 12 (P8) applied to the encoding of X, in counts/s (n, channels)."""
+        self._require("reconstruct", AUTOENCODERS)
         return self._run("reconstruct", X)[0]
 
     def simulator_parameters(self) -> dict[str, float]:
-        """AXS: learned Gamma (keV), a1, c1, a2, c2, p1, p2 of eqs. 3, 8, 10."""
-        self._require("simulator_parameters", ("axs",))
+        """AXS: learned Gamma (keV), a1, c1, a2, c2, p1, p2 of eqs. 3, 8, 10; AXS+: see XRFSimulatorPlus.parameters."""
+        self._require("simulator_parameters", AUTOENCODERS)
         return self.network.simulator.parameters()
 
     @property
     def simulator_elements(self) -> tuple[str, ...]:
-        """AXS: the elements theta covers, in order (theta's columns)."""
-        self._require("simulator_elements", ("axs",))
+        """AXS, AXS+: the elements theta covers, in order (theta's columns)."""
+        self._require("simulator_elements", AUTOENCODERS)
         return tuple(self.network.simulator.element_names)
 
     def _require(self, what: str, kinds) -> None:

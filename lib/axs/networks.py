@@ -9,6 +9,9 @@
 * **CNN** (3.4): Encoder + Output.
 * **AXS** (3.5): Encoder -> (theta, alpha) -> XRF Simulator (eq. 12, the
   reconstruction) and -> Output; loss eq. 15 = J_p (eq. 14) + beta J_r (eq. 13).
+* **AXS+**: AXS with the extended decoder :class:`axs.decoder_plus.XRFSimulatorPlus`
+  (its switches are hyperparameters); alpha gets one column per per-spectrum amount the
+  decoder needs; J_r may be weighted (``reconstruction_loss``, :func:`axs.reconstruction.reconstruction_error`).
 
 :class:`SpectrumNetwork` takes raw spectra (counts/s): per-channel
 standardisation, the reconstruction's spectrum scale and the per-element target
@@ -25,15 +28,19 @@ import keras
 from keras import layers, ops, regularizers
 
 from axs.decoder import XRFSimulator, select_lines
+from axs.decoder_plus import SWITCHES, XRFSimulatorPlus
+from axs.reconstruction import WEIGHTINGS, reconstruction_error
 
-NETWORK_KINDS = ("fcnn", "cnn", "axs")
+NETWORK_KINDS = ("fcnn", "cnn", "axs", "axs_plus")
+#: The decoder of each auto-encoder kind: the paper's (eq. 12) or the extended one (axs.decoder_plus).
+DECODERS = {"axs": XRFSimulator, "axs_plus": XRFSimulatorPlus}
 
 
 class Encoder(layers.Layer):
-    """Figure 1's Encoder: standardised spectrum (n, channels) -> theta (n, n_theta) >= 0, alpha (n, 1) >= 0."""
+    """Figure 1's Encoder: standardised spectrum (n, channels) -> theta (n, n_theta) >= 0, alpha (n, n_alpha) >= 0."""
 
     def __init__(self, n_theta: int, conv_filters, kernel_sizes, pool_size: int, dense_units, dropout: float,
-                 l1: float, **kwargs):
+                 l1: float, n_alpha: int = 1, theta_bias: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if len(conv_filters) != len(kernel_sizes):
             raise ValueError("conv_filters and kernel_sizes: expected one kernel size per convolution layer")
@@ -44,8 +51,9 @@ class Encoder(layers.Layer):
         self.flatten = layers.Flatten()
         self.dense = [layers.Dense(u, activation="sigmoid", kernel_regularizer=reg) for u in dense_units]
         self.dropouts = [layers.Dropout(dropout) for _ in dense_units]
-        self.theta_head = layers.Dense(n_theta, activation="softplus", kernel_regularizer=reg)
-        self.alpha_head = layers.Dense(1, activation="softplus", kernel_regularizer=reg)
+        self.theta_head = layers.Dense(n_theta, activation="softplus", kernel_regularizer=reg,
+                                       bias_initializer=keras.initializers.Constant(theta_bias))
+        self.alpha_head = layers.Dense(n_alpha, activation="softplus", kernel_regularizer=reg)
 
     def call(self, z, training=False):
         h = ops.expand_dims(z, -1)
@@ -75,7 +83,7 @@ class SpectrumNetwork(keras.Model):
     """FCNN, CNN or AXS on raw spectra; ``call`` returns a dict of scaled outputs.
 
     Keys: ``y`` scaled concentrations (all kinds); ``theta``, ``alpha`` (CNN, AXS);
-    ``reconstruction`` eq. 12 in units of counts / spectrum_scale (AXS).
+    ``reconstruction`` eq. 12 (AXS+: eq. P8) in units of counts / spectrum_scale (AXS, AXS+).
     ``architecture`` holds the layer hyperparameters (see :func:`axs.models.make_model`).
     """
 
@@ -90,11 +98,18 @@ class SpectrumNetwork(keras.Model):
         self.n_outputs = int(n_outputs)
         self.architecture = dict(architecture)
         a = self.architecture
-        if kind == "axs":
-            self.simulator = (XRFSimulator.from_config(simulator) if simulator is not None else
-                              XRFSimulator.for_energy_axis(self.energies_kev, elements=a.get("simulator_elements"),
-                                                           min_relative_probability=a["min_relative_probability"]))
+        if a.get("reconstruction_loss", "mse") not in WEIGHTINGS:
+            raise ValueError(f"reconstruction_loss: expected one of {WEIGHTINGS}, got {a['reconstruction_loss']!r}")
+        n_alpha = 1
+        if kind in DECODERS:
+            decoder = DECODERS[kind]
+            extended = {k: a[k] for k in (*SWITCHES, "line_shape", "tube_kv")} if kind == "axs_plus" else {}
+            self.simulator = (decoder.from_config(simulator) if simulator is not None else
+                              decoder.for_energy_axis(self.energies_kev, elements=a.get("simulator_elements"),
+                                                      min_relative_probability=a["min_relative_probability"],
+                                                      **extended))
             n_theta = self.simulator.n_elements
+            n_alpha = getattr(self.simulator, "n_alpha", 1)
         elif kind == "cnn":   # same encoding size as AXS with the same settings: the same Encoder
             self.simulator = None
             n_theta = len(select_lines(self.energies_kev, elements=a.get("simulator_elements"),
@@ -107,7 +122,7 @@ class SpectrumNetwork(keras.Model):
                                                 kernel_regularizer=regularizers.L1(a["l1"]) if a["l1"] > 0 else None)
         else:
             self.encoder = Encoder(n_theta, a["conv_filters"], a["kernel_sizes"], a["pool_size"], a["dense_units"],
-                                   a["dropout"], a["l1"])
+                                   a["dropout"], a["l1"], n_alpha, a.get("theta_initial_bias", 0.0))
             self.output_module = OutputModule(self.n_outputs, a["dropout"], a["l1"])
         zeros, ones = keras.initializers.Zeros(), keras.initializers.Ones()
         self.input_mean = self.add_weight(name="input_mean", shape=(self.n_channels,), initializer=zeros,
@@ -152,7 +167,7 @@ class SpectrumNetwork(keras.Model):
             return {"y": self.predict_scaled(x, training=training)}
         theta, alpha = self.encode(x, training=training)
         out = {"y": self.output_module(theta, alpha, training=training), "theta": theta, "alpha": alpha}
-        if self.kind == "axs":
+        if self.simulator is not None:
             out["reconstruction"] = self.simulator([theta, alpha])
         return out
 
@@ -173,9 +188,10 @@ class SpectrumNetwork(keras.Model):
         prediction = ops.sum(per_sample_p * labelled) / ops.cast(ops.shape(x)[0], x.dtype)
         total = prediction
         reconstruction = ops.zeros(())
-        if self.kind == "axs":
+        if self.simulator is not None:
             target = x / self.spectrum_scale
-            reconstruction = ops.mean(ops.square(target - out["reconstruction"]))                # eq. 13
+            reconstruction = reconstruction_error(target, out["reconstruction"],                 # eq. 13
+                                                  self.architecture.get("reconstruction_loss", "mse"))
             total = total + self.beta * reconstruction                                           # eq. 15
         if self.losses:
             total = total + ops.sum(self.losses)

@@ -1,0 +1,477 @@
+"""AXS+: the paper's XRF simulator (eqs. 3-12) extended with the physics its section 5 names as missing.
+
+A second decoder beside :class:`axs.decoder.XRFSimulator`, with the same call
+(``layer([theta, alpha]) -> (n, channels)``); ``alpha`` has :attr:`XRFSimulatorPlus.n_alpha`
+columns (:attr:`XRFSimulatorPlus.alpha_columns`): the continuum's amount (or, with
+``continuum`` off, the paper's background amount of eq. 10), then the Rayleigh and
+Compton amounts when ``scatter`` is on.
+Each addition is a constructor switch; with channel energy ``E`` (keV):
+
+* ``detector_width`` -- energy-dependent resolution (Fano statistics), eq. P1:
+  ``FWHM(E)^2 = noise^2 + 2.355^2 F eps E`` with ``eps`` = :data:`SI_PAIR_ENERGY_KEV`;
+  noise and F are learned (softplus, so positive). Off: one learned FWHM for every line.
+* ``line_shape`` -- ``"gaussian"`` or ``"voigt"`` (pseudo-Voigt ``eta L + (1 - eta) G``
+  with a learned eta in (0, 1) and the same FWHM), eq. P2. Every profile has unit
+  area (times :data:`REFERENCE_FWHM_KEV`, which keeps heights near 1 like eq. 3),
+  so a line's counts are theta_e t_p whatever its width.
+* ``matrix`` -- matrix absorption, eq. P3: the intensity of line l of element e
+  is multiplied by ``(mu_ref(E_in) + G mu_ref(E_l)) / (mu_s(E_in) + G mu_s(E_l))``,
+  the thick-sample factor of the Sherman equation relative to a reference
+  matrix (quartz), with ``mu_s(E) = (sum_j w_j theta_sj mu_j(E) + D mu_ref(E)) / (sum_j w_j theta_sj + D)``
+  the theta-weighted mixture's mass attenuation (xraylib ``CS_Total``, packaged
+  by :mod:`axs.attenuation`), ``E_in`` an effective excitation energy (the
+  anode's K-L3 line), and learned positive G (ratio of the sines of the
+  incidence and take-off angles), D (unseen matrix: O, Li, ...) and w_j
+  (theta-to-mass scale of each element). Line intensity becomes a non-linear
+  function of composition.
+* ``scatter`` -- Rayleigh and Compton scatter of the anode's lines, eq. P4:
+  peaks at ``E_k + delta`` and ``E_k / (1 + (E_k / m_e c^2)(1 - cos phi)) + delta``
+  with learned offset delta and angle phi; Compton peaks are broadened by a
+  learned fraction b of their energy (``FWHM_C^2 = FWHM(E_C)^2 + (b E_C)^2``,
+  Doppler broadening); per-spectrum amounts from alpha.
+* ``continuum`` -- the tube continuum scattered by the sample, eq. P5:
+  ``alpha_c max(E0 - E, 0) / E * mu_ref(E0 / 2) / mu_ref(E) * exp(q1 x + q2 x^2) S(E)``,
+  ``x = E / E0``: Kramers' law, times the scatter-to-absorption ratio of a thick
+  sample (scatter cross sections vary slowly, so ~1/mu of the reference matrix),
+  times a learned log-quadratic efficiency and eq. 8; exactly zero above the
+  tube voltage E0 = ``tube_kv``. It replaces the paper's Bezier background (eq. 10),
+  whose alpha column it takes over.
+* ``escape`` -- Si escape peaks, eq. P6: every line (and scatter peak) above the Si K
+  edge gets a copy at ``E - E(Si K-L3)`` with the thick-crystal escape fraction
+  (:func:`axs.attenuation.si_escape_fraction`) times a learned scale (starts at 1);
+  :meth:`XRFSimulatorPlus.for_energy_axis` gives copies only to lines of at least 10 %
+  of their element's strongest (the rest would be ~1e-3 of it and cost time).
+* ``pileup`` -- pulse pile-up, eq. P7: ``kappa (f * f)(E)``, the self-convolution of the
+  spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
+
+The complete spectrum (eq. P8, the extension of eq. 12):
+``f = sum_l A_sl S(E_l) profile_l(E) + (continuum or b(E) of eq. 10)``, then ``f + kappa f * f``,
+with ``A_sl = theta_se t_p`` (times the matrix factor) for fluorescence lines and
+the alpha amounts for scatter; eq. 8's efficiency S is taken at each line's
+energy (an escape peak keeps its parent's). Everything is vectorised over
+spectra and lines and differentiable in every parameter and input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+from keras import ops
+
+from axs.decoder import INITIAL_PARAMETERS, _inverse_softplus, bezier_background, efficiency, select_lines
+from axs.lines import TransitionTable, transitions
+
+#: Mean energy to create one electron-hole pair in Si (keV), as PyMca uses; the Fano factor is learned,
+#: so only the product F eps matters.
+SI_PAIR_ENERGY_KEV = 3.85e-3
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+ELECTRON_REST_ENERGY_KEV = 510.99895
+#: Profiles are unit-area densities (1/keV) times this width, so a peak of this FWHM is about 1 high (as eq. 3).
+REFERENCE_FWHM_KEV = 0.15
+#: Reference matrix of the absorption factor (quartz, SiO2), mass fractions.
+REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
+SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
+LINE_SHAPES = ("gaussian", "voigt")
+
+#: Initial values of the global parameters (the paper's, plus those of the additions). Pile-up and matrix
+#: absorption start nearly off: with spectra scaled to a peak of ~1 the self-convolution is ~1e3-1e4 per
+#: channel, and with D large the absorption factor is ~1 until training finds a use for it.
+INITIAL_PLUS = {**INITIAL_PARAMETERS, "noise_fwhm_kev": 0.1, "fano": 0.115, "voigt_eta": 0.1,
+                "scatter_angle_deg": 120.0, "scatter_offset_kev": 0.0, "compton_broadening": 0.02,
+                "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-5,
+                "matrix_geometry": 1.0, "matrix_dark": 100.0}
+
+
+def fwhm_kev(energy_kev, noise_fwhm_kev, fano):
+    """Eq. P1: detector FWHM (keV) at ``energy_kev``, FWHM^2 = noise^2 + 2.355^2 F eps E (E clipped at 0)."""
+    return ops.sqrt(ops.square(noise_fwhm_kev) + FWHM_PER_SIGMA ** 2 * fano * SI_PAIR_ENERGY_KEV
+                    * ops.maximum(energy_kev, 0.0))
+
+
+def line_profiles(channel_kev, centre_kev, width_kev, eta):
+    """Eq. P2: (lines, channels) pseudo-Voigt profiles eta L + (1 - eta) G of unit area x REFERENCE_FWHM_KEV.
+
+    ``centre_kev`` and ``width_kev`` (FWHM) per line; ``eta`` 0 gives Gaussians.
+    """
+    d = ops.expand_dims(channel_kev, 0) - ops.expand_dims(centre_kev, 1)
+    w = ops.expand_dims(width_kev, 1)
+    sigma = w / FWHM_PER_SIGMA
+    gauss = ops.exp(-0.5 * ops.square(d / sigma)) / (sigma * np.sqrt(2.0 * np.pi))
+    half = w / 2.0
+    lorentz = half / (np.pi * (ops.square(d) + ops.square(half)))
+    return REFERENCE_FWHM_KEV * (eta * lorentz + (1.0 - eta) * gauss)
+
+
+def compton_energy_kev(energy_kev, angle_rad):
+    """Eq. P4: energy (keV) of a photon of ``energy_kev`` Compton-scattered through ``angle_rad``."""
+    return energy_kev / (1.0 + energy_kev / ELECTRON_REST_ENERGY_KEV * (1.0 - ops.cos(angle_rad)))
+
+
+def continuum_shape(energy_kev, tube_kv: float, absorption_ratio, q1, q2, min_energy_kev: float = 0.5):
+    """Eq. P5 without alpha_c and S: Kramers' (E0 - E)/E, zero at and above E0, times ``absorption_ratio``
+    (mu_ref(E0/2) / mu_ref(E) at each channel) and exp(q1 x + q2 x^2), x = E/E0.
+
+    Energies below ``min_energy_kev`` use that energy in the 1/E (the absorption ratio removes them anyway).
+    """
+    x = energy_kev / tube_kv
+    kramers = ops.maximum(tube_kv - energy_kev, 0.0) / ops.maximum(energy_kev, min_energy_kev)
+    return kramers * absorption_ratio * ops.exp(q1 * x + q2 * ops.square(x))
+
+
+def matrix_absorption_factor(theta, mass_scale, mu_lines, mu_in, ref_lines, ref_in, geometry, dark):
+    """Eq. P3: (n, lines) thick-sample absorption of each line relative to the reference matrix.
+
+    theta (n, k); mass_scale (k,) w_j; mu_lines (k, lines) and mu_in (k,) mu_j at the line and
+    excitation energies (cm^2/g); ref_lines (lines,), ref_in () the same for the reference matrix;
+    geometry G and dark D (positive scalars).
+    """
+    w = theta * mass_scale
+    total = ops.sum(w, axis=-1, keepdims=True) + dark
+    mu_l = (ops.matmul(w, mu_lines) + dark * ref_lines) / total
+    mu_i = (ops.matmul(w, ops.expand_dims(mu_in, 1)) + dark * ref_in) / total
+    return (ref_in + geometry * ref_lines) / (mu_i + geometry * mu_l)
+
+
+def autoconvolution(spectra, index_low, weight_high, inside):
+    """Eq. P7 without kappa: (f * f) at each channel, from an FFT self-convolution (n, 2C) read at
+    fractional positions (``index_low``, ``weight_high``; ``inside`` 0 where the sum energy is off the axis)."""
+    n_channels = spectra.shape[-1]
+    length = 2 * n_channels
+    real, imag = ops.rfft(spectra, fft_length=length)
+    conv = ops.irfft((ops.square(real) - ops.square(imag), 2.0 * real * imag), fft_length=length)
+    low = ops.take(conv, index_low, axis=1)
+    high = ops.take(conv, index_low + 1, axis=1)
+    return ((1.0 - weight_high) * low + weight_high * high) * inside
+
+
+@keras.saving.register_keras_serializable(package="axs")
+class XRFSimulatorPlus(keras.layers.Layer):
+    """Eq. P8 as a Keras layer: ``f = layer([theta, alpha])``, theta (n, elements), alpha (n, n_alpha) -> (n, channels).
+
+    Parameters
+    ----------
+    energies_kev, line_energy_kev, line_probability, line_element_index, element_names : as
+        :class:`axs.decoder.XRFSimulator` (see :func:`axs.decoder.select_lines`).
+    line_escape_fraction : (lines,) Si escape fraction of each line (``escape``).
+    line_attenuation : (elements, lines) mu_j(E_l), cm^2/g; ``excitation_attenuation`` (elements,)
+        mu_j(E_in); ``matrix_line_attenuation`` (lines,) and ``matrix_excitation_attenuation``
+        the reference matrix's (``matrix``).
+    matrix_channel_attenuation : (channels,) the reference matrix's mu at each channel (``continuum``).
+    scatter_energy_kev, scatter_probability, scatter_escape_fraction : the anode's lines (``scatter``).
+    detector_width, scatter, continuum, escape, pileup, matrix : switches (module docstring).
+    line_shape : "gaussian" or "voigt".  tube_kv : tube voltage, keV (``continuum``).
+    escape_shift_kev : energy of the Si K-L3 line (escape peaks sit this far below their parent).
+    initial : initial values of the global parameters (defaults :data:`INITIAL_PLUS`).
+    """
+
+    def __init__(self, energies_kev, line_energy_kev, line_probability, line_element_index, element_names, *,
+                 line_escape_fraction=None, line_attenuation=None, excitation_attenuation=None,
+                 matrix_line_attenuation=None, matrix_excitation_attenuation=None, matrix_channel_attenuation=None,
+                 scatter_energy_kev=None, scatter_probability=None, scatter_escape_fraction=None,
+                 detector_width: bool = True, line_shape: str = "voigt", scatter: bool = True,
+                 continuum: bool = True, escape: bool = True, pileup: bool = True, matrix: bool = True,
+                 tube_kv: float = 40.0, escape_shift_kev: float = 1.73998, initial: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+
+        def floats(values):
+            return None if values is None else [float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+        self.energies_kev = floats(energies_kev)
+        self.line_energy_kev = floats(line_energy_kev)
+        self.line_probability = floats(line_probability)
+        self.line_element_index = [int(v) for v in np.asarray(line_element_index).ravel()]
+        self.element_names = [str(e) for e in element_names]
+        self.switches = {"detector_width": bool(detector_width), "scatter": bool(scatter),
+                         "continuum": bool(continuum), "escape": bool(escape), "pileup": bool(pileup),
+                         "matrix": bool(matrix)}
+        if line_shape not in LINE_SHAPES:
+            raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
+        self.line_shape = line_shape
+        self.tube_kv = float(tube_kv)
+        self.escape_shift_kev = float(escape_shift_kev)
+        self.initial = {**INITIAL_PLUS, **(initial or {})}
+        self.line_escape_fraction = floats(line_escape_fraction)
+        self.line_attenuation = (None if line_attenuation is None
+                                 else np.asarray(line_attenuation, dtype=np.float64).tolist())
+        self.excitation_attenuation = floats(excitation_attenuation)
+        self.matrix_line_attenuation = floats(matrix_line_attenuation)
+        self.matrix_excitation_attenuation = (None if matrix_excitation_attenuation is None
+                                              else float(matrix_excitation_attenuation))
+        self.matrix_channel_attenuation = floats(matrix_channel_attenuation)
+        self.scatter_energy_kev = floats(scatter_energy_kev)
+        self.scatter_probability = floats(scatter_probability)
+        self.scatter_escape_fraction = floats(scatter_escape_fraction)
+        self._check()
+        energies = np.asarray(self.energies_kev)
+        self._u = (energies - energies[0]) / (energies[-1] - energies[0])
+        if self.switches["continuum"]:
+            mu = np.asarray(self.matrix_channel_attenuation)
+            self._absorption_ratio = np.interp(0.5 * self.tube_kv, energies, mu) / mu
+        if self.switches["pileup"]:
+            self._pileup_lookup(energies)
+        if self.switches["escape"]:
+            self._escaping = np.flatnonzero(np.asarray(self.line_escape_fraction) > 0).astype(np.int32)
+
+    # -- construction ---------------------------------------------------------------------------
+    def _check(self):
+        n_lines, n_elements = len(self.line_energy_kev), len(self.element_names)
+        if len(self.energies_kev) < 2 or np.any(np.diff(self.energies_kev) <= 0):
+            raise ValueError("energies_kev: expected an increasing axis of at least two channels")
+        if not (n_lines == len(self.line_probability) == len(self.line_element_index)):
+            raise ValueError("line_energy_kev, line_probability, line_element_index: expected equal lengths")
+        index = np.asarray(self.line_element_index)
+        if not np.array_equal(np.unique(index), np.arange(n_elements)):
+            raise ValueError("line_element_index: expected every element of element_names to have a line")
+        need = {"escape": {"line_escape_fraction": (n_lines,)},
+                "matrix": {"line_attenuation": (n_elements, n_lines), "excitation_attenuation": (n_elements,),
+                           "matrix_line_attenuation": (n_lines,), "matrix_excitation_attenuation": ()},
+                "scatter": {"scatter_energy_kev": None, "scatter_probability": None},
+                "continuum": {"matrix_channel_attenuation": (len(self.energies_kev),)}}
+        if self.switches["scatter"] and self.switches["escape"]:
+            need["scatter"]["scatter_escape_fraction"] = None
+        for switch, arguments in need.items():
+            if not self.switches[switch]:
+                continue
+            for name, shape in arguments.items():
+                value = getattr(self, name)
+                if value is None:
+                    raise ValueError(f"{name}: required when {switch}=True (use XRFSimulatorPlus.for_energy_axis)")
+                if shape is not None and np.shape(value) != shape:
+                    raise ValueError(f"{name}: expected shape {shape}, got {np.shape(value)}")
+        if self.switches["scatter"]:
+            k = len(self.scatter_energy_kev)
+            others = [self.scatter_probability] + ([self.scatter_escape_fraction] if self.switches["escape"] else [])
+            if k == 0 or any(len(v) != k for v in others):
+                raise ValueError("scatter_energy_kev, scatter_probability, scatter_escape_fraction: expected "
+                                 "equal, non-zero lengths")
+        if self.switches["continuum"] and not self.tube_kv > 0:
+            raise ValueError(f"tube_kv: expected a positive tube voltage (kV), got {self.tube_kv}")
+        if self.switches["continuum"] and min(self.matrix_channel_attenuation) <= 0:
+            raise ValueError("matrix_channel_attenuation: expected positive attenuation coefficients")
+
+    def _pileup_lookup(self, energies):
+        """Where channel k (energy E_k) sits on the self-convolution's axis 2 E_0 + m Delta: m = k - E_0 / Delta."""
+        step = np.diff(energies)
+        delta = float(step.mean())
+        if np.max(np.abs(step - delta)) > 1e-6 * max(delta, 1e-12) + 1e-9:
+            raise ValueError("energies_kev: pileup=True needs equally spaced channels")
+        position = np.arange(len(energies)) - energies[0] / delta
+        low = np.floor(position)
+        self._pile_inside = ((low >= 0) & (low + 1 <= 2 * len(energies) - 1)).astype(np.float64)
+        self._pile_low = np.clip(low, 0, 2 * len(energies) - 2).astype(np.int32)
+        self._pile_weight = position - low
+
+    @classmethod
+    def for_energy_axis(cls, energies_kev, elements=None, table: TransitionTable | None = None,
+                        margin_kev: float = 1.0, min_relative_probability: float = 1e-3, anode: str = "Rh",
+                        scatter_shells=("K",), excitation_kev: float | None = None,
+                        escape_min_relative_probability: float = 0.1, **kwargs) -> "XRFSimulatorPlus":
+        """Simulator for this energy axis, with every table it needs from the packaged data.
+
+        Lines as :func:`axs.decoder.select_lines`; the anode's lines of ``scatter_shells`` below
+        ``tube_kv`` scatter; ``excitation_kev`` (default: the anode's K-L3 energy) is E_in of eq. P3.
+        Only lines of at least ``escape_min_relative_probability`` of their element's strongest get an
+        escape peak (a weaker line's escape peak, ~1 % of it, is lost in the noise and costs time).
+        """
+        from axs.attenuation import MIN_ENERGY_KEV, mass_attenuation, si_escape_fraction
+
+        table = table if table is not None else transitions()
+        names, energy, probability, index = select_lines(energies_kev, table, elements, margin_kev,
+                                                         min_relative_probability)
+        tube_kv = float(kwargs.get("tube_kv", 40.0))
+        anode_rows = np.flatnonzero((table.element == anode) & np.isin(_shells(table.line), scatter_shells)
+                                    & (table.energy_kev < tube_kv))
+        if anode_rows.size == 0:
+            raise ValueError(f"anode: no {'/'.join(scatter_shells)} line of {anode!r} below {tube_kv} kV in the table")
+        if excitation_kev is None:
+            ka = np.flatnonzero((table.element == anode) & (table.line == "KL3"))
+            excitation_kev = float(table.energy_kev[ka[0]]) if ka.size else 0.5 * tube_kv
+        si_ka = np.flatnonzero((table.element == "Si") & (table.line == "KL3"))
+        reference = list(REFERENCE_MATRIX)
+        fractions = np.array(list(REFERENCE_MATRIX.values()))
+        strongest = np.array([probability[index == k].max() for k in index])
+        escape_fraction = np.where(probability >= escape_min_relative_probability * strongest,
+                                   si_escape_fraction(energy), 0.0)
+        return cls(energies_kev, energy, probability, index, names, line_escape_fraction=escape_fraction,
+                   line_attenuation=mass_attenuation(names, energy),
+                   excitation_attenuation=mass_attenuation(names, [excitation_kev])[:, 0],
+                   matrix_line_attenuation=fractions @ mass_attenuation(reference, energy),
+                   matrix_excitation_attenuation=float(fractions @ mass_attenuation(reference, [excitation_kev])[:, 0]),
+                   matrix_channel_attenuation=fractions @ mass_attenuation(
+                       reference, np.maximum(np.asarray(energies_kev, dtype=np.float64), MIN_ENERGY_KEV)),
+                   scatter_energy_kev=table.energy_kev[anode_rows], scatter_probability=table.probability[anode_rows],
+                   scatter_escape_fraction=si_escape_fraction(table.energy_kev[anode_rows]),
+                   escape_shift_kev=float(table.energy_kev[si_ka[0]]), **kwargs)
+
+    @property
+    def n_elements(self) -> int:
+        return len(self.element_names)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.energies_kev)
+
+    @property
+    def alpha_columns(self) -> tuple[str, ...]:
+        """Names of alpha's columns: 'continuum' (eq. P5) or 'background' (eq. 10), then 'rayleigh', 'compton'."""
+        return ((("continuum",) if self.switches["continuum"] else ("background",))
+                + (("rayleigh", "compton") if self.switches["scatter"] else ()))
+
+    @property
+    def n_alpha(self) -> int:
+        return len(self.alpha_columns)
+
+    def build(self, input_shape=None):
+        init, on = self.initial, self.switches
+
+        def scalar(name, value, shape=()):
+            def initializer(shape, dtype=None):
+                return ops.convert_to_tensor(np.full(shape, value), dtype=dtype)
+
+            return self.add_weight(name=name, shape=shape, initializer=initializer, trainable=True)
+
+        self.a1, self.c1 = scalar("a1", init["a1"]), scalar("c1", init["c1"])
+        self.a2, self.c2 = scalar("a2", init["a2"]), scalar("c2", init["c2"])
+        if not on["continuum"]:
+            self.p1_raw = scalar("p1_raw", _inverse_softplus(init["p1"]))
+            self.p2_raw = scalar("p2_raw", _inverse_softplus(init["p2"]))
+        if on["detector_width"]:
+            self.noise_raw = scalar("noise_raw", _inverse_softplus(init["noise_fwhm_kev"]))
+            self.fano_raw = scalar("fano_raw", _inverse_softplus(init["fano"]))
+        else:
+            self.gamma_raw = scalar("gamma_raw", _inverse_softplus(init["gamma_kev"]))
+        if self.line_shape == "voigt":
+            self.eta_raw = scalar("eta_raw", float(np.log(init["voigt_eta"] / (1.0 - init["voigt_eta"]))))
+        if on["scatter"]:
+            self.angle_raw = scalar("scatter_angle_rad", np.radians(init["scatter_angle_deg"]))
+            self.offset = scalar("scatter_offset_kev", init["scatter_offset_kev"])
+            self.broadening_raw = scalar("compton_broadening_raw", _inverse_softplus(init["compton_broadening"]))
+        if on["continuum"]:
+            self.q1, self.q2 = scalar("continuum_q1", init["continuum_q1"]), scalar("continuum_q2", init["continuum_q2"])
+        if on["escape"]:
+            self.escape_raw = scalar("escape_scale_raw", _inverse_softplus(init["escape_scale"]))
+        if on["pileup"]:
+            self.pileup_raw = scalar("pileup_raw", _inverse_softplus(init["pileup"]))
+        if on["matrix"]:
+            self.geometry_raw = scalar("matrix_geometry_raw", _inverse_softplus(init["matrix_geometry"]))
+            self.dark_raw = scalar("matrix_dark_raw", _inverse_softplus(init["matrix_dark"]))
+            self.mass_scale_raw = scalar("matrix_mass_scale_raw", _inverse_softplus(1.0), (self.n_elements,))
+
+    # -- forward model --------------------------------------------------------------------------
+    def _const(self, values, dtype=None):
+        return ops.convert_to_tensor(np.asarray(values), dtype=dtype or self.compute_dtype)
+
+    def width_kev(self, energy_kev):
+        """FWHM (keV) of a photopeak at ``energy_kev``: eq. P1, or the one learned width."""
+        if self.switches["detector_width"]:
+            return fwhm_kev(energy_kev, ops.softplus(self.noise_raw), ops.softplus(self.fano_raw))
+        return ops.softplus(self.gamma_raw) * ops.ones_like(energy_kev)
+
+    def _efficiency(self, energy_kev):
+        return efficiency(energy_kev, self.a1, self.c1, self.a2, self.c2)                        # eq. 8
+
+    def _peaks(self, theta, alpha):
+        """Amplitudes (n, peaks), centres (peaks,), FWHMs (peaks,) of every fluorescence, scatter and escape peak."""
+        on = self.switches
+        line_kev = self._const(self.line_energy_kev)
+        amplitude = ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) \
+            * self._const(self.line_probability)                                                  # eq. 6
+        if on["matrix"]:
+            amplitude = amplitude * matrix_absorption_factor(                                     # eq. P3
+                theta, ops.softplus(self.mass_scale_raw), self._const(self.line_attenuation),
+                self._const(self.excitation_attenuation), self._const(self.matrix_line_attenuation),
+                self.matrix_excitation_attenuation, ops.softplus(self.geometry_raw), ops.softplus(self.dark_raw))
+        amplitudes, centres, widths = [amplitude], [line_kev], [self.width_kev(line_kev)]
+        if on["escape"]:   # only lines with an escape fraction get a copy (for_energy_axis leaves out weak lines)
+            escaping = self._const(self._escaping, "int32")
+            escape = [ops.take(self._const(self.line_escape_fraction), escaping)]
+            parents = [(ops.take(amplitude, escaping, axis=1), ops.take(line_kev, escaping))]
+        if on["scatter"]:                                                                         # eq. P4
+            column = self.alpha_columns.index("rayleigh")
+            e_k = self._const(self.scatter_energy_kev)
+            p_k = self._const(self.scatter_probability)
+            compton = compton_energy_kev(e_k, self.angle_raw) + self.offset
+            broadening = ops.softplus(self.broadening_raw)
+            amplitudes += [alpha[:, column: column + 1] * p_k, alpha[:, column + 1: column + 2] * p_k]
+            centres += [e_k + self.offset, compton]
+            widths += [self.width_kev(e_k), ops.sqrt(ops.square(self.width_kev(compton))
+                                                     + ops.square(broadening * compton))]
+            if on["escape"]:
+                escape += [self._const(self.scatter_escape_fraction)] * 2
+                parents += list(zip(amplitudes[-2:], centres[-2:]))
+        amplitudes = [a * ops.expand_dims(self._efficiency(c), 0) for a, c in zip(amplitudes, centres)]
+        if on["escape"]:                                                                          # eq. P6
+            scale = ops.softplus(self.escape_raw)
+            for (a, c), f in zip(parents, escape):
+                amplitudes.append(a * ops.expand_dims(scale * f * self._efficiency(c), 0))
+                centres.append(c - self.escape_shift_kev)
+                widths.append(self.width_kev(c - self.escape_shift_kev))
+        return (ops.concatenate(amplitudes, axis=1), ops.concatenate(centres, axis=0),
+                ops.concatenate(widths, axis=0))
+
+    def call(self, inputs):
+        theta, alpha = inputs
+        energies = self._const(self.energies_kev)
+        amplitude, centre, width = self._peaks(theta, alpha)
+        eta = ops.sigmoid(self.eta_raw) if self.line_shape == "voigt" else 0.0
+        f = ops.matmul(amplitude, line_profiles(energies, centre, width, eta))                    # eqs. P2, P8
+        if self.switches["continuum"]:                                                            # eq. P5
+            shape = continuum_shape(energies, self.tube_kv, self._const(self._absorption_ratio), self.q1,
+                                    self.q2) * self._efficiency(energies)
+            f = f + alpha[:, :1] * ops.expand_dims(shape, 0)
+        else:
+            f = f + bezier_background(self._const(self._u), ops.softplus(self.p1_raw),
+                                      ops.softplus(self.p2_raw), alpha[:, :1])                    # eq. 10
+        if self.switches["pileup"]:                                                               # eq. P7
+            f = f + ops.softplus(self.pileup_raw) * autoconvolution(
+                f, self._const(self._pile_low, "int32"), self._const(self._pile_weight),
+                self._const(self._pile_inside))
+        return f
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.n_channels)
+
+    def parameters(self) -> dict[str, float]:
+        """Current global parameters in physical form (keys depend on the switches), as floats."""
+        on = self.switches
+        values = {"a1": self.a1, "c1": self.c1, "a2": self.a2, "c2": self.c2}
+        if not on["continuum"]:
+            values.update(p1=ops.softplus(self.p1_raw), p2=ops.softplus(self.p2_raw))
+        if on["detector_width"]:
+            values.update(noise_fwhm_kev=ops.softplus(self.noise_raw), fano=ops.softplus(self.fano_raw))
+        else:
+            values["Gamma"] = ops.softplus(self.gamma_raw)
+        if self.line_shape == "voigt":
+            values["voigt_eta"] = ops.sigmoid(self.eta_raw)
+        if on["scatter"]:
+            values.update(scatter_angle_deg=self.angle_raw * (180.0 / np.pi), scatter_offset_kev=self.offset,
+                          compton_broadening=ops.softplus(self.broadening_raw))
+        if on["continuum"]:
+            values.update(continuum_q1=self.q1, continuum_q2=self.q2)
+        if on["escape"]:
+            values["escape_scale"] = ops.softplus(self.escape_raw)
+        if on["pileup"]:
+            values["pileup"] = ops.softplus(self.pileup_raw)
+        if on["matrix"]:
+            values.update(matrix_geometry=ops.softplus(self.geometry_raw), matrix_dark=ops.softplus(self.dark_raw))
+        return {k: float(ops.convert_to_numpy(v)) for k, v in values.items()}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(energies_kev=self.energies_kev, line_energy_kev=self.line_energy_kev,
+                      line_probability=self.line_probability, line_element_index=self.line_element_index,
+                      element_names=self.element_names, line_escape_fraction=self.line_escape_fraction,
+                      line_attenuation=self.line_attenuation, excitation_attenuation=self.excitation_attenuation,
+                      matrix_line_attenuation=self.matrix_line_attenuation,
+                      matrix_excitation_attenuation=self.matrix_excitation_attenuation,
+                      matrix_channel_attenuation=self.matrix_channel_attenuation,
+                      scatter_energy_kev=self.scatter_energy_kev, scatter_probability=self.scatter_probability,
+                      scatter_escape_fraction=self.scatter_escape_fraction, line_shape=self.line_shape,
+                      tube_kv=self.tube_kv, escape_shift_kev=self.escape_shift_kev, initial=self.initial,
+                      **self.switches)
+        return config
+
+
+def _shells(line_names: np.ndarray) -> np.ndarray:
+    """Initial shell of each IUPAC line name ('KL3' -> 'K', 'L3M5' -> 'L3')."""
+    return np.array([name[:1] if name.startswith("K") else name[:2] for name in line_names])

@@ -1,0 +1,198 @@
+"""Extended XRF simulator (AXS+, eqs. P1-P8): each switch puts its feature where physics says, gradients
+against finite differences, serialisation, and the packaged decoder on a real energy axis."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from axs.decoder_plus import (ELECTRON_REST_ENERGY_KEV, FWHM_PER_SIGMA, SI_PAIR_ENERGY_KEV, SWITCHES,
+                              XRFSimulatorPlus, compton_energy_kev, fwhm_kev)
+
+ENERGIES = 0.6 + 0.05 * np.arange(240)             # 0.6-12.55 keV, equally spaced (pile-up needs it)
+TUBE_KV = 10.3
+SI_KA = 1.74
+TOY = dict(line_energy_kev=[3.3, 6.4], line_probability=[0.6, 0.25], line_element_index=[0, 1],
+           element_names=["A", "B"])
+TOY_TABLES = dict(
+    line_escape_fraction=[0.01, 0.004],
+    line_attenuation=[[300.0, 60.0], [900.0, 80.0]],   # B absorbs strongly at A's line (3.3 keV)
+    excitation_attenuation=[5.0, 30.0], matrix_line_attenuation=[150.0, 25.0], matrix_excitation_attenuation=3.0,
+    scatter_energy_kev=[9.0], scatter_probability=[1.0], scatter_escape_fraction=[0.002],
+    matrix_channel_attenuation=150.0 * (3.3 / ENERGIES) ** 2.7)
+
+
+def toy(dtype="float64", initial=None, **switches):
+    on = {name: False for name in SWITCHES}
+    on.update(switches)
+    return XRFSimulatorPlus(ENERGIES, **TOY, **TOY_TABLES, tube_kv=TUBE_KV, escape_shift_kev=SI_KA,
+                            dtype=dtype, initial=initial, **on)
+
+
+def run(layer, theta, alpha=None):
+    theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+    alpha = np.ones((len(theta), layer.n_alpha)) if alpha is None else np.atleast_2d(alpha)
+    return layer([theta, alpha]).numpy()
+
+
+def peak_kev(spectrum, low, high):
+    inside = (ENERGIES >= low) & (ENERGIES <= high)
+    return ENERGIES[inside][np.argmax(spectrum[..., inside])]
+
+
+def line_only(layer, theta, energies):
+    """(channels,) the lines of theta alone: the spectrum minus that of theta = 0 (eq. 10's background)."""
+    alpha = np.ones((1, layer.n_alpha))
+    return (layer([np.atleast_2d(theta), alpha]).numpy() - layer([np.zeros((1, 2)), alpha]).numpy())[0]
+
+
+def test_detector_width_follows_fano_statistics():
+    """Eq. P1: FWHM of a Gaussian line at 3.3 and 6.4 keV, measured on a 1 eV axis, against
+    sqrt(noise^2 + 2.355^2 F eps E) with the initial noise 0.1 keV and F 0.115."""
+    fine = np.linspace(2.0, 8.0, 6001)
+    layer = XRFSimulatorPlus(fine, **TOY, line_shape="gaussian", scatter=False, continuum=False, escape=False,
+                             pileup=False, matrix=False, dtype="float64")
+    widths = []
+    for energy, theta in ((3.3, [1.0, 0.0]), (6.4, [0.0, 1.0])):
+        line = line_only(layer, theta, fine)
+        above = fine[line >= 0.5 * line.max()]
+        expected = np.sqrt(0.1 ** 2 + FWHM_PER_SIGMA ** 2 * 0.115 * SI_PAIR_ENERGY_KEV * energy)
+        assert above[-1] - above[0] == pytest.approx(expected, abs=2e-3)
+        assert float(fwhm_kev(energy, 0.1, 0.115)) == pytest.approx(expected, rel=1e-6)
+        widths.append(above[-1] - above[0])
+    assert widths[1] > widths[0] + 0.02
+
+
+def test_voigt_has_heavier_tails_and_profiles_have_unit_area():
+    """Eq. P2: counts of a line = REFERENCE_FWHM x t_p x S(E) (eq. 8) whatever its shape and width."""
+    gauss = line_only(toy(line_shape="gaussian"), [1.0, 0.0], ENERGIES)
+    voigt = line_only(toy(line_shape="voigt"), [1.0, 0.0], ENERGIES)
+    far = np.abs(ENERGIES - 3.3) > 1.0
+    assert np.all(voigt[far] > gauss[far])
+    s = 1.0 / (1.0 + np.exp(-0.3 * (30.0 - 3.3)) + np.exp(3.0 * (1.5 - 3.3)))     # eq. 8, initial parameters
+    assert np.sum(gauss) * 0.05 == pytest.approx(0.15 * 0.6 * s, rel=1e-3)
+    assert np.sum(voigt) * 0.05 == pytest.approx(0.15 * 0.6 * s, rel=0.03)          # Lorentz tails leave the axis
+
+
+def test_escape_peak_sits_si_ka_below_its_parent():
+    without, with_escape = run(toy(), [0.0, 1.0]), run(toy(escape=True), [0.0, 1.0])
+    added = (with_escape - without)[0]
+    assert peak_kev(added, 0.6, 12.5) == pytest.approx(6.4 - SI_KA, abs=0.05)
+    assert np.max(added) > 0 and np.all(added > -1e-12)
+    ratio = np.max(added) / np.max(without[0] - run(toy(), [0.0, 0.0])[0])
+    assert ratio == pytest.approx(0.004, rel=0.2)                   # the escape fraction, same width nearly
+
+
+def test_continuum_vanishes_at_and_above_the_tube_voltage_and_replaces_eq_10():
+    layer = toy(continuum=True)
+    assert layer.alpha_columns == ("continuum",)
+    spectrum = run(layer, [0.0, 0.0], [[1.0]])[0]
+    assert np.all(spectrum[ENERGIES >= TUBE_KV] == 0.0)
+    assert np.all(spectrum[(ENERGIES > 2.0) & (ENERGIES < TUBE_KV - 0.1)] > 0.0)
+    # eq. P5 by hand at 5 keV: Kramers x mu_ref(E0/2)/mu_ref(E) x S (q1 = q2 = 0)
+    e = ENERGIES[88]
+    s = 1.0 / (1.0 + np.exp(-0.3 * (30.0 - e)) + np.exp(3.0 * (1.5 - e)))
+    ratio = np.interp(TUBE_KV / 2, ENERGIES, TOY_TABLES["matrix_channel_attenuation"]) / (150.0 * (3.3 / e) ** 2.7)
+    assert spectrum[88] == pytest.approx((TUBE_KV - e) / e * ratio * s, rel=1e-9)
+    assert np.all(run(layer, [0.0, 0.0], [[0.0]]) == 0.0)          # no Bezier background left
+
+
+def test_compton_peak_below_rayleigh_at_the_compton_energy():
+    layer = toy(scatter=True)
+    assert layer.alpha_columns == ("background", "rayleigh", "compton")       # continuum off: eq. 10 stays
+    rayleigh = run(layer, [0.0, 0.0], [[0.0, 1.0, 0.0]])[0]
+    compton = run(layer, [0.0, 0.0], [[0.0, 0.0, 1.0]])[0]
+    assert peak_kev(rayleigh, 7, 12) == pytest.approx(9.0, abs=0.03)
+    expected = 9.0 / (1 + 9.0 / ELECTRON_REST_ENERGY_KEV * (1 - np.cos(np.radians(120.0))))
+    assert float(compton_energy_kev(9.0, np.radians(120.0))) == pytest.approx(expected, rel=1e-12)
+    assert peak_kev(compton, 7, 12) == pytest.approx(expected, abs=0.03)
+    assert peak_kev(compton, 7, 12) < peak_kev(rayleigh, 7, 12)
+    assert np.max(compton) < np.max(rayleigh)                      # Doppler-broadened: lower, wider
+
+
+def test_pileup_adds_a_sum_peak_at_twice_the_line_energy():
+    theta = [1.0, 0.0]
+    alpha = np.zeros((1, 1))
+    added = (run(toy(pileup=True, line_shape="gaussian"), theta, alpha)
+             - run(toy(line_shape="gaussian"), theta, alpha))[0]
+    assert peak_kev(added, 5.0, 12.5) == pytest.approx(6.6, abs=0.05)
+    assert np.all(added[ENERGIES < 2 * ENERGIES[0]] == 0.0)        # no two photons sum below twice the axis start
+    assert np.max(added[ENERGIES < 5.0]) < 1e-3 * np.max(added)
+    # doubling the line quadruples the pile-up (a rate-squared effect)
+    doubled = (run(toy(pileup=True, line_shape="gaussian"), [2.0, 0.0], alpha)
+               - run(toy(line_shape="gaussian"), [2.0, 0.0], alpha))[0]
+    np.testing.assert_allclose(doubled, 4 * added, rtol=1e-9, atol=1e-15)
+
+
+def test_matrix_absorption_makes_intensity_non_linear_in_composition():
+    layer = toy(matrix=True, initial={"matrix_dark": 1.0})            # a small unseen matrix: theta dominates
+    alpha = np.zeros((1, 1))
+    a_alone = run(layer, [1.0, 0.0], alpha)[0]
+    a_with_b = run(layer, [1.0, 5.0], alpha)[0] - run(layer, [0.0, 5.0], alpha)[0]
+    at_a = np.argmin(np.abs(ENERGIES - 3.3))
+    assert a_with_b[at_a] < 0.8 * a_alone[at_a]                     # B absorbs A's line
+    doubled = run(layer, [2.0, 0.0], alpha)[0]
+    assert not np.allclose(doubled, 2 * a_alone, rtol=1e-3)         # no longer linear in theta
+    # a sample of the reference matrix alone: factor 1 (matrix off gives the same line)
+    reference = XRFSimulatorPlus(ENERGIES, **TOY, **{**TOY_TABLES, "line_attenuation": [[150.0, 25.0], [150.0, 25.0]],
+                                                      "excitation_attenuation": [3.0, 3.0]},
+                                 tube_kv=TUBE_KV, dtype="float64", detector_width=False, scatter=False,
+                                 continuum=False, escape=False, pileup=False, matrix=True)
+    np.testing.assert_allclose(run(reference, [1.0, 0.0], alpha), run(toy(), [1.0, 0.0], alpha), rtol=1e-12)
+
+
+def test_gradients_match_central_finite_differences_with_every_switch_on():
+    layer = toy("float64", initial={"matrix_dark": 1.0, "pileup": 1e-3}, **{name: True for name in SWITCHES})
+    rng = np.random.default_rng(0)
+    theta = tf.Variable(rng.uniform(0.5, 2.0, (3, 2)))
+    alpha = tf.Variable(rng.uniform(0.5, 2.0, (3, layer.n_alpha)))
+    weights = rng.normal(size=(3, len(ENERGIES)))
+
+    def objective():
+        return tf.reduce_sum(layer([theta, alpha]) * weights)
+
+    objective()
+    variables = {v.path: v for v in layer.trainable_variables} | {"theta": theta, "alpha": alpha}
+    assert len(variables) == 19          # 17 global parameters (module docstring), theta, alpha
+    with tf.GradientTape() as tape:
+        value = objective()
+    analytic = dict(zip(variables, tape.gradient(value, list(variables.values()))))
+    step = 1e-6
+    for name, variable in variables.items():
+        original = np.array(variable.numpy())
+        numeric = np.zeros_like(original)
+        for index in np.ndindex(original.shape):
+            for sign in (1, -1):
+                shifted = original.copy()
+                shifted[index] += sign * step
+                variable.assign(shifted)
+                numeric[index] += sign * objective().numpy() / (2 * step)
+            variable.assign(original)
+        np.testing.assert_allclose(analytic[name].numpy(), numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_config_round_trip_gives_the_same_spectrum():
+    layer = toy(**{name: True for name in SWITCHES})
+    theta, alpha = np.array([[1.0, 2.0]]), np.ones((1, layer.n_alpha))
+    again = XRFSimulatorPlus.from_config(layer.get_config())
+    np.testing.assert_array_equal(again([theta, alpha]).numpy(), layer([theta, alpha]).numpy())
+    assert again.parameters() == layer.parameters()
+
+
+def test_missing_tables_and_bad_switch_values_are_named():
+    with pytest.raises(ValueError, match="line_escape_fraction: required when escape=True"):
+        XRFSimulatorPlus(ENERGIES, **TOY, scatter=False, continuum=False, pileup=False, matrix=False)
+    with pytest.raises(ValueError, match="line_shape: expected one of"):
+        toy(line_shape="lorentz")
+    with pytest.raises(ValueError, match="pileup=True needs equally spaced"):
+        XRFSimulatorPlus(np.geomspace(1, 10, 50), **TOY, scatter=False, continuum=False, escape=False, matrix=False)
+
+
+def test_packaged_decoder_on_a_40_kev_axis():
+    energies = 0.04 * np.arange(1024) - 0.02
+    layer = XRFSimulatorPlus.for_energy_axis(energies, elements=["Ca", "Fe", "Sr"])
+    assert layer.alpha_columns == ("continuum", "rayleigh", "compton")
+    assert layer.scatter_energy_kev[0] == pytest.approx(20.07, abs=0.01)     # Rh K-L2
+    assert layer.escape_shift_kev == pytest.approx(1.74, abs=0.005)
+    theta = np.ones((2, layer.n_elements), np.float32)
+    spectrum = layer([theta, np.ones((2, layer.n_alpha), np.float32)]).numpy()
+    assert spectrum.shape == (2, 1024) and np.all(np.isfinite(spectrum)) and np.all(spectrum >= 0)

@@ -1,0 +1,67 @@
+"""Reconstruction metrics and the weighted versions of eq. 13, on cases worked by hand."""
+
+import numpy as np
+import pytest
+
+from axs.reconstruction import REGIONS_KEV, chi2_per_channel, r2_by_region, reconstruction_error, theta_truth_r
+
+
+def test_r2_by_region_by_hand():
+    energy = np.array([2.0, 4.0, 4.5, 7.0, 20.0, 40.0])        # 40 keV lies in no region
+    observed = np.array([[1.0, 2.0, 4.0, 3.0, 5.0, 9.0],
+                         [3.0, 4.0, 2.0, 3.0, 5.0, 9.0]])
+    reconstructed = np.array([[1.0, 2.0, 3.0, 3.0, 4.0, 0.0],
+                              [2.0, 4.0, 2.0, 3.0, 6.0, 0.0]])
+    r2 = r2_by_region(energy, observed, reconstructed)
+    assert list(r2) == ["1-3", "3-5", "5-10", "10-17", "17-25", "25-35"] == list(REGIONS_KEV)
+    # 1-3 keV: o = (1, 3), mean 2, SS_tot 2; residuals (0, 1), SS_res 1 -> 0.5
+    assert r2["1-3"] == pytest.approx(0.5)
+    # 3-5 keV: o = (2, 4, 4, 2), mean 3, SS_tot 4; residuals (0, 1, 0, 0) -> 0.75
+    assert r2["3-5"] == pytest.approx(0.75)
+    assert np.isnan(r2["5-10"])                               # no variance (3, 3)
+    assert np.isnan(r2["10-17"])                              # no channel
+    assert np.isnan(r2["17-25"])                              # (5, 5): no variance either
+    assert r2_by_region(energy, observed, observed)["3-5"] == 1.0
+
+
+def test_r2_edges_belong_to_the_upper_region_and_shapes_are_checked():
+    energy = np.array([3.0, 5.0])
+    r2 = r2_by_region(energy, [[1.0, 1.0], [3.0, 3.0]], [[1.0, 1.0], [2.0, 3.0]])
+    assert r2["3-5"] == pytest.approx(1 - 1 / 2) and r2["5-10"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="reconstructed: expected the shape of observed"):
+        r2_by_region(energy, [[1.0, 2.0]], [[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="energy_kev: expected one energy per channel"):
+        r2_by_region([1.0], [[1.0, 2.0]], [[1.0, 2.0]])
+
+
+def test_chi2_per_channel_by_hand_and_poisson_limit():
+    observed = np.array([[4.0, 0.0, 10.0, 1.0]])
+    reconstructed = np.array([[2.0, 0.5, 10.0, 0.0]])
+    # (4-2)^2/2 = 2; (0-0.5)^2/max(0.5, 1) = 0.25; 0; (1-0)^2/1 = 1  -> 3.25 / 4
+    assert chi2_per_channel(observed, reconstructed) == pytest.approx(3.25 / 4)
+    rng = np.random.default_rng(0)
+    mean = rng.uniform(5, 500, (50, 400))
+    assert chi2_per_channel(rng.poisson(mean), mean) == pytest.approx(1.0, abs=0.02)
+
+
+def test_theta_truth_r_by_hand():
+    theta = np.array([[1.0, 5.0, 2.0], [2.0, 5.0, 1.0], [3.0, 5.0, 3.0]])
+    truth = np.array([[10.0, 1.0, 3.0], [20.0, 2.0, 1.0], [30.0, 3.0, 2.0]])
+    r = theta_truth_r(theta, truth, ["Fe", "Ca", "Sr"])
+    assert r["Fe"] == pytest.approx(1.0)
+    assert np.isnan(r["Ca"])                                   # constant theta
+    # Sr: a = (0, -1, 1), b = (1, -1, 0): sum ab = 1, |a|^2 = |b|^2 = 2 -> 0.5
+    assert r["Sr"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"theta: expected shape \(n_samples, 2\)"):
+        theta_truth_r(theta, truth[:, :2], ["Fe", "Ca"])
+
+
+def test_reconstruction_error_weightings_by_hand():
+    observed = np.array([[4.0, 1.0]])
+    reconstructed = np.array([[1.0, 1.0]])
+    assert float(reconstruction_error(observed, reconstructed)) == pytest.approx(4.5)                 # eq. 13
+    assert float(reconstruction_error(observed, reconstructed, "sqrt", floor=0.0)) == pytest.approx(0.5)
+    assert float(reconstruction_error(observed, reconstructed, "poisson")) == pytest.approx(9 / 4 / 2)
+    assert float(reconstruction_error(np.array([[0.0]]), np.array([[0.5]]), "poisson", floor=0.25)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="weighting: expected one of"):
+        reconstruction_error(observed, reconstructed, "l1")
