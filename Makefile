@@ -40,6 +40,7 @@ repro: data $(LAB_SETTINGS)
 experiments: data
 	dvc repro prepare@standin
 	python -m axs.stage label_efficiency
+	python -m axs.stage ablation
 
 # Honest tuning (docs/models.md, "Tuning"): networks searched on an independent stand-in draw (seed 1177),
 # never on the reported cores; not part of dvc repro. Record: tuning/<model>/ (committed); copy the

@@ -21,15 +21,16 @@ NOTEBOOKS = ROOT / "notebooks"
 PARAMS = ROOT / "params.yaml"
 
 #: Pipeline stages in order, and the notebook of each (notebooks/<name>.py, reports/<name>[_<model>].html).
-STAGES = ("prepare", "train", "evaluate", "label_efficiency")
+STAGES = ("prepare", "train", "evaluate", "label_efficiency", "ablation")
 NOTEBOOK_NAMES = {"prepare": "01_prepare", "train": "02_train", "evaluate": "04_evaluate",
-                  "label_efficiency": "03_label_efficiency"}
+                  "label_efficiency": "03_label_efficiency", "ablation": "05_ablation"}
 #: Stages that draw figures; training draws none, so a change to a plot never re-runs training.
 STAGES_WITH_FIGURES = ("prepare", "evaluate", "label_efficiency")
 #: Files the evaluate stage writes under reports/[<dataset>/]tables/ and plots/ (dvc.yaml lists them).
 EVALUATE_TABLES = ("table1.csv", "table2.csv", "removed_elements.csv", "family_mse.csv")
 EVALUATE_PLOTS = ("mse_per_element.csv", "relative_mse_per_element.csv")
-LABEL_EFFICIENCY_TABLE = "label_efficiency.csv"
+#: The experiments outside dvc repro (make experiments) and the table each writes under reports/tables/.
+EXPERIMENT_TABLES = {"label_efficiency": "label_efficiency.csv", "ablation": "ablation.csv"}
 RUN_INFO = "run_info.json"
 LOG_DIR = "logs"
 
@@ -96,6 +97,6 @@ class Layout:
             out += [self.tables_dir / name for name in EVALUATE_TABLES]
             out += [self.plots_dir / name for name in EVALUATE_PLOTS]
             out += [self.metrics, self.index]
-        if stage == "label_efficiency":
-            out.append(self.tables_dir / LABEL_EFFICIENCY_TABLE)
+        if stage in EXPERIMENT_TABLES:
+            out.append(self.tables_dir / EXPERIMENT_TABLES[stage])
         return out

@@ -104,10 +104,11 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
         raise StageFailed(f"--model applies to the train stage only, not {stage}")
     if stage == "evaluate":
         section["models"] = list(params["train"]["models"])
-    if stage == "label_efficiency":      # each run's model takes its train.<model> hyperparameters
+    if stage in paths.EXPERIMENT_TABLES:     # each model takes its train.<model> hyperparameters
         train_section = _merge(params["train"], (params["train"].get("smoke_overrides") or {}) if smoke else {})
-        section["hyperparams"] = {run["model"]: train_section.get(run["model"]) or {}
-                                  for run in section["runs"].values()}
+        used = ([run["model"] for run in section["runs"].values()] if stage == "label_efficiency"
+                else ["axs", "axs_plus"])
+        section["hyperparams"] = {model: train_section.get(model) or {} for model in used}
     section.update(dataset_name=dataset, smoke=smoke)
     return section
 
@@ -216,7 +217,7 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
         if stage in STAGES_WITH_FIGURES:
             staged.figures_dir(stage).mkdir(parents=True)
             parameters["figures_dir"] = rel(staged.figures_dir(stage))
-        if stage in ("evaluate", "label_efficiency"):
+        if stage in ("evaluate", *paths.EXPERIMENT_TABLES):
             parameters.update(tables_dir=rel(staged.tables_dir))
         if stage == "evaluate":
             parameters.update(plots_dir=rel(staged.plots_dir), metrics_path=rel(staged.metrics),
