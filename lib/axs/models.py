@@ -35,15 +35,15 @@ from axs.elements import ASSAY_ELEMENTS
 from axs.files import atomic_path
 from axs.linear import LassoRegression, LineRegression
 from axs.networks import SpectrumNetwork
+from axs.normalisation import NORMALISATIONS, model_name, normalise, parse_model_name, scatter_counts
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
-from axs.training import (EpochProgress, input_standardisation, set_seed,
-                          spectrum_scale, target_scaling, training_batches, validation_split)
-
-MODEL_NAMES: tuple[str, ...] = ("lr", "lasso", "fcnn", "cnn", "axs", "pymca")
+from axs.training import (EpochProgress, input_standardisation, set_seed, spectrum_scale, target_offset,
+                          target_scaling, training_batches, transform_targets, validation_split)
 
 _TRAINING = {
     "batch_size": 16,            # spectra per gradient step
     "validation_fraction": 0.1,  # share of fit()'s labelled data held out for early stopping
+    "target_transform": "linear",  # "linear" (the paper) or "log": what eq. 14 compares (axs.training)
 }
 _ENCODER = {
     "learning_rate": 3e-3,       # Adam step size
@@ -75,6 +75,19 @@ DEFAULTS: dict[str, dict] = {
     "axs": {**_TRAINING, **_ENCODER, "beta": 10.0, "unlabelled_batch_size": 16},
 }
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
+for _defaults in DEFAULTS.values():
+    _defaults["normalisation"] = "none"      # axs.normalisation; a name's suffix sets it ("lasso_scatter")
+
+#: Every model name: each base model of :data:`DEFAULTS` with the paper's raw input, and
+#: ``<base>_<normalisation>`` for each geometry normalisation of :mod:`axs.normalisation`.
+MODEL_NAMES: tuple[str, ...] = (*DEFAULTS, *(f"{base}_{n}" for n in NORMALISATIONS if n != "none"
+                                             for base in DEFAULTS))
+
+
+def model_kind(name: str) -> tuple[str, str]:
+    """(base model, normalisation) of a model name: ``"cnn_scatter"`` -> ``("cnn", "scatter")``;
+    the inverse is :func:`axs.normalisation.model_name`."""
+    return parse_model_name(name, tuple(DEFAULTS))
 
 _INFERENCE_BATCH = 8192
 
@@ -82,36 +95,43 @@ _INFERENCE_BATCH = 8192
 class NeuralModel:
     """FCNN, CNN or AXS: a :class:`~axs.networks.SpectrumNetwork` plus its training loop."""
 
-    def __init__(self, name: str, energies_kev, elements, seed: int, hyperparameters: dict,
+    def __init__(self, kind: str, energies_kev, elements, seed: int, hyperparameters: dict,
                  network: SpectrumNetwork | None = None):
-        self.name = name
+        self.kind = kind
         self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
         self.elements = tuple(elements)
         self.seed = int(seed)
-        self.hyperparameters = dict(hyperparameters)
+        self.hyperparameters = {"normalisation": "none", **hyperparameters}
+        self.name = model_name(kind, self.hyperparameters["normalisation"])
         if network is None:
             set_seed(self.seed)
             architecture = {**self.hyperparameters, "elements": list(self.elements), "seed": self.seed}
-            network = SpectrumNetwork(name, self.energies_kev, len(self.elements), architecture)
+            network = SpectrumNetwork(kind, self.energies_kev, len(self.elements), architecture)
         self.network = network
         self._inference: dict = {}
         self.history: dict = {}
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
-        """Train on labelled (X, Y) and, for AXS, unlabelled spectra (reconstruction only). Returns self."""
+        """Train on labelled (X, Y) and, for AXS, unlabelled spectra (reconstruction only). Returns self.
+
+        NaN cells of Y (unreported concentrations) are left out of eq. 14. Early stopping watches the
+        held-out share's J_p (eq. 14, ``val_prediction_mse``) and restores the best epoch's weights.
+        """
         h = self.hyperparameters
-        X = check_spectra(X, len(self.energies_kev))
-        Y = check_targets(Y, X.shape[0], len(self.elements))
-        if X_unlabelled is not None and self.name != "axs":
+        X = self._input(X)
+        Y = check_targets(Y, X.shape[0], len(self.elements), allow_missing=True)
+        if X_unlabelled is not None and self.network.simulator is None:
             raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only 'axs' uses unlabelled ones")
-        X_u = (check_spectra(X_unlabelled, len(self.energies_kev), "X_unlabelled") if X_unlabelled is not None
+        X_u = (self._input(X_unlabelled, "X_unlabelled") if X_unlabelled is not None
                else np.zeros((0, X.shape[1]), np.float32))
         set_seed(self.seed)
         mean, std = input_standardisation(np.concatenate([X, X_u]))
-        shift, scale = target_scaling(Y, zero_preserving=self.name == "fcnn")
-        self.network.set_scaling(mean, std, spectrum_scale(np.concatenate([X, X_u])), shift, scale)
-        Y_scaled = (Y - shift) / scale
+        offset = target_offset(Y)
+        learned = transform_targets(Y, h["target_transform"], offset)
+        shift, scale = target_scaling(learned, zero_preserving=self.kind == "fcnn" and h["target_transform"] == "linear")
+        self.network.set_scaling(mean, std, spectrum_scale(np.concatenate([X, X_u])), shift, scale, offset)
+        Y_scaled = ((learned - shift) / scale).astype(np.float32)
         train, val = validation_split(X.shape[0], h["validation_fraction"], self.seed)
         batches, steps_per_epoch = training_batches(X[train], Y_scaled[train], X_u, h["batch_size"],
                                                     h.get("unlabelled_batch_size", 0), self.seed)
@@ -121,8 +141,8 @@ class NeuralModel:
         validation = None
         if len(val):
             validation = (X[val], Y_scaled[val], np.ones(len(val), np.float32))
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=h["patience"],
-                                                           restore_best_weights=True))
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_prediction_mse", mode="min",
+                                                           patience=h["patience"], restore_best_weights=True))
         if verbose == 1:
             callbacks.append(EpochProgress(h["epochs"], f"{self.name} fit"))
         history = self.network.fit(batches, epochs=h["epochs"], validation_data=validation, shuffle=False,
@@ -150,8 +170,13 @@ class NeuralModel:
             self._inference[what] = infer
         return self._inference[what]
 
+    def _input(self, X, name: str = "X") -> np.ndarray:
+        """Raw spectra (counts/s), checked, after the model's geometry normalisation (axs.normalisation)."""
+        return normalise(check_spectra(X, len(self.energies_kev), name), self.energies_kev,
+                         self.hyperparameters["normalisation"])
+
     def _run(self, what: str, X) -> tuple[np.ndarray, ...]:
-        X = check_spectra(X, len(self.energies_kev))
+        X = self._input(X)
         function = self._compiled(what)
         chunks = [function(tf.constant(X[i: i + _INFERENCE_BATCH]))
                   for i in range(0, max(len(X), 1), _INFERENCE_BATCH)]
@@ -164,28 +189,33 @@ class NeuralModel:
 
     def encode(self, X) -> tuple[np.ndarray, np.ndarray]:
         """CNN and AXS: the Encoder's (theta (n, simulator elements), alpha (n, 1))."""
-        self._require("encode", ("cnn", "axs"))
+        self._require("encode", self.kind != "fcnn")
         return self._run("encode", X)
 
     def reconstruct(self, X) -> np.ndarray:
-        """AXS: eq. 12 applied to the encoding of X, in counts/s (n, channels)."""
-        self._require("reconstruct", ("axs",))
-        return self._run("reconstruct", X)[0]
+        """AXS: eq. 12 applied to the encoding of X, in counts/s (n, channels) (a normalised model's
+        reconstruction is multiplied back by each spectrum's scatter counts)."""
+        self._require("reconstruct", self.network.simulator is not None)
+        reconstruction = self._run("reconstruct", X)[0]
+        if self.hyperparameters["normalisation"] == "scatter":
+            reconstruction *= scatter_counts(check_spectra(X, len(self.energies_kev)).astype(np.float64),
+                                             self.energies_kev)[:, None]
+        return reconstruction
 
     def simulator_parameters(self) -> dict[str, float]:
         """AXS: learned Gamma (keV), a1, c1, a2, c2, p1, p2 of eqs. 3, 8, 10."""
-        self._require("simulator_parameters", ("axs",))
+        self._require("simulator_parameters", self.network.simulator is not None)
         return self.network.simulator.parameters()
 
     @property
     def simulator_elements(self) -> tuple[str, ...]:
         """AXS: the elements theta covers, in order (theta's columns)."""
-        self._require("simulator_elements", ("axs",))
+        self._require("simulator_elements", self.network.simulator is not None)
         return tuple(self.network.simulator.element_names)
 
-    def _require(self, what: str, kinds) -> None:
-        if self.name not in kinds:
-            raise AttributeError(f"{what}: only for {', '.join(kinds)}, not {self.name}")
+    def _require(self, what: str, available: bool) -> None:
+        if not available:
+            raise AttributeError(f"{what}: not available for {self.name}")
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path) -> None:
@@ -208,14 +238,22 @@ _LINEAR = {"lr": LineRegression, "lasso": LassoRegression, "pymca": PeakFitModel
 def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, **hyperparameters):
     """A new, untrained model ``name`` (one of :data:`MODEL_NAMES`) for spectra on ``energies_kev`` (keV).
 
-    ``hyperparameters`` override :data:`DEFAULTS`\\[name]; any other keyword is a TypeError.
+    ``name`` is a base model of :data:`DEFAULTS` or ``<base>_<normalisation>`` (:func:`model_kind`);
+    ``hyperparameters`` override :data:`DEFAULTS`\\[base]; any other keyword is a TypeError, and so is a
+    ``normalisation`` keyword that contradicts the name.
     """
     if name not in MODEL_NAMES:
         raise ValueError(f"name: expected one of {', '.join(MODEL_NAMES)}, got {name!r}")
-    unknown = sorted(set(hyperparameters) - set(DEFAULTS[name]))
+    base, normalisation = model_kind(name)
+    unknown = sorted(set(hyperparameters) - set(DEFAULTS[base]))
     if unknown:
         raise TypeError(f"make_model({name!r}): unknown hyperparameter(s) {', '.join(unknown)}; "
-                        f"expected some of {', '.join(sorted(DEFAULTS[name]))}")
+                        f"expected some of {', '.join(sorted(DEFAULTS[base]))}")
+    if hyperparameters.get("normalisation", normalisation) != normalisation:
+        raise TypeError(f"make_model({name!r}): normalisation={hyperparameters['normalisation']!r} contradicts "
+                        f"the name; use the name {model_name(base, hyperparameters['normalisation'])!r}")
+    hyperparameters["normalisation"] = normalisation
+    name = base
     energies_kev = np.asarray(energies_kev, dtype=np.float64)
     if energies_kev.ndim != 1 or energies_kev.size < 2 or not np.all(np.diff(energies_kev) > 0):
         raise ValueError("energies_kev: expected an increasing 1-D energy axis (keV), one value per channel")

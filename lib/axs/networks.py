@@ -24,9 +24,53 @@ import numpy as np
 import keras
 from keras import layers, ops, regularizers
 
-from axs.decoder import XRFSimulator, select_lines
+from axs.decoder import XRFSimulator, select_lines, visible_elements
 
-NETWORK_KINDS = ("fcnn", "cnn", "axs")
+#: Decoders of the auto-encoding kinds: kind -> simulator layer class, built in one place
+#: (:func:`build_simulator`). A class needs ``for_energy_axis(energies_kev, elements=...,
+#: min_relative_probability=...)``, ``from_config``, ``n_elements``, ``element_names`` and ``parameters()``;
+#: registering another kind here is all a second decoder needs.
+SIMULATORS: dict[str, type] = {"axs": XRFSimulator}
+
+
+def network_kinds() -> tuple[str, ...]:
+    """The FCNN, the CNN and every kind with a registered decoder (:data:`SIMULATORS`)."""
+    return ("fcnn", "cnn", *SIMULATORS)
+
+
+def simulator_elements(energies_kev, elements=None) -> tuple[str, ...] | None:
+    """The elements theta covers: ``elements`` if given, else :func:`axs.decoder.visible_elements`."""
+    return tuple(elements) if elements is not None else visible_elements(energies_kev)
+
+
+def build_simulator(kind: str, energies_kev, architecture: dict, config: dict | None = None):
+    """The decoder of ``kind``: rebuilt from a saved ``config``, or made for the energy axis and the
+    architecture's ``simulator_elements`` / ``min_relative_probability``."""
+    cls = SIMULATORS[kind]
+    if config is not None:
+        return cls.from_config(config)
+    return cls.for_energy_axis(energies_kev,
+                               elements=simulator_elements(energies_kev, architecture.get("simulator_elements")),
+                               min_relative_probability=architecture["min_relative_probability"])
+
+
+def prediction_error(y_scaled, y_predicted, labelled):
+    """Eq. 14, J_p: mean squared error of the scaled concentrations over the labelled samples' known cells.
+
+    ``labelled`` (n,) is 1 for a labelled sample and 0 for an unlabelled one; a NaN target
+    (an element the lab did not report for that sample) is masked out. The mean runs over the
+    (sample, element) cells that count, so adding unlabelled spectra to a batch does not dilute J_p.
+    """
+    known = ops.logical_not(ops.isnan(y_scaled))
+    weight = ops.cast(known, y_predicted.dtype) * ops.expand_dims(labelled, -1)
+    residual = ops.where(known, y_scaled, 0.0) - y_predicted
+    return ops.sum(weight * ops.square(residual)) / ops.maximum(ops.sum(weight), 1.0)
+
+
+def reconstruction_error(x_scaled, reconstruction):
+    """Eq. 13, J_r: mean squared error between the (scaled) spectra and the simulator's reconstruction, over
+    every sample (labelled or not) and channel."""
+    return ops.mean(ops.square(x_scaled - reconstruction))
 
 
 class Encoder(layers.Layer):
@@ -82,22 +126,21 @@ class SpectrumNetwork(keras.Model):
     def __init__(self, kind: str, energies_kev, n_outputs: int, architecture: dict,
                  simulator: dict | None = None, **kwargs):
         super().__init__(**kwargs)
-        if kind not in NETWORK_KINDS:
-            raise ValueError(f"kind: expected one of {NETWORK_KINDS}, got {kind!r}")
+        if kind not in network_kinds():
+            raise ValueError(f"kind: expected one of {network_kinds()}, got {kind!r}")
         self.kind = kind
         self.energies_kev = [float(e) for e in np.asarray(energies_kev).ravel()]
         self.n_channels = len(self.energies_kev)
         self.n_outputs = int(n_outputs)
         self.architecture = dict(architecture)
         a = self.architecture
-        if kind == "axs":
-            self.simulator = (XRFSimulator.from_config(simulator) if simulator is not None else
-                              XRFSimulator.for_energy_axis(self.energies_kev, elements=a.get("simulator_elements"),
-                                                           min_relative_probability=a["min_relative_probability"]))
+        if kind in SIMULATORS:
+            self.simulator = build_simulator(kind, self.energies_kev, a, simulator)
             n_theta = self.simulator.n_elements
         elif kind == "cnn":   # same encoding size as AXS with the same settings: the same Encoder
             self.simulator = None
-            n_theta = len(select_lines(self.energies_kev, elements=a.get("simulator_elements"),
+            n_theta = len(select_lines(self.energies_kev,
+                                       elements=simulator_elements(self.energies_kev, a.get("simulator_elements")),
                                        min_relative_probability=a["min_relative_probability"])[0])
         else:
             self.simulator = None
@@ -119,19 +162,26 @@ class SpectrumNetwork(keras.Model):
                                             trainable=False)
         self.target_scale = self.add_weight(name="target_scale", shape=(self.n_outputs,), initializer=ones,
                                             trainable=False)
+        self.target_offset = self.add_weight(name="target_offset", shape=(self.n_outputs,), initializer=zeros,
+                                             trainable=False)
+        self.log_targets = a.get("target_transform", "linear") == "log"
         self.beta = float(a.get("beta", 0.0))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.prediction_tracker = keras.metrics.Mean(name="prediction_mse")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_mse")
         self(ops.zeros((1, self.n_channels)))  # create every weight now, so from_config + load_weights just works
 
-    def set_scaling(self, input_mean, input_std, spectrum_scale, target_shift, target_scale) -> None:
-        """Store the scalers fitted on the training data (part of the saved model)."""
+    def set_scaling(self, input_mean, input_std, spectrum_scale, target_shift, target_scale,
+                    target_offset=None) -> None:
+        """Store the scalers fitted on the training data (part of the saved model); ``target_offset`` is
+        the c of the ``log`` target transform (:func:`axs.training.target_offset`)."""
         self.input_mean.assign(input_mean)
         self.input_std.assign(input_std)
         self.spectrum_scale.assign(spectrum_scale)
         self.target_shift.assign(target_shift)
         self.target_scale.assign(target_scale)
+        if target_offset is not None:
+            self.target_offset.assign(target_offset)
 
     def standardise(self, x):
         """Raw counts/s -> per-channel standardised spectrum (the scaling fitted in fit)."""
@@ -152,7 +202,7 @@ class SpectrumNetwork(keras.Model):
             return {"y": self.predict_scaled(x, training=training)}
         theta, alpha = self.encode(x, training=training)
         out = {"y": self.output_module(theta, alpha, training=training), "theta": theta, "alpha": alpha}
-        if self.kind == "axs":
+        if self.simulator is not None:
             out["reconstruction"] = self.simulator([theta, alpha])
         return out
 
@@ -163,19 +213,22 @@ class SpectrumNetwork(keras.Model):
         [0.1, 0.9] target scaling leaves the sigmoid room below the training
         minimum, which for trace elements near zero would cross into negative
         concentrations, so inference clips there (training never calls this).
+        With the ``log`` target transform the unscaled output is log(y + c): y = exp(.) - c.
         """
-        return ops.maximum(y_scaled * self.target_scale + self.target_shift, 0.0)
+        learned = y_scaled * self.target_scale + self.target_shift
+        if self.log_targets:
+            learned = ops.exp(learned) - self.target_offset
+        return ops.maximum(learned, 0.0)
 
     def objective(self, x, y_scaled, labelled, training):
-        """Eq. 15 for a batch: (total, J_p, J_r); J_p counts only labelled samples, both average over the batch."""
+        """Eq. 15 for a batch: (total, J_p, J_r) with J_p = :func:`prediction_error` (eq. 14, labelled samples
+        and known targets only) and J_r = :func:`reconstruction_error` (eq. 13, every sample)."""
         out = self(x, training=training)
-        per_sample_p = ops.mean(ops.square(y_scaled - out["y"]), axis=-1)                      # eq. 14
-        prediction = ops.sum(per_sample_p * labelled) / ops.cast(ops.shape(x)[0], x.dtype)
+        prediction = prediction_error(y_scaled, out["y"], labelled)
         total = prediction
         reconstruction = ops.zeros(())
-        if self.kind == "axs":
-            target = x / self.spectrum_scale
-            reconstruction = ops.mean(ops.square(target - out["reconstruction"]))                # eq. 13
+        if self.simulator is not None:
+            reconstruction = reconstruction_error(x / self.spectrum_scale, out["reconstruction"])
             total = total + self.beta * reconstruction                                           # eq. 15
         if self.losses:
             total = total + ops.sum(self.losses)
