@@ -2,8 +2,13 @@
 
 Every model takes raw spectra X (n, channels) in counts/s and concentration
 targets Y (n, elements) in the units of the assay table (wt% or ppm per
-element); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
-:mod:`axs.linear`), ``fcnn``, ``cnn``, ``axs`` (Keras, :mod:`axs.networks`).
+element; NaN for a value the lab did not report, left out of that element's
+fit); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
+:mod:`axs.linear`), ``fcnn``, ``cnn``, ``axs`` (Keras, :mod:`axs.networks`),
+``pymca`` (:mod:`axs.peakfit`), each also as ``<name>_<normalisation>``
+(``lasso_scatter``): the same model on geometry-normalised spectra
+(:mod:`axs.normalisation`; the hyperparameter ``normalisation``, stored with
+the model and applied again by ``predict``). :func:`model_kind` splits a name.
 
     m = make_model("axs", energies_kev=energies, elements=ASSAY_ELEMENTS, seed=0, beta=1.0)
     m.fit(X, Y, X_unlabelled=None, verbose=0)
@@ -12,8 +17,11 @@ element); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
 
 Hyperparameters and their defaults are :data:`DEFAULTS`; an unknown keyword is
 a TypeError. Neural networks: seeded (same seed, same weights and predictions
-on one machine), Adam, early stopping on a seeded validation split of the data
-given to ``fit`` with the best weights restored; ``verbose=1`` shows a tqdm
+on one machine), Adam, early stopping on the prediction error J_p (eq. 14) of
+a seeded validation split (``validation_fraction``) of the data given to
+``fit``, with the best weights restored; ``history`` holds per epoch the
+training and validation J_p (``prediction_mse``, ``val_prediction_mse``), J_r
+(``reconstruction_mse``, ...) and eq. 15 (``loss``). ``verbose=1`` shows a tqdm
 bar over epochs, ``2`` Keras's per-epoch lines, ``0`` nothing.
 """
 
@@ -54,6 +62,7 @@ _ENCODER = {
     "pool_size": 4,              # max-pooling after each convolution
     "dense_units": (64,),        # width of each fully connected encoder layer
     "dropout": 0.1,
+    "activation": "sigmoid",     # of the Encoder's convolution and dense layers (the paper: sigmoid)
     "l1": 1e-5,                  # 1e-4 already starves the CNN's encoder (predicts the mean) on the stand-in data
     "min_relative_probability": 1e-3,  # lines weaker than this share of their element's strongest are dropped
     "simulator_elements": None,  # elements theta covers (None: every packaged element with a line in range)

@@ -1,7 +1,8 @@
 """Keras networks of the paper's section 3: FCNN, CNN and AXS (Figure 1), with scaling inside the saved model.
 
 * **Encoder** (Figure 1): spectrum -> convolution layers (sigmoid, L1) with max
-  pooling -> fully connected layers (sigmoid, L1, dropout) -> (theta, alpha),
+  pooling -> fully connected layers (sigmoid, L1, dropout) -> (theta, alpha)
+  (``activation`` replaces the paper's sigmoid of the hidden layers),
   made non-negative by softplus heads (theta: one multiplier per simulator element; alpha: background amount).
 * **Output** (section 3.5.2): (theta, alpha) -> dropout -> fully connected
   layer with L1 and sigmoid -> all element concentrations at once.
@@ -77,16 +78,16 @@ class Encoder(layers.Layer):
     """Figure 1's Encoder: standardised spectrum (n, channels) -> theta (n, n_theta) >= 0, alpha (n, 1) >= 0."""
 
     def __init__(self, n_theta: int, conv_filters, kernel_sizes, pool_size: int, dense_units, dropout: float,
-                 l1: float, **kwargs):
+                 l1: float, activation: str = "sigmoid", **kwargs):
         super().__init__(**kwargs)
         if len(conv_filters) != len(kernel_sizes):
             raise ValueError("conv_filters and kernel_sizes: expected one kernel size per convolution layer")
         reg = regularizers.L1(l1) if l1 > 0 else None
-        self.convolutions = [layers.Conv1D(f, k, padding="same", activation="sigmoid", kernel_regularizer=reg)
+        self.convolutions = [layers.Conv1D(f, k, padding="same", activation=activation, kernel_regularizer=reg)
                              for f, k in zip(conv_filters, kernel_sizes)]
         self.pools = [layers.MaxPooling1D(pool_size) for _ in conv_filters]
         self.flatten = layers.Flatten()
-        self.dense = [layers.Dense(u, activation="sigmoid", kernel_regularizer=reg) for u in dense_units]
+        self.dense = [layers.Dense(u, activation=activation, kernel_regularizer=reg) for u in dense_units]
         self.dropouts = [layers.Dropout(dropout) for _ in dense_units]
         self.theta_head = layers.Dense(n_theta, activation="softplus", kernel_regularizer=reg)
         self.alpha_head = layers.Dense(1, activation="softplus", kernel_regularizer=reg)
@@ -150,7 +151,7 @@ class SpectrumNetwork(keras.Model):
                                                 kernel_regularizer=regularizers.L1(a["l1"]) if a["l1"] > 0 else None)
         else:
             self.encoder = Encoder(n_theta, a["conv_filters"], a["kernel_sizes"], a["pool_size"], a["dense_units"],
-                                   a["dropout"], a["l1"])
+                                   a["dropout"], a["l1"], a.get("activation", "sigmoid"))
             self.output_module = OutputModule(self.n_outputs, a["dropout"], a["l1"])
         zeros, ones = keras.initializers.Zeros(), keras.initializers.Ones()
         self.input_mean = self.add_weight(name="input_mean", shape=(self.n_channels,), initializer=zeros,
