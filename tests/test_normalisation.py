@@ -30,7 +30,7 @@ def test_rh_scatter_region_on_the_standin_grid_holds_rayleigh_and_compton_peaks(
         assert inside.min() < peak_kev < inside.max()
     assert not np.any((STANDIN_ENERGIES[mask] > 6.2) & (STANDIN_ENERGIES[mask] < 6.6))     # no Fe K
     mo_low, mo_high = scatter_window_kev("Mo")
-    assert mo_high < low and mo_low > 14.0
+    assert 14.0 < mo_low < low and mo_high < high          # Mo K lines (17.5-20.0 keV) sit below Rh's
 
 
 def test_scatter_normalisation_cancels_a_constant_factor():

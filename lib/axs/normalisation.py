@@ -53,7 +53,10 @@ def compton_energy_kev(energy_kev, scattering_angle_deg: float):
 
 def anode_k_lines_kev(anode: str) -> np.ndarray:
     """Energies (keV, xraylib) of the anode element's K-L2, K-L3, K-M2, K-M3, K-N3 lines that exist."""
-    z = xraylib.SymbolToAtomicNumber(anode)
+    try:
+        z = xraylib.SymbolToAtomicNumber(anode)
+    except ValueError:
+        z = 0
     if z <= 0:
         raise ValueError(f"anode: expected an element symbol, got {anode!r}")
     energies = []
