@@ -137,3 +137,19 @@ def test_interface_errors():
         model.predict(X)
     with pytest.raises(TypeError, match="method must be"):
         PeakFitModel(ENERGIES_KEV, method="slow")
+
+
+def test_scatter_normalised_peer_divides_areas_by_the_scatter_counts(tmp_path):
+    """pymca_scatter: a per-spectrum geometry factor scales peak areas and scatter alike and cancels."""
+    from axs.models import load_model, make_model
+    from axs.normalisation import scatter_counts
+
+    X, Y = synthetic_set(16, seed=3)
+    factors = np.random.default_rng(3).uniform(0.3, 3.0, (len(X), 1))
+    model = make_model("pymca_scatter", energies_kev=ENERGIES_KEV, method="fast").fit(X * factors, Y)
+    assert model.name == "pymca_scatter" and model.hyperparameters["normalisation"] == "scatter"
+    assert_allclose(model.calibration_features(X * factors),
+                    model.peak_areas(X) / scatter_counts(X, ENERGIES_KEV)[:, None], rtol=1e-6)
+    assert_allclose(model.predict(X * factors), model.predict(X), rtol=1e-6)
+    model.save(tmp_path / "pymca.joblib")
+    assert_allclose(load_model(tmp_path / "pymca.joblib").predict(X), model.predict(X), rtol=1e-12)

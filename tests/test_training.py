@@ -53,3 +53,31 @@ def test_batches_mix_labelled_and_unlabelled_and_epoch_length_ignores_pool_size(
     np.testing.assert_array_equal(np.sort(labelled_rows[:, 0]), X[:, 0])      # each labelled spectrum once
     plain, steps = training_batches(X, Y, None, batch_size=4, unlabelled_batch_size=3, seed=0)
     assert steps == 3 and all(np.all(w == 1) for _, _, w in plain.as_numpy_iterator())
+
+
+def test_prediction_error_averages_over_labelled_known_cells_only():
+    """Eq. 14: unlabelled rows (weight 0) and NaN targets neither add error nor dilute the mean."""
+    from axs.networks import prediction_error, reconstruction_error
+
+    y = np.array([[0.2, 0.4], [0.6, np.nan], [0.0, 0.0], [0.0, 0.0]], np.float32)
+    predicted = np.array([[0.3, 0.4], [0.4, 0.9], [0.9, 0.9], [0.5, 0.5]], np.float32)
+    labelled = np.array([1, 1, 0, 0], np.float32)
+    expected = (0.1 ** 2 + 0.0 + 0.2 ** 2) / 3          # three labelled, known cells
+    assert float(prediction_error(y, predicted, labelled)) == pytest.approx(expected, rel=1e-5)
+    assert float(prediction_error(y[:2], predicted[:2], labelled[:2])) == pytest.approx(expected, rel=1e-5)
+    x = np.ones((2, 3), np.float32)
+    assert float(reconstruction_error(x, x * 0.5)) == pytest.approx(0.25, rel=1e-6)
+
+
+def test_log_transform_is_finite_at_zero_and_scales_ignore_missing_values():
+    from axs.training import target_offset, transform_targets
+
+    Y = np.array([[0.0, 1.0], [10.0, np.nan], [1000.0, 3.0]], np.float32)
+    offset = target_offset(Y)
+    np.testing.assert_allclose(offset, [1.0, 0.2], rtol=1e-6)     # a tenth of each median
+    learned = transform_targets(Y, "log", offset)
+    assert np.all(np.isfinite(learned[~np.isnan(Y)]))
+    shift, scale = target_scaling(learned, zero_preserving=False)
+    assert np.all(np.isfinite(shift)) and np.all(np.isfinite(scale))
+    with pytest.raises(ValueError, match="target_transform"):
+        transform_targets(Y, "sqrt", offset)

@@ -20,12 +20,20 @@ def check_spectra(X, n_channels: int, name: str = "X") -> np.ndarray:
     return X
 
 
-def check_targets(Y, n_samples: int, n_outputs: int, name: str = "Y") -> np.ndarray:
-    """Y as a float32 (n, elements) array of concentrations; ValueError naming the argument otherwise."""
+def check_targets(Y, n_samples: int, n_outputs: int, name: str = "Y", allow_missing: bool = False) -> np.ndarray:
+    """Y as a float32 (n, elements) array of concentrations; ValueError naming the argument otherwise.
+
+    ``allow_missing``: NaN marks a concentration the lab did not report (the models leave that cell out
+    of their fit); infinities are always an error, and so is an element with no value at all.
+    """
     Y = np.asarray(Y, dtype=np.float32)
     if Y.ndim != 2 or Y.shape != (n_samples, n_outputs):
         raise ValueError(f"{name}: expected shape ({n_samples}, {n_outputs}) concentrations, got {Y.shape}")
-    if not np.all(np.isfinite(Y)):
-        row, col = (int(v[0]) for v in np.nonzero(~np.isfinite(Y)))
+    bad = np.isinf(Y) if allow_missing else ~np.isfinite(Y)
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
         raise ValueError(f"{name}: row {row}, column {col} is not a finite concentration")
+    if allow_missing and n_samples and np.isnan(Y).all(axis=0).any():
+        col = int(np.flatnonzero(np.isnan(Y).all(axis=0))[0])
+        raise ValueError(f"{name}: column {col} has no known concentration")
     return Y

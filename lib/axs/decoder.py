@@ -86,6 +86,25 @@ def select_lines(energies_kev: np.ndarray, table: TransitionTable | None = None,
     return element_names, energy, probability, index
 
 
+#: Lines below these energies (keV) sit where air and the detector window leave S(i) (eq. 8) ~ 0: their
+#: theta would be a free latent unit rather than an element's amount (issue "Models that read the physics").
+MIN_VISIBLE_K_KEV = 1.5
+MIN_VISIBLE_L_KEV = 2.0
+
+
+def visible_elements(energies_kev, table: TransitionTable | None = None, min_k_kev: float = MIN_VISIBLE_K_KEV,
+                     min_l_kev: float = MIN_VISIBLE_L_KEV, nuisance=("Ar", "Rh")) -> tuple[str, ...]:
+    """Elements (atomic-number order) whose K-L3 line lies in [``min_k_kev``, last channel] or whose L3-M5
+    line lies in [``min_l_kev``, last channel], plus the ``nuisance`` elements (air Ar, the tube anode):
+    the default elements theta covers."""
+    table = table if table is not None else transitions()
+    high = float(np.max(energies_kev))
+    k = (table.line == "KL3") & (table.energy_kev >= min_k_kev) & (table.energy_kev <= high)
+    l3 = (table.line == "L3M5") & (table.energy_kev >= min_l_kev) & (table.energy_kev <= high)
+    chosen = set(table.element[k | l3].tolist()) | set(nuisance)
+    return tuple(e for e in table.elements if e in chosen)
+
+
 @keras.saving.register_keras_serializable(package="axs")
 class XRFSimulator(keras.layers.Layer):
     """Eq. 12 as a Keras layer: ``f = layer([theta, alpha])`` with theta (n, elements), alpha (n, 1) -> (n, channels).

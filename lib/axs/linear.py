@@ -4,6 +4,10 @@
   element's K-L3 (K-alpha1) line to its concentration.
 * **LASSO**: L1-penalised linear regression from the whole (standardised)
   spectrum to each element's (standardised) concentration.
+
+Both take a ``normalisation`` (:mod:`axs.normalisation`) applied to every
+spectrum before anything else, in ``fit`` and in ``predict``; each element is
+fitted on the rows where its concentration is known (NaN cells of Y left out).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from axs.lines import line_energy_kev
 from axs.arrays import check_spectra, check_targets
 from axs.model_files import save_skops
+from axs.normalisation import check_normalisation, model_name, normalise
 
 
 def _reject_unlabelled(name: str, X_unlabelled) -> None:
@@ -45,15 +50,15 @@ class LineRegression(SkopsSaved):
     LR's cells blank. ``half_window_channels`` > 0 sums that many channels either side.
     """
 
-    name = "lr"
-
     def __init__(self, energies_kev, elements, seed: int = 0, *, min_line_energy_kev: float = 1.0,
-                 half_window_channels: int = 0):
+                 half_window_channels: int = 0, normalisation: str = "none"):
         self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
         self.elements = tuple(elements)
         self.seed = seed
         self.hyperparameters = {"min_line_energy_kev": float(min_line_energy_kev),
-                                "half_window_channels": int(half_window_channels)}
+                                "half_window_channels": int(half_window_channels),
+                                "normalisation": check_normalisation(normalisation)}
+        self.name = model_name("lr", normalisation)
         energies = np.array([line_energy_kev(e, "KL3") for e in self.elements])
         self.line_energy_kev = dict(zip(self.elements, energies.tolist()))
         usable = (np.isfinite(energies) & (energies >= min_line_energy_kev) & (energies <= self.energies_kev.max()))
@@ -63,8 +68,9 @@ class LineRegression(SkopsSaved):
         self.regressions: dict[str, LinearRegression] = {}
 
     def line_counts(self, X) -> np.ndarray:
-        """(n, elements) counts/s at each applicable element's K-L3 channel (NaN columns where not applicable)."""
-        X = check_spectra(X, len(self.energies_kev))
+        """(n, elements) counts/s (after the normalisation) at each applicable element's K-L3 channel
+        (NaN columns where not applicable)."""
+        X = normalise(check_spectra(X, len(self.energies_kev)), self.energies_kev, self.hyperparameters["normalisation"])
         w = self.hyperparameters["half_window_channels"]
         counts = np.full((X.shape[0], len(self.elements)), np.nan)
         for j, element in enumerate(self.elements):
@@ -76,8 +82,9 @@ class LineRegression(SkopsSaved):
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
         _reject_unlabelled(self.name, X_unlabelled)
         counts = self.line_counts(X)
-        Y = check_targets(Y, counts.shape[0], len(self.elements))
-        self.regressions = {e: LinearRegression().fit(counts[:, [j]], Y[:, j])
+        Y = check_targets(Y, counts.shape[0], len(self.elements), allow_missing=True)
+        known = ~np.isnan(Y)
+        self.regressions = {e: LinearRegression().fit(counts[known[:, j]][:, [j]], Y[known[:, j], j])
                             for j, e in enumerate(self.elements) if self.applicable[e]}
         return self
 
@@ -100,23 +107,23 @@ class LassoRegression(SkopsSaved):
     on held-out error); a number fixes it for all elements.
     """
 
-    name = "lasso"
-
     def __init__(self, energies_kev, elements, seed: int = 0, *, alpha: float | None = None, n_alphas: int = 30,
-                 eps: float = 1e-2, cv_folds: int = 5, max_iter: int = 5000):
+                 eps: float = 1e-2, cv_folds: int = 5, max_iter: int = 5000, normalisation: str = "none"):
         self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
         self.elements = tuple(elements)
         self.seed = seed
         self.hyperparameters = {"alpha": alpha, "n_alphas": int(n_alphas), "eps": float(eps),
-                                "cv_folds": int(cv_folds), "max_iter": int(max_iter)}
+                                "cv_folds": int(cv_folds), "max_iter": int(max_iter),
+                                "normalisation": check_normalisation(normalisation)}
+        self.name = model_name("lasso", normalisation)
         self.regressions: list = []
 
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
         _reject_unlabelled(self.name, X_unlabelled)
-        X = check_spectra(X, len(self.energies_kev)).astype(np.float64)
-        Y = check_targets(Y, X.shape[0], len(self.elements)).astype(np.float64)
+        X = self._input(X)
+        Y = check_targets(Y, X.shape[0], len(self.elements), allow_missing=True).astype(np.float64)
         self.x_scaler = StandardScaler().fit(X)
-        self.y_scaler = StandardScaler().fit(Y)
+        self.y_scaler = StandardScaler().fit(Y)      # ignores NaN
         Z, T = self.x_scaler.transform(X), self.y_scaler.transform(Y)
         h = self.hyperparameters
         self.regressions = []
@@ -128,12 +135,17 @@ class LassoRegression(SkopsSaved):
                     model = LassoCV(alphas=h["n_alphas"], eps=h["eps"], cv=folds, max_iter=h["max_iter"])
                 else:
                     model = Lasso(alpha=h["alpha"], max_iter=h["max_iter"])
-                self.regressions.append(model.fit(Z, T[:, j]))
+                known = ~np.isnan(T[:, j])
+                self.regressions.append(model.fit(Z[known], T[known, j]))
                 if verbose:
                     print(f"lasso {self.elements[j]}: alpha={model.alpha_ if h['alpha'] is None else model.alpha:.3g}")
         return self
 
+    def _input(self, X) -> np.ndarray:
+        return normalise(check_spectra(X, len(self.energies_kev)), self.energies_kev,
+                         self.hyperparameters["normalisation"]).astype(np.float64)
+
     def predict(self, X) -> np.ndarray:
-        Z = self.x_scaler.transform(check_spectra(X, len(self.energies_kev)).astype(np.float64))
+        Z = self.x_scaler.transform(self._input(X))
         T = np.column_stack([m.predict(Z) for m in self.regressions])
         return self.y_scaler.inverse_transform(T)

@@ -1,7 +1,8 @@
 """Keras networks of the paper's section 3: FCNN, CNN and AXS (Figure 1), with scaling inside the saved model.
 
 * **Encoder** (Figure 1): spectrum -> convolution layers (sigmoid, L1) with max
-  pooling -> fully connected layers (sigmoid, L1, dropout) -> (theta, alpha),
+  pooling -> fully connected layers (sigmoid, L1, dropout) -> (theta, alpha)
+  (``activation`` replaces the paper's sigmoid of the hidden layers),
   made non-negative by softplus heads (theta: one multiplier per simulator element; alpha: background amount).
 * **Output** (section 3.5.2): (theta, alpha) -> dropout -> fully connected
   layer with L1 and sigmoid -> all element concentrations at once.
@@ -27,29 +28,75 @@ import numpy as np
 import keras
 from keras import layers, ops, regularizers
 
-from axs.decoder import XRFSimulator, select_lines
+from axs.decoder import XRFSimulator, select_lines, visible_elements
 from axs.decoder_plus import SWITCHES, XRFSimulatorPlus
-from axs.reconstruction import WEIGHTINGS, reconstruction_error
+from axs.reconstruction import WEIGHTINGS
+from axs.reconstruction import reconstruction_error as weighted_reconstruction_error
 
-NETWORK_KINDS = ("fcnn", "cnn", "axs", "axs_plus")
-#: The decoder of each auto-encoder kind: the paper's (eq. 12) or the extended one (axs.decoder_plus).
-DECODERS = {"axs": XRFSimulator, "axs_plus": XRFSimulatorPlus}
+#: Decoders of the auto-encoding kinds: kind -> simulator layer class, built in one place
+#: (:func:`build_simulator`). A class needs ``for_energy_axis(energies_kev, elements=...,
+#: min_relative_probability=...)``, ``from_config``, ``n_elements``, ``element_names`` and ``parameters()``;
+#: registering another kind here is all a second decoder needs.
+SIMULATORS: dict[str, type] = {"axs": XRFSimulator, "axs_plus": XRFSimulatorPlus}
+
+
+def network_kinds() -> tuple[str, ...]:
+    """The FCNN, the CNN and every kind with a registered decoder (:data:`SIMULATORS`)."""
+    return ("fcnn", "cnn", *SIMULATORS)
+
+
+def simulator_elements(energies_kev, elements=None) -> tuple[str, ...] | None:
+    """The elements theta covers: ``elements`` if given, else :func:`axs.decoder.visible_elements`."""
+    return tuple(elements) if elements is not None else visible_elements(energies_kev)
+
+
+def build_simulator(kind: str, energies_kev, architecture: dict, config: dict | None = None):
+    """The decoder of ``kind``: rebuilt from a saved ``config``, or made for the energy axis and the
+    architecture's ``simulator_elements`` / ``min_relative_probability``."""
+    cls = SIMULATORS[kind]
+    if config is not None:
+        return cls.from_config(config)
+    extended = ({k: architecture[k] for k in (*SWITCHES, "line_shape", "tube_kv")} if cls is XRFSimulatorPlus
+                else {})     # the extended decoder's switches (axs.decoder_plus)
+    return cls.for_energy_axis(energies_kev,
+                               elements=simulator_elements(energies_kev, architecture.get("simulator_elements")),
+                               min_relative_probability=architecture["min_relative_probability"], **extended)
+
+
+def prediction_error(y_scaled, y_predicted, labelled):
+    """Eq. 14, J_p: mean squared error of the scaled concentrations over the labelled samples' known cells.
+
+    ``labelled`` (n,) is 1 for a labelled sample and 0 for an unlabelled one; a NaN target
+    (an element the lab did not report for that sample) is masked out. The mean runs over the
+    (sample, element) cells that count, so adding unlabelled spectra to a batch does not dilute J_p.
+    """
+    known = ops.logical_not(ops.isnan(y_scaled))
+    weight = ops.cast(known, y_predicted.dtype) * ops.expand_dims(labelled, -1)
+    residual = ops.where(known, y_scaled, 0.0) - y_predicted
+    return ops.sum(weight * ops.square(residual)) / ops.maximum(ops.sum(weight), 1.0)
+
+
+def reconstruction_error(x_scaled, reconstruction, weighting: str = "mse"):
+    """Eq. 13, J_r: mean squared error between the (scaled) spectra and the simulator's reconstruction, over
+    every sample (labelled or not) and channel; ``weighting`` "sqrt" or "poisson" gives the Poisson-aware
+    versions of :func:`axs.reconstruction.reconstruction_error` (AXS+'s default is "sqrt")."""
+    return weighted_reconstruction_error(x_scaled, reconstruction, weighting)
 
 
 class Encoder(layers.Layer):
     """Figure 1's Encoder: standardised spectrum (n, channels) -> theta (n, n_theta) >= 0, alpha (n, n_alpha) >= 0."""
 
     def __init__(self, n_theta: int, conv_filters, kernel_sizes, pool_size: int, dense_units, dropout: float,
-                 l1: float, n_alpha: int = 1, theta_bias: float = 0.0, **kwargs):
+                 l1: float, activation: str = "sigmoid", n_alpha: int = 1, theta_bias: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if len(conv_filters) != len(kernel_sizes):
             raise ValueError("conv_filters and kernel_sizes: expected one kernel size per convolution layer")
         reg = regularizers.L1(l1) if l1 > 0 else None
-        self.convolutions = [layers.Conv1D(f, k, padding="same", activation="sigmoid", kernel_regularizer=reg)
+        self.convolutions = [layers.Conv1D(f, k, padding="same", activation=activation, kernel_regularizer=reg)
                              for f, k in zip(conv_filters, kernel_sizes)]
         self.pools = [layers.MaxPooling1D(pool_size) for _ in conv_filters]
         self.flatten = layers.Flatten()
-        self.dense = [layers.Dense(u, activation="sigmoid", kernel_regularizer=reg) for u in dense_units]
+        self.dense = [layers.Dense(u, activation=activation, kernel_regularizer=reg) for u in dense_units]
         self.dropouts = [layers.Dropout(dropout) for _ in dense_units]
         self.theta_head = layers.Dense(n_theta, activation="softplus", kernel_regularizer=reg,
                                        bias_initializer=keras.initializers.Constant(theta_bias))
@@ -90,8 +137,8 @@ class SpectrumNetwork(keras.Model):
     def __init__(self, kind: str, energies_kev, n_outputs: int, architecture: dict,
                  simulator: dict | None = None, **kwargs):
         super().__init__(**kwargs)
-        if kind not in NETWORK_KINDS:
-            raise ValueError(f"kind: expected one of {NETWORK_KINDS}, got {kind!r}")
+        if kind not in network_kinds():
+            raise ValueError(f"kind: expected one of {network_kinds()}, got {kind!r}")
         self.kind = kind
         self.energies_kev = [float(e) for e in np.asarray(energies_kev).ravel()]
         self.n_channels = len(self.energies_kev)
@@ -101,18 +148,14 @@ class SpectrumNetwork(keras.Model):
         if a.get("reconstruction_loss", "mse") not in WEIGHTINGS:
             raise ValueError(f"reconstruction_loss: expected one of {WEIGHTINGS}, got {a['reconstruction_loss']!r}")
         n_alpha = 1
-        if kind in DECODERS:
-            decoder = DECODERS[kind]
-            extended = {k: a[k] for k in (*SWITCHES, "line_shape", "tube_kv")} if kind == "axs_plus" else {}
-            self.simulator = (decoder.from_config(simulator) if simulator is not None else
-                              decoder.for_energy_axis(self.energies_kev, elements=a.get("simulator_elements"),
-                                                      min_relative_probability=a["min_relative_probability"],
-                                                      **extended))
+        if kind in SIMULATORS:
+            self.simulator = build_simulator(kind, self.energies_kev, a, simulator)
             n_theta = self.simulator.n_elements
             n_alpha = getattr(self.simulator, "n_alpha", 1)
         elif kind == "cnn":   # same encoding size as AXS with the same settings: the same Encoder
             self.simulator = None
-            n_theta = len(select_lines(self.energies_kev, elements=a.get("simulator_elements"),
+            n_theta = len(select_lines(self.energies_kev,
+                                       elements=simulator_elements(self.energies_kev, a.get("simulator_elements")),
                                        min_relative_probability=a["min_relative_probability"])[0])
         else:
             self.simulator = None
@@ -122,7 +165,8 @@ class SpectrumNetwork(keras.Model):
                                                 kernel_regularizer=regularizers.L1(a["l1"]) if a["l1"] > 0 else None)
         else:
             self.encoder = Encoder(n_theta, a["conv_filters"], a["kernel_sizes"], a["pool_size"], a["dense_units"],
-                                   a["dropout"], a["l1"], n_alpha, a.get("theta_initial_bias", 0.0))
+                                   a["dropout"], a["l1"], a.get("activation", "sigmoid"), n_alpha,
+                                   a.get("theta_initial_bias", 0.0))
             self.output_module = OutputModule(self.n_outputs, a["dropout"], a["l1"])
         zeros, ones = keras.initializers.Zeros(), keras.initializers.Ones()
         self.input_mean = self.add_weight(name="input_mean", shape=(self.n_channels,), initializer=zeros,
@@ -134,19 +178,26 @@ class SpectrumNetwork(keras.Model):
                                             trainable=False)
         self.target_scale = self.add_weight(name="target_scale", shape=(self.n_outputs,), initializer=ones,
                                             trainable=False)
+        self.target_offset = self.add_weight(name="target_offset", shape=(self.n_outputs,), initializer=zeros,
+                                             trainable=False)
+        self.log_targets = a.get("target_transform", "linear") == "log"
         self.beta = float(a.get("beta", 0.0))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.prediction_tracker = keras.metrics.Mean(name="prediction_mse")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_mse")
         self(ops.zeros((1, self.n_channels)))  # create every weight now, so from_config + load_weights just works
 
-    def set_scaling(self, input_mean, input_std, spectrum_scale, target_shift, target_scale) -> None:
-        """Store the scalers fitted on the training data (part of the saved model)."""
+    def set_scaling(self, input_mean, input_std, spectrum_scale, target_shift, target_scale,
+                    target_offset=None) -> None:
+        """Store the scalers fitted on the training data (part of the saved model); ``target_offset`` is
+        the c of the ``log`` target transform (:func:`axs.training.target_offset`)."""
         self.input_mean.assign(input_mean)
         self.input_std.assign(input_std)
         self.spectrum_scale.assign(spectrum_scale)
         self.target_shift.assign(target_shift)
         self.target_scale.assign(target_scale)
+        if target_offset is not None:
+            self.target_offset.assign(target_offset)
 
     def standardise(self, x):
         """Raw counts/s -> per-channel standardised spectrum (the scaling fitted in fit)."""
@@ -178,19 +229,22 @@ class SpectrumNetwork(keras.Model):
         [0.1, 0.9] target scaling leaves the sigmoid room below the training
         minimum, which for trace elements near zero would cross into negative
         concentrations, so inference clips there (training never calls this).
+        With the ``log`` target transform the unscaled output is log(y + c): y = exp(.) - c.
         """
-        return ops.maximum(y_scaled * self.target_scale + self.target_shift, 0.0)
+        learned = y_scaled * self.target_scale + self.target_shift
+        if self.log_targets:
+            learned = ops.exp(learned) - self.target_offset
+        return ops.maximum(learned, 0.0)
 
     def objective(self, x, y_scaled, labelled, training):
-        """Eq. 15 for a batch: (total, J_p, J_r); J_p counts only labelled samples, both average over the batch."""
+        """Eq. 15 for a batch: (total, J_p, J_r) with J_p = :func:`prediction_error` (eq. 14, labelled samples
+        and known targets only) and J_r = :func:`reconstruction_error` (eq. 13, every sample)."""
         out = self(x, training=training)
-        per_sample_p = ops.mean(ops.square(y_scaled - out["y"]), axis=-1)                      # eq. 14
-        prediction = ops.sum(per_sample_p * labelled) / ops.cast(ops.shape(x)[0], x.dtype)
+        prediction = prediction_error(y_scaled, out["y"], labelled)
         total = prediction
         reconstruction = ops.zeros(())
         if self.simulator is not None:
-            target = x / self.spectrum_scale
-            reconstruction = reconstruction_error(target, out["reconstruction"],                 # eq. 13
+            reconstruction = reconstruction_error(x / self.spectrum_scale, out["reconstruction"],   # eq. 13
                                                   self.architecture.get("reconstruction_loss", "mse"))
             total = total + self.beta * reconstruction                                           # eq. 15
         if self.losses:

@@ -45,6 +45,11 @@ over the whole stack at once (linear in the areas with the configuration's
 fixed peak positions and widths, negative areas refitted). Areas are in the
 units of the input spectra per peak family (counts per second here).
 
+**Normalisation** (``normalisation="scatter"``, the practitioner's Compton
+normalisation): each spectrum's peak areas are divided by its counts in the
+tube's Rayleigh + Compton scatter region (:mod:`axs.normalisation`) before the
+calibration, in ``fit`` and ``predict``; ``"none"`` (default) keeps raw areas.
+
 **Calibration**: per element, ordinary least squares (scikit-learn) from that
 element's own family areas (one feature per family, usually one) to its
 concentration in wt%; an element without a peak is predicted as its training
@@ -68,6 +73,7 @@ import xraylib
 from sklearn.linear_model import LinearRegression
 
 from axs.elements import ASSAY_ELEMENTS, atomic_number
+from axs.normalisation import check_normalisation, model_name, scatter_counts
 
 #: Elements whose peaks are fitted but not calibrated: matrix (Si), air (Ar), tube anode scatter (Rh).
 NUISANCE_ELEMENTS: tuple[str, ...] = ("Si", "Ar", "Rh")
@@ -179,12 +185,10 @@ class PeakFitModel:
     ``seed`` is accepted for interface compatibility (nothing is random).
     """
 
-    name = "pymca"
-
     def __init__(self, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, *,
                  method: str = DEFAULTS["method"], excitation_kev: float = DEFAULTS["excitation_kev"],
                  fit_min_kev: float = DEFAULTS["fit_min_kev"], snip_width_kev: float = DEFAULTS["snip_width_kev"],
-                 nuisance_elements=DEFAULTS["nuisance_elements"]):
+                 nuisance_elements=DEFAULTS["nuisance_elements"], normalisation: str = "none"):
         if method not in ("classic", "fast"):
             raise TypeError(f"method must be 'classic' or 'fast', got {method!r}")
         self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
@@ -193,6 +197,8 @@ class PeakFitModel:
         self.options = dict(method=method, excitation_kev=float(excitation_kev),
                             fit_min_kev=float(fit_min_kev), snip_width_kev=float(snip_width_kev),
                             nuisance_elements=tuple(nuisance_elements))
+        self.normalisation = check_normalisation(normalisation)
+        self.name = model_name("pymca", normalisation)
         self.config = self.fit_configuration(linear=method == "fast")
         self.groups = self._group_names()
         self.calibration: dict[str, dict] | None = None
@@ -203,7 +209,7 @@ class PeakFitModel:
     @property
     def hyperparameters(self) -> dict:
         """The keyword arguments this model was made with (besides grid, elements and seed)."""
-        return dict(self.options)
+        return {**self.options, "normalisation": self.normalisation}
 
     def __getstate__(self):
         # what save() writes: plain values only. PyMca's fit object is rebuilt on demand, and the fit
@@ -265,6 +271,13 @@ class PeakFitModel:
                 _CLASSIC_AREAS.popitem(last=False)
         return areas
 
+    def calibration_features(self, X) -> np.ndarray:
+        """(n, groups) what the calibration reads: peak areas, divided by the scatter counts when normalised."""
+        areas = self.peak_areas(X)
+        if self.normalisation == "scatter":
+            areas = areas / scatter_counts(self._checked(X), self.energies_kev)[:, None]
+        return areas
+
     def _checked(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.energies_kev):
@@ -278,7 +291,7 @@ class PeakFitModel:
             raise ValueError("the PyMca peak-fitting model learns from labelled spectra only; "
                              "X_unlabelled must be None")
         Y = np.asarray(Y, dtype=np.float64)
-        areas = self.peak_areas(X)
+        areas = self.calibration_features(X)
         if Y.shape != (len(areas), len(self.elements)):
             raise ValueError(f"expected Y of shape {(len(areas), len(self.elements))}, got {Y.shape}")
         self.calibration = {}
@@ -310,7 +323,7 @@ class PeakFitModel:
 
     def predict(self, X) -> np.ndarray:
         """(n, elements) concentrations in wt% of spectra ``X`` (n, channels)."""
-        return self.predict_from_areas(self.peak_areas(X))
+        return self.predict_from_areas(self.calibration_features(X))
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -288,11 +288,11 @@ def predict_files(model, arguments: list[str | Path], live_time_s: float | None 
 
 
 def require_theta(model) -> None:
-    """ValueError unless ``model`` has a decoder (AXS), so that its theta (eq. 4) means element multipliers."""
-    if getattr(model, "name", None) != "axs":
+    """ValueError unless ``model`` has a decoder (AXS, AXS+), so that its theta (eq. 4) means element multipliers."""
+    if getattr(getattr(model, "network", None), "simulator", None) is None:
         raise ValueError(f"--theta: the model is {getattr(model, 'name', type(model).__name__)!r}, without "
                          "the XRF Simulator decoder; theta, the per-element multipliers of eq. 4, exists only "
-                         "for AXS models")
+                         "for AXS and AXS+ models")
 
 
 def theta_columns(model, X: np.ndarray) -> pd.DataFrame:

@@ -78,16 +78,33 @@ def spectrum_scale(X: np.ndarray) -> float:
     return peak if peak > 0 else 1.0
 
 
+TARGET_TRANSFORMS = ("linear", "log")
+
+
+def target_offset(Y: np.ndarray) -> np.ndarray:
+    """Per-element offset c of the ``log`` target transform log(y + c): a tenth of the element's median
+    known value (1e-6 where that is 0), so concentrations at or near zero stay finite and the spread of
+    a skewed trace element's bulk (ppm over two decades) is compressed, not its lowest values blown up."""
+    median = np.nanmedian(Y, axis=0)
+    return np.where(median > 0, 0.1 * median, 1e-6).astype(np.float32)
+
+
+def transform_targets(Y: np.ndarray, transform: str, offset: np.ndarray) -> np.ndarray:
+    """Concentrations -> the quantity the network learns: ``linear`` y itself, ``log`` log(y + offset)."""
+    if transform not in TARGET_TRANSFORMS:
+        raise ValueError(f"target_transform: expected one of {', '.join(TARGET_TRANSFORMS)}, got {transform!r}")
+    return np.log(np.maximum(Y, 0.0) + offset) if transform == "log" else Y
+
+
 def target_scaling(Y: np.ndarray, zero_preserving: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-element (shift, scale) so that y_scaled = (y - shift) / scale; y = y_scaled * scale + shift.
 
-    Per element, so that ppm traces and % majors weigh alike in eq. 14.
-    ``zero_preserving`` (ReLU outputs, FCNN): shift 0 and the training maximum
-    maps to 0.8, so ReLU's zero is zero concentration. Otherwise (sigmoid
-    outputs, CNN and AXS): the training range maps to [0.1, 0.9], leaving the
-    sigmoid room on both sides.
+    Per element, so that ppm traces and % majors weigh alike in eq. 14; NaN (unreported) values are
+    ignored. ``zero_preserving`` (ReLU outputs, FCNN): shift 0 and the training maximum maps to 0.8,
+    so ReLU's zero is zero concentration. Otherwise (sigmoid outputs, CNN and AXS): the training
+    range maps to [0.1, 0.9], leaving the sigmoid room on both sides.
     """
-    low, high = Y.min(axis=0), Y.max(axis=0)
+    low, high = np.nanmin(Y, axis=0), np.nanmax(Y, axis=0)
     if zero_preserving:
         shift = np.zeros_like(high)
         scale = np.where(high > 0, high / 0.8, 1.0)
