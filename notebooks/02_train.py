@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import crossval, dataset, export, files, paths
+from axs import bundle, crossval, dataset, files, paths
 from axs.models import make_model
 
 # %% tags=["parameters"]
@@ -58,21 +58,26 @@ def new_model(j: int):
 # ## Cross-validation
 
 # %%
-has_decoder = hasattr(new_model(0), "reconstruct")
-fold_parameters, histories, reconstruction = {}, {}, X * np.nan
+probe = new_model(0)
+has_decoder = getattr(probe.network, "simulator", None) is not None if hasattr(probe, "network") else False
+theta_elements = list(probe.simulator_elements) if has_decoder else []
+fold_parameters, histories = {}, {}
+reconstruction, theta = X * np.nan, np.full((len(X), len(theta_elements)), np.nan)
 
 
 def keep(j, fitted, test):
     if has_decoder:
         fold_parameters[j] = fitted.simulator_parameters()
         reconstruction[test] = fitted.reconstruct(X[test])
+        theta[test] = fitted.theta(X[test])
     if getattr(fitted, "history", None):
         histories[j] = pd.DataFrame(fitted.history).rename_axis("epoch").reset_index().assign(fold=j)
 
 
 predicted = crossval.out_of_fold_predictions(new_model, X, Y, folds, fit_kwargs=fit_kwargs, on_fold=keep)
 predictions = crossval.predictions_dataset(ds, predicted, model,
-                                           reconstruction_cps=reconstruction if has_decoder else None)
+                                           reconstruction_cps=reconstruction if has_decoder else None,
+                                           theta=theta if has_decoder else None, theta_elements=theta_elements)
 dataset.write_netcdf(predictions, Path(out_dir) / "predictions.nc")
 if histories:
     files.write_csv(pd.concat(histories.values()), Path(out_dir) / "training_history.csv")
@@ -81,6 +86,9 @@ if fold_parameters:
     files.write_csv(simulator.reset_index(), Path(out_dir) / "simulator_parameters.csv")
     print("learned simulator parameters per fold (a large spread would mean the data pin them poorly):")
     display(simulator)  # noqa: F821 (IPython)
+if histories:
+    stopped = {j: len(h) for j, h in histories.items()}
+    print(f"epochs run per fold (early stopping on the validation J_p, eq. 14): {stopped}")
 
 # %% [markdown]
 # ## The exported model
@@ -90,8 +98,9 @@ if fold_parameters:
 
 # %%
 final = new_model(0).fit(X, Y, **fit_kwargs)
-export.export_model(final, Path(out_dir) / "model", X=X, Y=Y, folds=folds, oof_predicted=predicted,
-                    dataset=ds)
+field = bundle.export_model(final, Path(out_dir) / "model", X, Y, folds, predicted, tube=ds.attrs.get("tube", ""),
+                            oof_reconstruction=reconstruction if has_decoder else None)
+print(f"held-out spectra flagged by the applicability checks: {field['applicability_flag_rate_heldout']:.3f}")
 
 # %% [markdown]
 # Out-of-fold predictions of the first cores (wt%):

@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import crossval, dataset, evaluation, files, paths, plots, reports
+from axs import bundle, crossval, dataset, evaluation, files, intervals, paths, plots, reconstruction, reports
 
 # %% tags=["parameters"]
-models = ["lr", "lasso", "fcnn", "cnn", "pymca", "axs"]
+models = ["lr", "lasso", "lasso_scatter", "fcnn", "cnn", "cnn_scatter", "pymca", "pymca_scatter", "axs", "axs_scatter",
+          "axs_plus"]
+min_values = 20
+min_values_per_fold = 1
 dataset_name = "standin"
 smoke = False
 data_dir = str(paths.DATA)
@@ -53,12 +56,12 @@ dataset.write_netcdf(scores, Path(out_dir) / "scores.nc")
 
 # %% [markdown]
 # ## Removed elements
-# Elements that cannot be scored (too few measured values, fully censored, no variance; the rule is
-# `evaluation.unscorable_elements`), and those where no model beats the training-fold mean predictor,
-# each with its reason:
+# Elements that cannot be scored (fewer than `min_values` measured values or none in some fold, fully
+# censored, no variance; `evaluation.unscorable_elements`), and those where no model beats the
+# training-fold mean predictor, each with its reason:
 
 # %%
-unscorable = evaluation.unscorable_elements(measured, ds["censored"], folds)
+unscorable = evaluation.unscorable_elements(measured, ds["censored"], folds, min_values, min_values_per_fold)
 removed = evaluation.removed_elements(scores.drop_sel(element=unscorable["element"].tolist()), models,
                                       unscorable)
 kept = [e for e in scores["element"].to_numpy().tolist() if e not in set(removed["element"])]
@@ -89,6 +92,52 @@ metrics = evaluation.metrics(scores, models, kept)
 evaluation.table2_wide(table2)
 
 # %% [markdown]
+# ## Intervals and applicability
+# Every exported model carries split-conformal prediction intervals and applicability checks calibrated
+# on the out-of-fold results (`docs/field-use.md`). Empirical coverage of the 90 % intervals on the
+# held-out folds, per kept element (`tables/coverage.csv`; target 0.85-0.95), and the share of held-out
+# spectra the applicability checks flag (`applicability_flag_rate_heldout` in `metrics.json`; target
+# at most 0.02):
+
+# %%
+coverage = pd.concat([intervals.interval_coverage(measured.sel(element=kept).to_numpy(),
+                                                  predicted.sel(model=m, element=kept).to_numpy(),
+                                                  folds.to_numpy(), kept, m) for m in models])
+files.write_csv(coverage, Path(tables_dir) / "coverage.csv", float_format="%.4f")
+for m in models:
+    field = bundle.load_field(crossval.predictions_path(artifacts_dir, m).parent / "model")
+    metrics[m]["applicability_flag_rate_heldout"] = field.training["applicability_flag_rate_heldout"]
+    within = coverage[(coverage["model"] == m)]["coverage"].between(0.85, 0.95)
+    metrics[m]["coverage_0.9_share_within_0.85_0.95"] = float(within.mean())
+coverage.pivot_table(index="element", columns="model", values="coverage").round(3)
+
+# %% [markdown]
+# ## Reconstructions
+# For each model with a decoder: the out-of-fold reconstruction's R² in each energy region (keV), the
+# Pearson χ² per channel on counts (≈ 1 for a fit as good as Poisson noise allows; needs the live time,
+# so not for spectra given in counts per second), and, with a ground truth, the correlation of θ (eq. 4)
+# with the true mean surface concentration of the visible elements.
+
+# %%
+X = ds["spectrum_cps"].to_numpy()
+energy_kev = ds["energy_kev"].to_numpy()
+live_time_s = ds["live_time_s"].to_numpy()
+reconstructions = crossval.load_reconstructions(artifacts_dir, models)
+thetas = crossval.load_thetas(artifacts_dir, models)
+for name, rec in reconstructions.items():
+    metrics[name]["reconstruction_r2_by_region"] = reconstruction.r2_by_region(energy_kev, X, rec)
+    counted = np.isfinite(live_time_s)
+    metrics[name]["reconstruction_chi2_per_channel"] = (
+        reconstruction.chi2_per_channel(X[counted] * live_time_s[counted, None],
+                                        rec[counted] * live_time_s[counted, None]) if counted.any() else None)
+    if floor is not None:
+        surface = evaluation.truth_surface(truth_path, ds["sample"])
+        shared = [e for e in thetas[name]["theta_element"].to_numpy().tolist() if e in kept]
+        metrics[name]["theta_truth_r"] = reconstruction.theta_truth_r(
+            thetas[name].sel(theta_element=shared).to_numpy(), surface.sel(element=shared).to_numpy(), shared)
+pd.DataFrame({m: metrics[m].get("reconstruction_r2_by_region", {}) for m in reconstructions}).round(3)
+
+# %% [markdown]
 # ## Inside each family
 # MSE ± SE and the Pearson r of out-of-fold prediction with the assay inside each family (stand-in: the
 # rock type of its truth file, for reporting only; measured data: the `family` of `samples.csv`), for
@@ -104,16 +153,23 @@ family_table.pivot_table(index=["family", "element"], columns="model", values="r
 
 # %% [markdown]
 # ## Figures
-# **Figure 2 style**: out-of-fold predictions against the assay for the element where AXS beats the CNN
-# by the most combined standard errors, if there is one.
+# **Figure 2 style**: each decoder model (AXS and its variants) against the CNN with the same encoder and
+# input, element by element: better or worse by more than one combined SE (√(SE₁² + SE₂²)), or a tie;
+# and, where it beats its CNN by more than one combined SE, out-of-fold predictions against the assay for
+# the element where it gains most.
 
 # %%
-element = evaluation.showcase_element(scores, kept, "axs", "cnn")
-if element is None:
-    print("AXS beats the CNN by more than one combined SE on no kept element: no Figure 2.")
-else:
-    plots.save_figure(plots.predicted_vs_measured(measured, predicted, element, models, unit=units[element]),
-                      Path(figures_dir) / f"figure2_predicted_vs_measured_{element}.png");
+versus = evaluation.decoder_vs_cnn(scores, models, kept)
+showcases = {m: evaluation.showcase_element(scores, kept, m, evaluation.cnn_counterpart(m, models))
+             for m in versus["model"].unique()}
+for m, element in showcases.items():
+    cnn = evaluation.cnn_counterpart(m, models)
+    if element is None:
+        print(f"{m} beats {cnn} by more than one combined SE on no kept element: no Figure 2 for it.")
+    else:
+        plots.save_figure(plots.predicted_vs_measured(measured, predicted, element, [cnn, m], unit=units[element]),
+                          Path(figures_dir) / f"figure2_{m}_vs_{cnn}_{element}.png")
+versus.groupby(["model", "cnn", "verdict"]).size().unstack(fill_value=0)
 
 # %% [markdown]
 # **Figures 3 and 5 style**: MSE per model with ±1 SE error bars for every kept element; the dashed
@@ -137,9 +193,6 @@ if kept:
 # all cores.
 
 # %%
-X = ds["spectrum_cps"].to_numpy()
-energy_kev = ds["energy_kev"].to_numpy()
-reconstructions = crossval.load_reconstructions(artifacts_dir, models)
 for name, rec in reconstructions.items():
     error = ((rec - X) ** 2).mean(axis=1)
     k = int(np.argmin(np.abs(error - np.median(error))))
@@ -164,7 +217,8 @@ for name, history in crossval.load_histories(artifacts_dir, models).items():
 # %%
 evaluation.write_metrics(metrics, metrics_path)
 runs = reports.stage_runs(artifacts_dir)
-headline = pd.DataFrame(metrics).T.rename_axis("model").reset_index()
+headline = pd.DataFrame({m: {k: v for k, v in values.items() if not isinstance(v, dict)}
+                         for m, values in metrics.items()}).T.rename_axis("model").reset_index()
 sections = [
     ("Headline: mean over kept elements (MSE relative to the mean predictor; wins = Table 1)",
      reports.html_table(headline)),
@@ -176,6 +230,18 @@ sections = [
         "to the assays on the training folds." if floor is not None else
         "No ground truth for these data, so no error floor; the reference values have their own "
         "uncertainty.") + "</p>" + reports.html_table(evaluation.table2_wide(table2), index=True)),
+    ("Each decoder model against the CNN with its encoder and input (elements better / tie / worse by "
+     "more than one combined SE)", reports.html_table(
+         versus.groupby(["model", "cnn", "verdict"]).size().unstack(fill_value=0).reset_index())
+     if len(versus) else "<p>No pair of a decoder model and its CNN was trained.</p>"),
+    ("Families: correlation of prediction with assay inside each family (tables/family_mse.csv)",
+     reports.html_table(family_table.pivot_table(index=["family", "element"], columns="model", values="r")
+                        .round(2), index=True)),
+    ("Coverage of the 90 % conformal intervals on held-out folds (tables/coverage.csv; target 0.85-0.95)",
+     reports.html_table(coverage.groupby("model")["coverage"].describe()[["min", "mean", "max"]], index=True)),
+    ("Reconstructions of the decoder models (R² by energy region, keV)",
+     reports.html_table(pd.DataFrame({m: metrics[m]["reconstruction_r2_by_region"] for m in reconstructions}),
+                        index=True) if reconstructions else "<p>No decoder model.</p>"),
 ]
 reports.write_index(index_path, title=f"AXS pipeline report: {dataset_name}", root=Path.cwd(),
                     data_facts=dataset.describe(ds), runs=runs, sections=sections,

@@ -21,7 +21,7 @@ from axs.elements import ASSAY_ELEMENTS, UNIT_TO_PCT, assay_unit, atomic_number
 from axs.spectrum_files import Spectrum, energy_axis, write_spectrum
 
 N_CHANNELS = 1024
-OFFSET_KEV, GAIN_KEV = 0.0, 0.02
+OFFSET_KEV, GAIN_KEV = 0.0, 0.04   # 0-41 keV, like the instrument: the anode scatter region is inside
 VISIBLE = ("Ca", "Fe", "K", "Rb", "Sr", "Ti", "Zn", "Zr")
 
 

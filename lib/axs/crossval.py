@@ -86,9 +86,11 @@ def predictions_path(artifacts_dir: str | Path, model: str) -> Path:
 
 
 def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
-                        reconstruction_cps: np.ndarray | None = None) -> xr.Dataset:
+                        reconstruction_cps: np.ndarray | None = None, theta: np.ndarray | None = None,
+                        theta_elements: Sequence[str] = ()) -> xr.Dataset:
     """Out-of-fold predictions (sample, element) in wt% on the dataset's coordinates, with the folds used;
-    AXS adds its out-of-fold spectrum reconstructions (sample, channel) in counts/s."""
+    decoder models add their out-of-fold spectrum reconstructions (sample, channel) in counts/s and their
+    encoder's theta (sample, theta_element), the multipliers of eq. 4."""
     out = xr.Dataset(
         {"predicted_pct": (("sample", "element"), np.asarray(predicted_pct, dtype=np.float64),
                            {"units": "wt%", "long_name": f"{model}: out-of-fold prediction"}),
@@ -98,6 +100,10 @@ def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
         out["reconstruction_cps"] = (("sample", "channel"), np.asarray(reconstruction_cps, dtype=np.float64),
                                      {"units": "counts/s"})
         out = out.assign_coords(energy_kev=ds["energy_kev"])
+    if theta is not None:
+        out["theta"] = (("sample", "theta_element"), np.asarray(theta, dtype=np.float64),
+                        {"long_name": "out-of-fold theta (eq. 4)"})
+        out = out.assign_coords(theta_element=list(theta_elements))
     return out
 
 
@@ -135,4 +141,14 @@ def load_histories(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str
         path = predictions_path(artifacts_dir, model).with_name("training_history.csv")
         if path.exists():
             out[model] = pd.read_csv(path)
+    return out
+
+
+def load_thetas(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str, xr.DataArray]:
+    """Out-of-fold theta (sample, theta_element) of the models that have a decoder."""
+    out = {}
+    for model in models:
+        with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
+            if "theta" in p:
+                out[model] = p["theta"].load()
     return out

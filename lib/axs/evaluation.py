@@ -216,6 +216,12 @@ def families_from_truth(truth_path: str | Path, samples: xr.DataArray) -> xr.Dat
         return truth["rock_type"].sel(sample=samples).load().rename("family")
 
 
+def truth_surface(truth_path: str | Path, samples: xr.DataArray) -> xr.DataArray:
+    """The true mean surface composition (sample, element), wt%, from the prepared truth (stand-in only)."""
+    with xr.open_dataset(truth_path, engine="netcdf4") as truth:
+        return truth["surface_pct"].sel(sample=samples).load()
+
+
 def sample_families(ds: xr.Dataset, truth_path: str | Path) -> xr.DataArray:
     """Each sample's family for reporting: the dataset's ``family`` coordinate when the data give one
     (``samples.csv``), else the stand-in's rock type (:func:`families_from_truth`), else ``all``."""
@@ -378,6 +384,35 @@ def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequenc
     names = list(models) + ([FLOOR] if FLOOR in scores["model"] else [])
     mse = relative_mse(scores, names, elements) if relative else scores["mse"].sel(model=names, element=list(elements))
     return mse.to_pandas().T.rename_axis(columns=None).reset_index()
+
+
+def cnn_counterpart(model: str, models: Sequence[str]) -> str | None:
+    """The CNN with the same encoder and input as a decoder model (``axs_scatter`` -> ``cnn_scatter``,
+    ``axs_plus`` -> ``cnn``), if it is among ``models``."""
+    for base in ("axs_plus", "axs"):
+        if model == base or model.startswith(base + "_"):
+            rest = model[len(base):]
+            suffix = rest if rest in ("", *(f"_{n}" for n in ("scatter",))) else ""
+            candidate = f"cnn{suffix}"
+            return candidate if candidate in models else None
+    return None
+
+
+def decoder_vs_cnn(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """Each decoder model against the CNN with its encoder and input, per element: ``model, cnn, element,
+    mse, cnn_mse, combined_se`` and ``verdict``: ``better``/``worse`` when the MSEs differ by more than one
+    combined SE (sqrt(SE1^2 + SE2^2)), else ``tie``."""
+    rows = []
+    for model in models:
+        cnn = cnn_counterpart(model, models)
+        if cnn is None:
+            continue
+        for e in elements:
+            a, b = (float(scores["mse"].sel(model=m, element=e)) for m in (model, cnn))
+            se = float(np.hypot(scores["se"].sel(model=model, element=e), scores["se"].sel(model=cnn, element=e)))
+            verdict = "better" if b - a > se else "worse" if a - b > se else "tie"
+            rows.append((model, cnn, e, a, b, se, verdict))
+    return pd.DataFrame(rows, columns=["model", "cnn", "element", "mse", "cnn_mse", "combined_se", "verdict"])
 
 
 def showcase_element(scores: xr.Dataset, elements: Sequence[str], better: str = "axs",

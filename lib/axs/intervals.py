@@ -74,7 +74,8 @@ def interval_coverage(Y: np.ndarray, predicted: np.ndarray, folds: np.ndarray, e
     ``predicted`` are out-of-fold predictions of ``Y`` (n, elements); for each
     fold j, intervals for fold j's cores are calibrated on the residuals of the
     other folds' cores, and coverage is the share of all cores whose assay
-    lies inside its interval. NaN for an element the model does not predict.
+    lies inside its interval (cores whose assay is blank are left out). NaN for an element the model does
+    not predict.
     """
     Y = np.asarray(Y, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
@@ -84,7 +85,8 @@ def interval_coverage(Y: np.ndarray, predicted: np.ndarray, folds: np.ndarray, e
     for j in np.unique(folds):
         test = folds == j
         lower, upper = conformal_intervals(predicted[test], list(scores[~test].T), level)
-        inside[test] = np.where(np.isfinite(lower), (Y[test] >= lower) & (Y[test] <= upper), np.nan)
+        known = np.isfinite(lower) & np.isfinite(Y[test])     # a blank assay (not analysed) is not counted
+        inside[test] = np.where(known, (Y[test] >= lower) & (Y[test] <= upper), np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: elements the model does not predict
         coverage = np.nanmean(inside, axis=0)

@@ -43,7 +43,7 @@ from axs.errors import DataError
 from axs.files import atomic_path
 from axs.linear import LassoRegression, LineRegression
 from axs.model_files import EXPECTED, load_skops, model_file_kind
-from axs.networks import SpectrumNetwork
+from axs.networks import SIMULATORS, SpectrumNetwork
 from axs.normalisation import NORMALISATIONS, model_name, normalise, parse_model_name, scatter_counts
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
 from axs.training import (EpochProgress, input_standardisation, set_seed, spectrum_scale, target_offset,
@@ -113,7 +113,7 @@ MODEL_NAMES: tuple[str, ...] = (*DEFAULTS, *(f"{base}_{n}" for n in NORMALISATIO
 
 
 #: The base models with a decoder (encode, reconstruct, theta, unlabelled spectra).
-AUTOENCODERS: tuple[str, ...] = tuple(k for k in DEFAULTS if k.startswith("axs"))
+AUTOENCODERS: tuple[str, ...] = tuple(SIMULATORS)
 
 
 def model_kind(name: str) -> tuple[str, str]:

@@ -27,7 +27,7 @@ NOTEBOOK_NAMES = {"prepare": "01_prepare", "train": "02_train", "evaluate": "04_
 #: Stages that draw figures; training draws none, so a change to a plot never re-runs training.
 STAGES_WITH_FIGURES = ("prepare", "evaluate", "label_efficiency")
 #: Files the evaluate stage writes under reports/[<dataset>/]tables/ and plots/ (dvc.yaml lists them).
-EVALUATE_TABLES = ("table1.csv", "table2.csv", "removed_elements.csv", "family_mse.csv")
+EVALUATE_TABLES = ("table1.csv", "table2.csv", "removed_elements.csv", "family_mse.csv", "coverage.csv")
 EVALUATE_PLOTS = ("mse_per_element.csv", "relative_mse_per_element.csv")
 #: The experiments outside dvc repro (make experiments) and the table each writes under reports/tables/.
 EXPERIMENT_TABLES = {"label_efficiency": "label_efficiency.csv", "ablation": "ablation.csv"}
