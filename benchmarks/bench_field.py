@@ -14,7 +14,7 @@ the instrument's nominal 1024-channel grid).
 * ``axs_predict_spectra_per_s``: the AXS model's batched, ``tf.function``-
   compiled ``predict`` on the same 100,000 spectra; ``axs_predict_latency_ms``:
   median time of one call on one spectrum. The model is the pipeline's
-  exported ``artifacts/train_axs/model`` when present, else an untrained AXS of
+  exported ``artifacts/standin/train/axs/model`` when present, else an untrained AXS of
   the default architecture (inference time does not depend on the weights);
   ``axs_model_trained`` says which.
 * ``axs_field_spectra_per_s``: the same prediction with the field columns on
@@ -94,7 +94,7 @@ def noisy_copies(rng, expected_counts: np.ndarray, n: int, dtype=np.int32) -> np
 
 def axs_model(energies_kev):
     """The exported AXS model if the pipeline has made one, else an untrained default AXS; and which."""
-    exported = ARTIFACTS / "train_axs" / "model"
+    exported = ARTIFACTS / "standin" / "train" / "axs" / "model"
     if exported.exists():
         from axs.predict import load_predictor
         return load_predictor(exported), 1.0
@@ -164,7 +164,7 @@ def run() -> dict[str, float]:
     X32 = X.astype(np.float32)
     model.predict(X32[:1000])  # trace the compiled graph once
     axs_rate = per_second(N_FAST, lambda: model.predict(X32))
-    field = field_bundle(model, ARTIFACTS / "train_axs" / "model", rng, expected, live)
+    field = field_bundle(model, ARTIFACTS / "standin" / "train" / "axs" / "model", rng, expected, live)
     predict_with_field(model, field, X32[:1000])
     field_rate = per_second(N_FAST, lambda: predict_with_field(model, field, X32))
     one = X32[:1]
