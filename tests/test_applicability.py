@@ -25,7 +25,7 @@ def training():
 def test_parse_tube():
     assert parse_tube("Rh 40 kV") == ("Rh", 40.0)
     assert parse_tube(" Ag 50.5kV ") == ("Ag", 50.5)
-    with pytest.raises(ValueError, match="tube: expected '<anode symbol> <voltage> kV'"):
+    with pytest.raises(ValueError, match="tube: expected '<anode symbol> \\[<voltage> kV\\]'"):
         parse_tube("rhodium, forty")
 
 
@@ -100,3 +100,16 @@ def test_json_round_trip_scores_the_same(training):
     for name, scores in checker.scores(X[:5]).items():
         assert_allclose(again.scores(X[:5])[name], scores, rtol=1e-6)   # float32 features
     assert again.thresholds == pytest.approx(checker.thresholds) and again.tubes == [("Rh", 40.0)]
+
+
+
+def test_a_tube_without_its_voltage_is_checked_by_anode_only():
+    """Measured data that name only the anode (the CloudCal set: 'Rh') train, and are checked by anode."""
+    anode, kv = parse_tube("Rh")
+    assert anode == "Rh" and np.isnan(kv)
+    X, _ = synthetic_set(30, seed=3)
+    checker = ApplicabilityChecker.fit(X, ENERGIES_KEV, ["Rh"])
+    counts = X[0]
+    assert checker.header_flags(counts, ENERGIES_KEV, "Rh 50 kV") == []          # voltage unknown: not checked
+    assert checker.header_flags(counts, ENERGIES_KEV, "Ag") == ["anode"]
+    assert ApplicabilityChecker.from_dict(json.loads(json.dumps(checker.to_dict()))).tubes[0][0] == "Rh"

@@ -64,15 +64,16 @@ MIN_COUNT_RATE_MARGIN = 0.1
 FLAG_NAMES = ("energy_range", "anode", "tube_kv", "count_rate", "spectrum_distance", "spectrum_residual",
               "reconstruction")
 
-_TUBE = re.compile(r"^\s*(?P<anode>[A-Z][a-z]?)\s+(?P<kv>\d+(?:\.\d*)?)\s*kV\s*$")
+_TUBE = re.compile(r"^\s*(?P<anode>[A-Z][a-z]?)(?:\s+(?P<kv>\d+(?:\.\d*)?)\s*kV)?\s*$")
 
 
 def parse_tube(text: str) -> tuple[str, float]:
-    """``(anode, kV)`` from a header ``tube`` field such as ``"Rh 40 kV"``; ValueError otherwise."""
+    """``(anode, kV)`` from a header ``tube`` field such as ``"Rh 40 kV"``, or ``"Rh"`` when the data do
+    not state the voltage (kV NaN: not checked); ValueError otherwise."""
     match = _TUBE.match(text)
     if not match:
-        raise ValueError(f"tube: expected '<anode symbol> <voltage> kV' (e.g. 'Rh 40 kV'), got {text!r}")
-    return match["anode"], float(match["kv"])
+        raise ValueError(f"tube: expected '<anode symbol> [<voltage> kV]' (e.g. 'Rh 40 kV'), got {text!r}")
+    return match["anode"], float(match["kv"]) if match["kv"] else float("nan")
 
 
 def total_count_rate_cps(X: np.ndarray) -> np.ndarray:
@@ -201,7 +202,8 @@ class ApplicabilityChecker:
                 return flags + ["anode", "tube_kv"]
             if anode not in {a for a, _ in self.tubes}:
                 flags.append("anode")
-            if all(abs(kv - k) > TUBE_KV_TOLERANCE for _, k in self.tubes):
+            known = [k for _, k in self.tubes if np.isfinite(k)]
+            if np.isfinite(kv) and known and all(abs(kv - k) > TUBE_KV_TOLERANCE for k in known):
                 flags.append("tube_kv")
         return flags
 
@@ -222,7 +224,7 @@ class ApplicabilityChecker:
     def to_dict(self) -> dict:
         """Everything as JSON-ready lists and numbers (``inf`` thresholds as the string 'inf')."""
         return {"grid_energies_kev": self.grid_energies_kev.tolist(),
-                "tubes": [f"{a} {kv:g} kV" for a, kv in self.tubes],
+                "tubes": [f"{a} {kv:g} kV" if np.isfinite(kv) else a for a, kv in self.tubes],
                 "count_rate_range_cps": list(self.count_rate_range_cps),
                 "pca_mean": self.pca_mean.tolist(), "pca_components": self.pca_components.tolist(),
                 "pca_variances": self.pca_variances.tolist(),
