@@ -92,7 +92,7 @@ def test_unlabelled_archive_is_rebinned_and_averaged(raw, tmp_path):
     xr.Dataset({"counts": (("spectrum", "channel"), counts),
                 "sample_id": ("spectrum", ["u1", "u1", "u2"]), "orientation": ("spectrum", [1, 2, 1]),
                 "live_time_s": ("spectrum", [1.0, 2.0, 5.0]),
-                "energy_offset_kev": ("spectrum", [0.0] * 3), "energy_gain_kev": ("spectrum", [0.02] * 3)},
+                "energy_offset_kev": ("spectrum", [0.0] * 3), "energy_gain_kev": ("spectrum", [0.04] * 3)},
                ).to_netcdf(raw / "unlabelled/pool_000.nc", engine="netcdf4")
     pool = dataset.read_unlabelled(raw, energies)
     assert pool["sample"].to_numpy().tolist() == ["u1", "u2"]
