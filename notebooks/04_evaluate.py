@@ -122,8 +122,9 @@ coverage.pivot_table(index="element", columns="model", values="coverage").round(
 X = ds["spectrum_cps"].to_numpy()
 energy_kev = ds["energy_kev"].to_numpy()
 live_time_s = ds["live_time_s"].to_numpy()
-reconstructions = crossval.load_reconstructions(artifacts_dir, models)
-thetas = crossval.load_thetas(artifacts_dir, models)
+reconstructions = {m: r.to_numpy() for m, r in
+                   crossval.load_decoder_outputs(artifacts_dir, models, "reconstruction_cps").items()}
+thetas = crossval.load_decoder_outputs(artifacts_dir, models, "theta")
 for name, rec in reconstructions.items():
     metrics[name]["reconstruction_r2_by_region"] = reconstruction.r2_by_region(energy_kev, X, rec)
     counted = np.isfinite(live_time_s)

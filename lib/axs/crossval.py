@@ -122,13 +122,14 @@ def load_predictions(artifacts_dir: str | Path, models: Sequence[str], folds: xr
     return xr.concat(arrays, dim=xr.DataArray(list(models), dims="model", name="model"))
 
 
-def load_reconstructions(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str, np.ndarray]:
-    """Out-of-fold spectrum reconstructions (sample, channel), counts/s, of the models that have a decoder."""
+def load_decoder_outputs(artifacts_dir: str | Path, models: Sequence[str], variable: str) -> dict[str, xr.DataArray]:
+    """A variable only decoder models write to ``predictions.nc`` (``reconstruction_cps`` (sample, channel),
+    counts/s; ``theta`` (sample, theta_element)), for each model of ``models`` that has it."""
     out = {}
     for model in models:
         with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
-            if "reconstruction_cps" in p:
-                out[model] = p["reconstruction_cps"].to_numpy()
+            if variable in p:
+                out[model] = p[variable].load()
     return out
 
 
@@ -143,12 +144,3 @@ def load_histories(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str
             out[model] = pd.read_csv(path)
     return out
 
-
-def load_thetas(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str, xr.DataArray]:
-    """Out-of-fold theta (sample, theta_element) of the models that have a decoder."""
-    out = {}
-    for model in models:
-        with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
-            if "theta" in p:
-                out[model] = p["theta"].load()
-    return out
