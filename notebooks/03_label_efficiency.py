@@ -19,8 +19,8 @@ from axs.models import make_model
 
 # %% tags=["parameters"]
 sizes = [20, 40, 80, None]
-repeats = 3
-outer_folds = [0, 1, 2, 3, 4]
+repeats = 2
+outer_folds = [0, 1, 2]
 seed = 0
 runs = {"lasso": {"model": "lasso"}, "cnn": {"model": "cnn"},
         "axs": {"model": "axs", "use_unlabelled": False}, "axs_pool": {"model": "axs", "use_unlabelled": True}}
