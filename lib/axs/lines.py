@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from axs.errors import DataError
+from axs.files import atomic_path, write_bytes
 
 #: Initial shells whose transitions are modelled (paper: "All K, L1, L2, and L3 transition types").
 SHELLS: tuple[str, ...] = ("K", "L1", "L2", "L3")
@@ -168,7 +169,8 @@ def write_table(directory: str | Path | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     table = compute_transitions()
     path = directory / TABLE_FILE
-    table.to_csv(path, index=False, float_format="%.6g")
+    with atomic_path(path) as staged:
+        table.to_csv(staged, index=False, float_format="%.6g")
     meta = {
         "source": "xraylib: LineEnergy (Deslattes et al. 2003 / NIST X-ray transition energies, "
                   "binding-energy differences otherwise); RadRate (EADL97); FluorYield; JumpFactor; "
@@ -184,7 +186,7 @@ def write_table(directory: str | Path | None = None) -> Path:
         "n_elements": int(table["element"].nunique()),
         "command": "python -m axs.lines --write",
     }
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    write_bytes(directory / META_FILE, (json.dumps(meta, indent=2) + "\n").encode())
     return path
 
 
