@@ -71,7 +71,7 @@ def keep(j, fitted, test):
         reconstruction[test] = fitted.reconstruct(X[test])
         theta[test] = fitted.theta(X[test])
     if getattr(fitted, "history", None):
-        histories[j] = pd.DataFrame(fitted.history).rename_axis("epoch").reset_index().assign(fold=j)
+        histories[j] = fitted.training_curves().assign(fold=j)
 
 
 predicted = crossval.out_of_fold_predictions(new_model, X, Y, folds, fit_kwargs=fit_kwargs, on_fold=keep)
@@ -87,8 +87,8 @@ if fold_parameters:
     print("learned simulator parameters per fold (a large spread would mean the data pin them poorly):")
     display(simulator)  # noqa: F821 (IPython)
 if histories:
-    stopped = {j: len(h) for j, h in histories.items()}
-    print(f"epochs run per fold (early stopping on the validation J_p, eq. 14): {stopped}")
+    stopped = {j: int((h["epoch"] >= 0).sum()) for j, h in histories.items()}
+    print(f"epochs run per fold (early stopping on the validation J_p, eq. 14; pretraining not counted): {stopped}")
 
 # %% [markdown]
 # ## The exported model

@@ -70,6 +70,31 @@ def test_axs_encodes_reconstructs_and_reports_simulator_parameters(tmp_path):
     assert again.simulator_parameters() == parameters
 
 
+def test_pretraining_fits_the_reconstruction_first_and_its_epochs_come_before_zero():
+    """pretrain_epochs: the decoder model trains on J_r alone (no validation, J_p 0), then eq. 15 as usual."""
+    X, Y = data()
+    model = make_model("axs", energies_kev=ENERGIES, epochs=2, batch_size=8, pretrain_epochs=3)
+    model.fit(X, Y, X_unlabelled=X[:6])
+    assert len(model.pretraining_history["loss"]) == 3
+    np.testing.assert_array_equal(model.pretraining_history["prediction_mse"], 0.0)
+    assert model.pretraining_history["reconstruction_mse"][-1] < model.pretraining_history["reconstruction_mse"][0]
+    curves = model.training_curves()
+    assert curves["epoch"].tolist() == [-3, -2, -1, 0, 1]
+    assert curves.loc[curves["epoch"] < 0, "val_prediction_mse"].isna().all()
+    assert make_model("cnn", energies_kev=ENERGIES, **FAST).fit(X, Y).training_curves()["epoch"].tolist() == [0]
+
+
+@pytest.mark.parametrize("name", ["fcnn", "cnn", "axs"])
+def test_focus_elements_weigh_the_early_stopping_error_and_are_saved(name, tmp_path):
+    X, Y = data()
+    model = make_model(name, energies_kev=ENERGIES, focus_elements=["Fe", "Sr"], other_elements_weight=0.0, **FAST)
+    model.fit(X, Y)
+    weight = model.network.element_weight.numpy()
+    assert weight.sum() == 2 and weight[list(ASSAY_ELEMENTS).index("Fe")] == 1
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_array_equal(load_model(tmp_path / "m.keras").network.element_weight.numpy(), weight)
+
+
 @pytest.mark.parametrize("name", ["fcnn", "cnn", "axs"])
 def test_same_seed_same_predictions_other_seed_differs(name):
     X, Y = data()

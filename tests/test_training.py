@@ -69,6 +69,36 @@ def test_prediction_error_averages_over_labelled_known_cells_only():
     assert float(reconstruction_error(x, x * 0.5)) == pytest.approx(0.25, rel=1e-6)
 
 
+def test_element_weights_make_eq14_a_weighted_mean_over_elements():
+    """focus_elements weigh 1, the rest other_elements_weight; all 1 is eq. 14 itself."""
+    from axs.networks import prediction_error
+    from axs.training import element_weights
+
+    weights = element_weights(["Fe", "Ba", "Sr"], ["Sr", "Fe", "Xx"], 0.25)     # Xx: not predicted, ignored
+    np.testing.assert_array_equal(weights, [1.0, 0.25, 1.0])
+    np.testing.assert_array_equal(element_weights(["Fe", "Ba"], None, 0.25), [1.0, 1.0])
+    y = np.array([[0.2, 0.4, 0.5]], np.float32)
+    predicted = np.array([[0.3, 0.8, 0.5]], np.float32)
+    labelled = np.ones(1, np.float32)
+    expected = (1.0 * 0.1 ** 2 + 0.25 * 0.4 ** 2 + 0.0) / 2.25
+    assert float(prediction_error(y, predicted, labelled, weights)) == pytest.approx(expected, rel=1e-5)
+    assert float(prediction_error(y, predicted, labelled, np.ones(3, np.float32))) == pytest.approx(
+        float(prediction_error(y, predicted, labelled)), rel=1e-6)
+    with pytest.raises(ValueError, match="other_elements_weight"):
+        element_weights(["Fe"], ["Fe"], 1.5)
+
+
+def test_pretraining_batches_are_unlabelled_and_cover_every_spectrum():
+    from axs.training import pretraining_batches
+
+    X = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    batches = pretraining_batches(X, n_outputs=2, batch_size=4, seed=0)
+    seen = list(batches.take(5).as_numpy_iterator())        # 20 draws from an endless reshuffled pass
+    assert all(x.shape == (4, 3) and y.shape == (4, 2) and np.all(w == 0) and np.all(y == 0) for x, y, w in seen)
+    first_pass = np.concatenate([x[:, 0] for x, _, _ in seen])[:10]
+    np.testing.assert_array_equal(np.sort(first_pass), np.arange(10))
+
+
 def test_log_transform_is_finite_at_zero_and_scales_ignore_missing_values():
     from axs.training import target_offset, transform_targets
 

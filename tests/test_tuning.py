@@ -72,6 +72,18 @@ def test_read_space_names_the_bad_field(tmp_path, change, field):
         read_space(_space(tmp_path, {"lasso": LASSO}, n_folds="five"))
 
 
+def test_score_elements_limit_what_the_score_averages_over(tmp_path, draw):
+    config = read_space(_space(tmp_path, {"lasso": LASSO}, score_elements=["Fe", "Sr", "Xx"]))
+    everything = TuningData(draw, config["min_measured"])
+    limited = TuningData(draw, config["min_measured"], score_elements=config["score_elements"])
+    assert limited.scored == [e for e in everything.scored if e in ("Fe", "Sr")] and limited.scored
+    assert limited.mean_fold_mse.shape == (3, len(limited.scored))
+    with pytest.raises(DataError, match="field 'score_elements'"):
+        read_space(_space(tmp_path, {"lasso": LASSO}, score_elements="Fe"))
+    with pytest.raises(DataError, match="nothing to score"):
+        TuningData(draw, config["min_measured"], score_elements=["Xx"])
+
+
 def test_relative_score_never_divides_by_about_zero():
     mean = np.array([[1.0, 4.0, 1e-41], [3.0, 4.0, 1e-41]])      # third element: constant target
     model = np.array([[0.5, 2.0, 7.0], [1.5, 2.0, 7.0]])

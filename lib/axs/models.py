@@ -46,8 +46,9 @@ from axs.model_files import EXPECTED, load_skops, model_file_kind
 from axs.networks import SIMULATORS, SpectrumNetwork
 from axs.normalisation import NORMALISATIONS, model_name, normalise, parse_model_name, scatter_counts
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
-from axs.training import (EpochProgress, input_standardisation, set_seed, spectrum_scale, target_offset,
-                          target_scaling, training_batches, transform_targets, validation_split)
+from axs.training import (EpochProgress, element_weights, input_standardisation, pretraining_batches, set_seed,
+                          spectrum_scale, target_offset, target_scaling, training_batches, transform_targets,
+                          validation_split)
 
 _TRAINING = {
     "batch_size": 16,            # spectra per gradient step
@@ -55,6 +56,10 @@ _TRAINING = {
     # 159 training cores to decide (0.1 left 16; k-fold inside each fold would cost k trainings)
     "validation_fraction": 0.2,
     "target_transform": "linear",  # "linear" (the paper) or "log": what eq. 14 compares (axs.training)
+    # eq. 14 weighs focus_elements 1 and every other element other_elements_weight (None: all alike, the
+    # paper); the early-stopping J_p is the same weighted mean (axs.training.element_weights)
+    "focus_elements": None,
+    "other_elements_weight": 1.0,
 }
 _ENCODER = {
     "learning_rate": 3e-3,       # Adam step size
@@ -86,7 +91,9 @@ DEFAULTS: dict[str, dict] = {
     # scatter-normalised input and the Encoder defaults above, held-out MSE / floor at beta 10 against 1:
     # Mn 13.9 / 8.9, Sr 114 / 50, Ti 39 / 29, Rb 3.7 / 2.4 (the paper's raw-input setting had 10 and 1 tied).
     # unlabelled_batch_size: unlabelled spectra added to each labelled batch when fit gets X_unlabelled
-    "axs": {**_TRAINING, **_ENCODER, "beta": 1.0, "unlabelled_batch_size": 16},
+    # pretrain_epochs: epochs (of the joint phase's length) of reconstruction-only training (beta J_r) on the
+    # training spectra and the unlabelled pool before eq. 15 is trained; 0: none, the paper
+    "axs": {**_TRAINING, **_ENCODER, "beta": 1.0, "unlabelled_batch_size": 16, "pretrain_epochs": 0},
 }
 # AXS+: the switches of axs.decoder_plus.XRFSimulatorPlus (all on), its line shape, the tube voltage (kV, where
 # the continuum ends) and the weighting of eq. 13 (axs.reconstruction.reconstruction_error: mse, sqrt, poisson;
@@ -142,6 +149,7 @@ class NeuralModel:
         self.network = network
         self._inference: dict = {}
         self.history: dict = {}
+        self.pretraining_history: dict = {}   # pretrain_epochs > 0: per epoch loss, reconstruction_mse
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
@@ -162,13 +170,25 @@ class NeuralModel:
         offset = target_offset(Y)
         learned = transform_targets(Y, h["target_transform"], offset)
         shift, scale = target_scaling(learned, zero_preserving=self.kind == "fcnn" and h["target_transform"] == "linear")
-        self.network.set_scaling(mean, std, spectrum_scale(np.concatenate([X, X_u])), shift, scale, offset)
+        self.network.set_scaling(mean, std, spectrum_scale(np.concatenate([X, X_u])), shift, scale, offset,
+                                 element_weights(self.elements, h["focus_elements"], h["other_elements_weight"]))
         Y_scaled = ((learned - shift) / scale).astype(np.float32)
         train, val = validation_split(X.shape[0], h["validation_fraction"], self.seed)
         batches, steps_per_epoch = training_batches(X[train], Y_scaled[train], X_u, h["batch_size"],
                                                     h.get("unlabelled_batch_size", 0), self.seed)
         # one compiled call runs a whole epoch: Python overhead per step dominates on small data
         self.network.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), steps_per_execution=steps_per_epoch)
+        pretraining = {}
+        if h.get("pretrain_epochs", 0) > 0:   # the decoder (and Encoder) learn to reconstruct first
+            spectra = np.concatenate([X[train], X_u])
+            pre = self.network.fit(pretraining_batches(spectra, len(self.elements),
+                                                       h["batch_size"] + h.get("unlabelled_batch_size", 0), self.seed),
+                                   epochs=h["pretrain_epochs"], steps_per_epoch=steps_per_epoch, shuffle=False,
+                                   verbose=0)
+            pretraining = pre.history
+            # the joint phase starts with fresh Adam moments (the pretraining's had no J_p gradient)
+            self.network.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]),
+                                 steps_per_execution=steps_per_epoch)
         callbacks = []
         validation = None
         if len(val):
@@ -180,8 +200,21 @@ class NeuralModel:
         history = self.network.fit(batches, epochs=h["epochs"], validation_data=validation, shuffle=False,
                                    callbacks=callbacks, verbose=2 if verbose >= 2 else 0)  # batches are shuffled
         self.history = history.history
+        self.pretraining_history = pretraining
         self._inference = {}
         return self
+
+    def training_curves(self):
+        """The last fit's per-epoch series (``loss``, ``prediction_mse``, ``val_prediction_mse``, ...) as a
+        DataFrame with an ``epoch`` column: pretraining epochs (``pretrain_epochs`` > 0; J_r only, no validation)
+        are numbered -pretrain_epochs .. -1, so eq. 15's training starts at epoch 0 whether or not it had one."""
+        import pandas as pd
+
+        joint = pd.DataFrame(self.history)
+        pre = pd.DataFrame(self.pretraining_history)
+        joint.insert(0, "epoch", np.arange(len(joint)))
+        pre.insert(0, "epoch", np.arange(-len(pre), 0))
+        return pd.concat([pre, joint], ignore_index=True) if len(pre) else joint
 
     # -- inference ------------------------------------------------------------------------------
     def _compiled(self, what: str):

@@ -63,15 +63,18 @@ def build_simulator(kind: str, energies_kev, architecture: dict, config: dict | 
                                min_relative_probability=architecture["min_relative_probability"], **extended)
 
 
-def prediction_error(y_scaled, y_predicted, labelled):
+def prediction_error(y_scaled, y_predicted, labelled, element_weight=None):
     """Eq. 14, J_p: mean squared error of the scaled concentrations over the labelled samples' known cells.
 
     ``labelled`` (n,) is 1 for a labelled sample and 0 for an unlabelled one; a NaN target
     (an element the lab did not report for that sample) is masked out. The mean runs over the
     (sample, element) cells that count, so adding unlabelled spectra to a batch does not dilute J_p.
+    ``element_weight`` (elements,), if given, weighs each element's cells (a weighted mean; all 1 is eq. 14).
     """
     known = ops.logical_not(ops.isnan(y_scaled))
     weight = ops.cast(known, y_predicted.dtype) * ops.expand_dims(labelled, -1)
+    if element_weight is not None:
+        weight = weight * element_weight
     residual = ops.where(known, y_scaled, 0.0) - y_predicted
     return ops.sum(weight * ops.square(residual)) / ops.maximum(ops.sum(weight), 1.0)
 
@@ -180,6 +183,9 @@ class SpectrumNetwork(keras.Model):
                                             trainable=False)
         self.target_offset = self.add_weight(name="target_offset", shape=(self.n_outputs,), initializer=zeros,
                                              trainable=False)
+        # eq. 14's weight of each output (axs.training.element_weights): all 1 unless focus_elements is set
+        self.element_weight = self.add_weight(name="element_weight", shape=(self.n_outputs,), initializer=ones,
+                                              trainable=False)
         self.log_targets = a.get("target_transform", "linear") == "log"
         self.beta = float(a.get("beta", 0.0))
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -188,9 +194,10 @@ class SpectrumNetwork(keras.Model):
         self(ops.zeros((1, self.n_channels)))  # create every weight now, so from_config + load_weights just works
 
     def set_scaling(self, input_mean, input_std, spectrum_scale, target_shift, target_scale,
-                    target_offset=None) -> None:
+                    target_offset=None, element_weight=None) -> None:
         """Store the scalers fitted on the training data (part of the saved model); ``target_offset`` is
-        the c of the ``log`` target transform (:func:`axs.training.target_offset`)."""
+        the c of the ``log`` target transform (:func:`axs.training.target_offset`); ``element_weight`` each
+        output's weight in eq. 14 (:func:`axs.training.element_weights`)."""
         self.input_mean.assign(input_mean)
         self.input_std.assign(input_std)
         self.spectrum_scale.assign(spectrum_scale)
@@ -198,6 +205,8 @@ class SpectrumNetwork(keras.Model):
         self.target_scale.assign(target_scale)
         if target_offset is not None:
             self.target_offset.assign(target_offset)
+        if element_weight is not None:
+            self.element_weight.assign(element_weight)
 
     def standardise(self, x):
         """Raw counts/s -> per-channel standardised spectrum (the scaling fitted in fit)."""
@@ -240,7 +249,7 @@ class SpectrumNetwork(keras.Model):
         """Eq. 15 for a batch: (total, J_p, J_r) with J_p = :func:`prediction_error` (eq. 14, labelled samples
         and known targets only) and J_r = :func:`reconstruction_error` (eq. 13, every sample)."""
         out = self(x, training=training)
-        prediction = prediction_error(y_scaled, out["y"], labelled)
+        prediction = prediction_error(y_scaled, out["y"], labelled, self.element_weight)
         total = prediction
         reconstruction = ops.zeros(())
         if self.simulator is not None:

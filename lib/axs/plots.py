@@ -205,7 +205,10 @@ def training_histories(histories: pd.DataFrame, model: str) -> plt.Figure:
     for ax, name in zip(axes.flat, series):
         for fold, rows in histories.groupby("fold"):
             ax.semilogy(rows["epoch"] + 1, rows[name], lw=0.7, alpha=0.8, label=f"fold {fold}")
-        ax.set(title=f"{model}: {name}", xlabel="epoch")
+        if histories["epoch"].min() < 0:   # reconstruction-only pretraining before epoch 0 (axs.models)
+            ax.axvline(0.5, color="0.5", lw=0.6, ls="--")
+        ax.set(title=f"{model}: {name}", xlabel="epoch (< 0: pretraining)" if histories["epoch"].min() < 0
+               else "epoch")
     fig.tight_layout()
     return fig
 

@@ -56,6 +56,26 @@ def training_batches(X, Y_scaled, X_unlabelled, batch_size: int, unlabelled_batc
     return tf.data.Dataset.zip((labelled, pool)).map(combine), steps
 
 
+def pretraining_batches(X, n_outputs: int, batch_size: int, seed: int):
+    """tf.data.Dataset of (x, y, labelled) batches for the reconstruction-only pretraining of a decoder model:
+    every spectrum in ``X`` (the labelled training share and the unlabelled pool), seeded and endlessly
+    reshuffled, ``labelled`` 0 (so eq. 14 is 0 and eq. 15 is beta J_r) and the target a placeholder 0."""
+    data = tf.data.Dataset.from_tensor_slices(X).shuffle(len(X), seed=seed + 2, reshuffle_each_iteration=True)
+    return data.repeat().batch(batch_size).map(
+        lambda x: (x, tf.zeros((tf.shape(x)[0], n_outputs), x.dtype), tf.zeros((tf.shape(x)[0],), x.dtype)))
+
+
+def element_weights(elements, focus_elements, other_weight: float) -> np.ndarray:
+    """Each output's weight in eq. 14: 1 for ``focus_elements`` (None: every element, the paper) and
+    ``other_weight`` for the rest. Focus elements the model does not predict are ignored."""
+    if not 0.0 <= other_weight <= 1.0:
+        raise ValueError(f"other_elements_weight: expected a number in [0, 1], got {other_weight}")
+    if focus_elements is None:
+        return np.ones(len(elements), np.float32)
+    focus = set(focus_elements)
+    return np.array([1.0 if e in focus else other_weight for e in elements], np.float32)
+
+
 def input_standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of spectra X (n, channels), counts/s.
 

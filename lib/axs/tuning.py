@@ -82,6 +82,11 @@ def read_space(path: str | Path = SPACE) -> dict:
     for key, kind in _SETTINGS.items():
         if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
             raise DataError(path, f"expected an integer, got {config.get(key)!r}", field=key)
+    score_elements = config.setdefault("score_elements", None)
+    if score_elements is not None and (not isinstance(score_elements, list) or not score_elements
+                                       or not all(isinstance(e, str) for e in score_elements)):
+        raise DataError(path, f"expected null or a non-empty list of element symbols, got {score_elements!r}",
+                        field="score_elements")
     pruner = config.setdefault("pruner", None)
     if pruner is not None and (not isinstance(pruner, dict)
                                or set(pruner) - {"n_startup_trials", "n_warmup_steps"}):
@@ -189,7 +194,8 @@ def relative_score(fold_mse_model: np.ndarray, fold_mse_mean: np.ndarray) -> flo
 class TuningData:
     """The prepared tuning draw: spectra, targets, folds, scored elements and the mean predictor's fold MSE."""
 
-    def __init__(self, dataset_path: str | Path, min_measured: int, unlabelled_path: str | Path | None = None):
+    def __init__(self, dataset_path: str | Path, min_measured: int, unlabelled_path: str | Path | None = None,
+                 score_elements: list[str] | None = None):
         self.path = Path(dataset_path)
         if not self.path.exists():
             raise DataError(self.path, "file missing; run `python -m axs.tuning prepare` first")
@@ -201,9 +207,10 @@ class TuningData:
         self.Y = ds["concentration_pct"].transpose("sample", "element").to_numpy()
         self.folds = ds["fold"].to_numpy()
         self.n_folds, self.fold_seed = int(ds.attrs.get("n_folds", -1)), int(ds.attrs.get("fold_seed", -1))
-        self.scored = scored_elements(ds, min_measured)
+        self.scored = [e for e in scored_elements(ds, min_measured) if score_elements is None or e in score_elements]
         if not self.scored:
-            raise DataError(self.path, f"no element has {min_measured} measured values that vary: nothing to score")
+            raise DataError(self.path, f"no element {'of ' + ', '.join(score_elements) + ' ' if score_elements else ''}"
+                            f"has {min_measured} measured values that vary: nothing to score")
         self.columns = np.array([self.elements.index(e) for e in self.scored])
         mean = out_of_fold_predictions(lambda _: TrainingMeanPredictor(), self.X, self.Y, self.folds)
         self.mean_fold_mse = fold_mse(self.Y[:, self.columns], mean[:, self.columns], self.folds)
@@ -262,12 +269,18 @@ def objective(data: TuningData, model_name: str, section: dict, model_seed: int,
 
 
 # -- the study and its record -------------------------------------------------------------------
+def _settings(config: dict) -> dict:
+    """The search-wide settings of a :func:`read_space` result (score_elements only where set, so a
+    record or journal made before it existed keeps its fingerprint)."""
+    extra = {"score_elements": config["score_elements"]} if config.get("score_elements") else {}
+    return {**{k: config[k] for k in (*_SETTINGS, "pruner")}, **extra}
+
+
 def fingerprint(model_name: str, config: dict, data: TuningData) -> str:
     """12 hex digits naming what a study's trials depend on: the model's section of tuning.yaml (but its
     ``trials``), the settings and the tuning dataset; a change starts a fresh study instead of mixing."""
     section = {k: v for k, v in model_section(config, model_name).items() if k != "trials"}
-    what = {"model": model_name, "section": section, "settings": {k: config[k] for k in (*_SETTINGS, "pruner")},
-            "dataset": data.sha256}
+    what = {"model": model_name, "section": section, "settings": _settings(config), "dataset": data.sha256}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -350,13 +363,14 @@ def chosen(study: optuna.Study, model_name: str, config: dict, data: TuningData)
         "model": model_name,
         "hyperparameters": {**section["fixed"], **{k: _decode(v) for k, v in best.params.items()}},
         "score": best.value,
-        "score_definition": "mean over scored elements of CV MSE / CV MSE of the training-fold mean predictor",
+        "score_definition": "mean over scored elements of CV MSE / CV MSE of the training-fold mean predictor"
+                            + (" (scored elements limited to score_elements)" if config.get("score_elements") else ""),
         "trial": best.number,
         "trials": {state: int(n) for state, n in states.items()},
         "total_time_s": round(float(sum(durations)), 1),
         "median_trial_time_s": round(float(np.median(durations)), 1) if durations else None,
         "search_space": section["space"],
-        "settings": {k: config[k] for k in (*_SETTINGS, "pruner")},
+        "settings": _settings(config),
         "dataset": {"file": data.path.name, "sha256": data.sha256, "samples": data.n_samples,
                     "unlabelled": None if data.X_unlabelled is None else len(data.X_unlabelled),
                     "scored_elements": data.scored},
@@ -432,7 +446,7 @@ def main(argv=None) -> int:
             ds = prepare(args.raw, args.out, config["n_folds"], config["fold_seed"])
             print(f"{args.out / 'dataset.nc'}: {ds.sizes['sample']} samples, {config['n_folds']} folds")
             return 0
-        data = TuningData(args.dataset, config["min_measured"])
+        data = TuningData(args.dataset, config["min_measured"], score_elements=config["score_elements"])
         journal = args.journal or WORK / f"{args.model}-{fingerprint(args.model, config, data)}.journal"
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         started = time.perf_counter()
