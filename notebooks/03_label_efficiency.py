@@ -19,11 +19,14 @@ from axs.models import make_model
 
 # %% tags=["parameters"]
 sizes = [20, 40, 80, None]
-repeats = 2
-outer_folds = [0, 1, 2]
+repeats = 3
+outer_folds = [0, 1]
 seed = 0
-runs = {"lasso": {"model": "lasso"}, "cnn": {"model": "cnn"},
-        "axs": {"model": "axs", "use_unlabelled": False}, "axs_pool": {"model": "axs", "use_unlabelled": True}}
+runs = {"lasso_scatter": {"model": "lasso_scatter"}, "cnn": {"model": "cnn"}, "cnn_scatter": {"model": "cnn_scatter"},
+        "axs": {"model": "axs", "use_unlabelled": False}, "axs_pool": {"model": "axs", "use_unlabelled": True},
+        "axs_plus": {"model": "axs_plus", "use_unlabelled": False},
+        "axs_plus_pool": {"model": "axs_plus", "use_unlabelled": True}}
+visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
 hyperparams = {}
 dataset_name = "standin"
 smoke = False
@@ -76,13 +79,14 @@ table = per_fold.groupby(["n_labelled", "repeat", "model", "element"], as_index=
 files.write_csv(table, Path(tables_dir) / "label_efficiency.csv")
 files.write_csv(pd.concat(predictions), Path(out_dir) / "predictions.csv")
 variance = pd.Series(np.nanvar(Y[np.isin(folds, outer_folds)], axis=0), index=elements)
-relative = evaluation.relative_label_efficiency(table, variance)
+relative = evaluation.relative_label_efficiency(table, variance, visible)
 relative.pivot_table(index="n_labelled", columns="model", values="relative_mse", aggfunc="mean").round(3)
 
 # %% [markdown]
 # ## The figure
 # MSE relative to the variance of the held-out assays (1 = no better than the mean), against the number
-# of labelled cores: the mean over the well-visible elements and for each of them.
+# of labelled cores: the mean over the well-visible elements (`visible`) and for each of them; dashed lines
+# are scatter-normalised models, dotted ones AXS variants trained with the unlabelled pool.
 
 # %%
 plots.save_figure(plots.label_efficiency(relative), Path(figures_dir) / "label_efficiency.png");

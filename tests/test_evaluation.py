@@ -260,3 +260,12 @@ def test_scores_per_family(case):
     table = ev.family_table(fs, ["lr", "axs"], ELEMENTS)
     assert list(table.columns) == ["family", "element", "model", "n", "mse", "se", "r", "unit"]
     assert len(table) == 2 * 3 * 3
+
+
+def test_label_efficiency_is_relative_to_the_held_out_variance_and_marks_the_named_elements():
+    table = pd.DataFrame({"n_labelled": [20, 20, 20], "repeat": [0, 0, 0], "model": ["cnn"] * 3,
+                          "element": ["Fe", "Ba", "Te"], "mse": [0.5, 40.0, 1.0]})
+    variance = pd.Series({"Fe": 2.0, "Ba": 100.0, "Te": 0.0})      # Te constant: left out, never divided by
+    out = ev.relative_label_efficiency(table, variance, visible=["Fe", "Zr"])
+    assert out.set_index("element")["relative_mse"].to_dict() == pytest.approx({"Fe": 0.25, "Ba": 0.4})
+    assert out.set_index("element")["visible"].to_dict() == {"Fe": True, "Ba": False}

@@ -434,16 +434,12 @@ def showcase_element(scores: xr.Dataset, elements: Sequence[str], better: str = 
     return str(gain.idxmax()) if len(gain) else None
 
 
-def relative_label_efficiency(table: pd.DataFrame, variance: pd.Series, visible_below: float = 0.5
-                              ) -> pd.DataFrame:
+def relative_label_efficiency(table: pd.DataFrame, variance: pd.Series, visible: Sequence[str]) -> pd.DataFrame:
     """The label-efficiency table (n_labelled, repeat, model, element, mse) with ``relative_mse`` = MSE over
     the held-out assays' variance (1: no better than the mean), for elements of non-zero variance, and
-    ``visible``: whether some model reaches a relative MSE below ``visible_below`` with the most labels
-    (the elements the spectra tell something about)."""
+    ``visible``: whether the element is one of ``visible`` (the well-visible elements the figure shows)."""
     variance = variance[variance > np.finfo(float).tiny]
     out = table[table["element"].isin(variance.index)].copy()
     out["relative_mse"] = out["mse"] / out["element"].map(variance)
-    most = out[out["n_labelled"] == out["n_labelled"].max()]
-    best = most.groupby(["element", "model"])["relative_mse"].mean().groupby("element").min()
-    out["visible"] = out["element"].map(best < visible_below).fillna(False).astype(bool)
+    out["visible"] = out["element"].isin(list(visible))
     return out

@@ -21,13 +21,23 @@ from axs.elements import UNIT_TO_PCT, atomic_number
 sns.set_theme(style="whitegrid", context="paper")
 
 #: One colour per model, the same in every figure.
-MODEL_COLOURS = dict(zip(["lr", "lasso", "fcnn", "cnn", "axs", "pymca", "floor", "mean"],
-                         sns.color_palette("colorblind", 8)))
+MODEL_COLOURS = dict(zip(["lr", "lasso", "fcnn", "cnn", "axs", "pymca", "floor", "mean", "axs_plus"],
+                         sns.color_palette("colorblind", 9)))
 
 
 def model_colour(model: str):
-    """The model's colour; a variant (``lasso_scatter``, ``axs_plus``) takes its base model's."""
-    return MODEL_COLOURS.get(model, MODEL_COLOURS.get(model.split("_")[0], "0.4"))
+    """The model's colour; a variant (``lasso_scatter``, ``axs_plus_pool``) takes that of its longest named
+    prefix (``lasso``, ``axs_plus``)."""
+    parts = model.split("_")
+    for n in range(len(parts), 0, -1):
+        if "_".join(parts[:n]) in MODEL_COLOURS:
+            return MODEL_COLOURS["_".join(parts[:n])]
+    return "0.4"
+
+
+def model_linestyle(model: str) -> str:
+    """Dashed for a geometry-normalised variant (``_scatter``), dotted for a run with the unlabelled pool."""
+    return ":" if model.endswith("_pool") else "--" if "_scatter" in model else "-"
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
@@ -238,7 +248,8 @@ def label_efficiency(relative: pd.DataFrame, max_panels: int = 11) -> plt.Figure
     for ax, (title, rows) in zip(axes.flat, panels):
         for model, part in rows.groupby("model", sort=False):
             mean = part.groupby("n_labelled")["relative_mse"].mean()
-            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=model, color=model_colour(model))
+            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=model, color=model_colour(model),
+                    ls=model_linestyle(model))
             ax.scatter(part["n_labelled"], part["relative_mse"], s=6, alpha=0.4, color=model_colour(model))
         ax.set(title=title, xscale="log", xlabel="labelled cores")
         ax.axhline(1.0, color="k", lw=0.5, ls=":")
