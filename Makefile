@@ -45,7 +45,7 @@ experiments: data
 # Honest tuning (docs/models.md, "Tuning"): networks searched on an independent stand-in draw (seed 1177),
 # never on the reported cores; not part of dvc repro. Record: tuning/<model>/ (committed); copy the
 # values `python -m axs.tuning show` prints into params.yaml.
-TUNE_MODELS ?= fcnn cnn axs
+TUNE_MODELS ?= cnn_scatter axs_scatter
 artifacts/tuning/data: | $(STAMP)
 	$(PY) -m standin generate --seed 1177 --labelled 177 --unlabelled 250 --out $@
 

@@ -28,6 +28,7 @@ models = ["lr", "lasso", "lasso_scatter", "fcnn", "cnn", "cnn_scatter", "pymca",
           "axs_plus"]
 min_values = 20
 min_values_per_fold = 1
+visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
 dataset_name = "standin"
 smoke = False
 data_dir = str(paths.DATA)
@@ -153,6 +154,17 @@ files.write_csv(family_table, Path(tables_dir) / "family_mse.csv")
 family_table.pivot_table(index=["family", "element"], columns="model", values="r").round(2)
 
 # %% [markdown]
+# ## Targets
+# For the well-visible elements (`visible`): the best model and its MSE over the error floor, and each
+# network's MSE over the best linear model's (LR, LASSO, PyMca, any normalisation). The issue "Models that
+# read the physics" asks for the best model within 2x the floor on Fe, Mn, Rb, Sr, Zr and Ti and 3x on Ca
+# and K, and for the CNN and AXS within 1.5x the best linear model on Ti, Mn, Sr and Rb.
+
+# %%
+targets = evaluation.target_ratios(scores, models, [e for e in visible if e in kept])
+targets.round(2)
+
+# %% [markdown]
 # ## Figures
 # **Figure 2 style**: each decoder model (AXS and its variants) against the CNN with the same encoder and
 # input, element by element: better or worse by more than one combined SE (√(SE₁² + SE₂²)), or a tie;
@@ -231,6 +243,8 @@ sections = [
         "to the assays on the training folds." if floor is not None else
         "No ground truth for these data, so no error floor; the reference values have their own "
         "uncertainty.") + "</p>" + reports.html_table(evaluation.table2_wide(table2), index=True)),
+    ("Targets on the well-visible elements: best model / floor, network / best linear model",
+     reports.html_table(targets.round(2), index=True)),
     ("Each decoder model against the CNN with its encoder and input (elements better / tie / worse by "
      "more than one combined SE)", reports.html_table(
          versus.groupby(["model", "cnn", "verdict"]).size().unstack(fill_value=0).reset_index())

@@ -269,3 +269,18 @@ def test_label_efficiency_is_relative_to_the_held_out_variance_and_marks_the_nam
     out = ev.relative_label_efficiency(table, variance, visible=["Fe", "Zr"])
     assert out.set_index("element")["relative_mse"].to_dict() == pytest.approx({"Fe": 0.25, "Ba": 0.4})
     assert out.set_index("element")["visible"].to_dict() == {"Fe": True, "Ba": False}
+
+
+def test_target_ratios_compare_best_with_floor_and_networks_with_the_best_linear_model():
+    models = ["lasso", "pymca_scatter", "cnn", "axs_plus"]
+    mse = np.array([[2.0, 1.0, 3.0, 4.0, 0.5], [8.0, 9.0, 1.0, 18.0, 4.0]]).T   # model x element (Fe, Sr)
+    scores = xr.Dataset({"mse": (("model", "element"), mse), "se": (("model", "element"), mse * 0.1)},
+                        coords={"model": [*models, "floor"], "element": ["Fe", "Sr"]})
+    out = ev.target_ratios(scores, models, ["Fe", "Sr"])
+    assert out["best"].tolist() == ["pymca_scatter", "cnn"]
+    assert out["best_over_floor"].tolist() == pytest.approx([2.0, 0.25])
+    assert out["cnn_over_best_linear"].tolist() == pytest.approx([3.0, 1 / 8])
+    assert out["axs_plus_over_best_linear"].tolist() == pytest.approx([4.0, 18 / 8])
+    assert "lasso_over_best_linear" not in out
+    no_floor = ev.target_ratios(scores.sel(model=models), models, ["Fe"])
+    assert np.isnan(no_floor["best_over_floor"]).all()

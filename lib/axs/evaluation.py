@@ -386,6 +386,29 @@ def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequenc
     return mse.to_pandas().T.rename_axis(columns=None).reset_index()
 
 
+#: Base names of the linear models (LR, LASSO and the PyMca peer, whatever their normalisation).
+LINEAR_BASES = ("lr", "lasso", "pymca")
+
+
+def target_ratios(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """Per element (rows, in order): the best model, its MSE over the floor's (NaN without a floor), and
+    for each network (every model that is not LR, LASSO or PyMca, any normalisation) its MSE over the best
+    linear model's: the issue's targets, measured (a ratio over an MSE of about 0 is NaN, never formed)."""
+    mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas()
+    linear = [m for m in models if m.split("_")[0] in LINEAR_BASES]
+    best = best_model(scores, models, elements)
+    out = pd.DataFrame({"best": best})
+    floor = (scores["mse"].sel(model=FLOOR, element=list(elements)).to_pandas() if FLOOR in scores["model"]
+             else pd.Series(np.nan, index=list(elements)))
+    best_mse = pd.Series([mse.loc[best[e], e] for e in elements], index=list(elements))
+    out["best_over_floor"] = best_mse / floor.where(floor >= MIN_MSE_PCT2)
+    best_linear = mse.loc[linear].min(axis=0) if linear else pd.Series(np.nan, index=list(elements))
+    for m in models:
+        if m not in linear:
+            out[f"{m}_over_best_linear"] = mse.loc[m] / best_linear.where(best_linear >= MIN_MSE_PCT2)
+    return out.rename_axis("element")
+
+
 def cnn_counterpart(model: str, models: Sequence[str]) -> str | None:
     """The CNN with the same encoder and input as a decoder model (``axs_scatter`` -> ``cnn_scatter``,
     ``axs_plus`` -> ``cnn``), if it is among ``models``."""
