@@ -35,12 +35,11 @@ data: $(STAMP)
 repro: data $(LAB_SETTINGS)
 	dvc repro
 
-# The experiments too costly for every `dvc repro` (label efficiency: models trained on 20-80 labelled
-# cores, repeated; the AXS+ ablation): run by hand on the prepared stand-in, outputs committed in git.
+# The experiment too costly for every `dvc repro` (label efficiency: models trained on 20-80 labelled
+# cores, repeated): run by hand on the prepared stand-in, outputs committed in git.
 experiments: data
 	dvc repro prepare@standin
 	python -m axs.stage label_efficiency
-	python -m axs.stage ablation
 
 # Honest tuning (docs/models.md, "Tuning"): networks searched on an independent stand-in draw (seed 1177),
 # never on the reported cores; not part of dvc repro. Record: tuning/<model>/ (committed); copy the
