@@ -40,6 +40,7 @@ plots_dir = str(paths.REPORTS / "plots")
 metrics_path = str(paths.REPORTS / "metrics.json")
 index_path = str(paths.REPORTS / "index.html")
 other_reports = {}
+experiment_reports = {}
 model_reports = "standin"
 
 # %%
@@ -261,6 +262,7 @@ sections = [
 reports.write_index(index_path, title=f"AXS pipeline report: {dataset_name}", root=Path.cwd(),
                     data_facts=dataset.describe(ds), runs=runs, sections=sections,
                     figures=sorted(Path(figures_dir).glob("*.png")), links=other_reports,
+                    experiments=experiment_reports,
                     model_reports=model_reports, smoke=smoke,
                     this_run={"stage": "evaluate", "parameters": {"models": models}})
 headline

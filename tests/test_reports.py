@@ -28,3 +28,19 @@ def test_git_revision_tells_a_pipeline_run_from_code_changes(tmp_path):
                                       "(dvc.lock, reports/metrics.json)")
     (tmp_path / "params.yaml").write_text("b\n")
     assert git_revision(tmp_path) == f"{commit} with uncommitted changes to code or settings: params.yaml"
+
+
+def test_front_page_links_the_experiments_of_the_dataset_they_run_on(tmp_path):
+    from axs.reports import write_index
+    from axs.stage import _experiment_reports
+
+    params = {"datasets": {"standin": {"data_dir": "data"}, "real": {"data_dir": "data-real"}}}
+    here = _experiment_reports(params, "standin")
+    assert here == {"label_efficiency": "03_label_efficiency.html", "ablation": "05_ablation.html"}
+    assert _experiment_reports(params, "real") == {}
+    page = write_index(tmp_path / "index.html", title="t", root=tmp_path, data_facts="", runs=[], sections=[],
+                       figures=[], experiments=here).read_text()
+    assert 'href="05_ablation.html"' in page and 'href="03_label_efficiency.html"' in page
+    bare = write_index(tmp_path / "other.html", title="t", root=tmp_path, data_facts="", runs=[], sections=[],
+                       figures=[]).read_text()
+    assert "Experiments on these data" not in bare

@@ -70,13 +70,15 @@ def html_table(frame: pd.DataFrame, index: bool = False) -> str:
 
 def write_index(path: str | Path, *, title: str, root: str | Path, data_facts: str, runs: list[dict],
                 sections: list[tuple[str, str]], figures: list[Path], links: dict[str, str] | None = None,
-                model_reports: str = ".", smoke: bool = False, this_run: dict | None = None) -> Path:
+                model_reports: str = ".", smoke: bool = False, this_run: dict | None = None,
+                experiments: dict[str, str] | None = None) -> Path:
     """Write the front page to ``path``, beside the stages' HTML reports.
 
     ``runs``: :func:`stage_runs` (plus ``this_run``, the evaluate stage's own
     parameters, whose wall time is not known yet); ``sections``: (heading,
     HTML) blocks in order; ``figures`` are embedded; ``links``: other
-    datasets' front pages, name to href relative to this page.
+    datasets' front pages, name to href relative to this page; ``experiments``: the experiments' reports
+    (label efficiency, ablation), name to href.
     """
     rows, parameters = [], {}
     for info in runs + ([this_run] if this_run else []):
@@ -87,7 +89,10 @@ def write_index(path: str | Path, *, title: str, root: str | Path, data_facts: s
         rows.append(f'<tr><td>{html.escape(key)}</td><td><a href="{report}">{report}</a></td><td>{wall}</td></tr>')
         parameters[key] = info.get("parameters", {})
     total = sum(info.get("wall_s", 0.0) for info in runs)
-    link_html = " · ".join(f'<a href="{href}">{html.escape(name)}</a>' for name, href in (links or {}).items())
+    def link_list(pairs: dict[str, str] | None) -> str:
+        return " · ".join(f'<a href="{href}">{html.escape(name)}</a>' for name, href in (pairs or {}).items())
+
+    link_html, experiment_html = link_list(links), link_list(experiments)
     body = "".join(f"<h2>{html.escape(h)}</h2>\n{content}\n" for h, content in sections)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -98,6 +103,7 @@ img {{ max-width: 100%; }} pre {{ background: #f6f6f6; padding: 1em; overflow-x:
 </style></head><body>
 <h1>{html.escape(title)}{' (SMOKE MODE: tiny data, few epochs; numbers mean nothing)' if smoke else ''}</h1>
 {f'<p>Other datasets: {link_html}</p>' if link_html else ''}
+{f'<p>Experiments on these data (their own reports): {experiment_html}</p>' if experiment_html else ''}
 <h2>What was run</h2>
 <p>Git revision: <code>{html.escape(git_revision(root))}</code>.
 Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</p>

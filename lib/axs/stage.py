@@ -113,6 +113,14 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
     return section
 
 
+def _experiment_reports(params: dict, dataset: str) -> dict[str, str]:
+    """The experiments' reports (label efficiency, ablation) beside the front page of the dataset they run on
+    (the first of ``datasets``, the stage runner's default); none for the other datasets."""
+    if dataset != dataset_names(params)[0]:
+        return {}
+    return {stage: f"{paths.NOTEBOOK_NAMES[stage]}.html" for stage in paths.EXPERIMENT_TABLES}
+
+
 def _other_reports(params: dict, dataset: str) -> dict[str, str]:
     """The other datasets' front pages, relative to this dataset's ``index.html``."""
     here = Path("reports") / (params["datasets"][dataset].get("reports_prefix") or "")
@@ -222,6 +230,7 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
         if stage == "evaluate":
             parameters.update(plots_dir=rel(staged.plots_dir), metrics_path=rel(staged.metrics),
                               index_path=rel(staged.index), other_reports=_other_reports(params, dataset),
+                              experiment_reports=_experiment_reports(params, dataset),
                               model_reports=os.path.relpath(layout.report_html("train", "m").parent,
                                                             layout.reports))
         source = root / "notebooks" / f"{paths.NOTEBOOK_NAMES[stage]}.py"
