@@ -39,19 +39,19 @@ repro: data $(LAB_SETTINGS)
 # cores, repeated): run by hand on the prepared stand-in, outputs committed in git.
 experiments: data
 	dvc repro prepare@standin
-	python -m axs.stage label_efficiency
+	python -m axs.pipeline.stage label_efficiency
 
 # Honest tuning (docs/models.md, "Tuning"): networks searched on an independent stand-in draw (seed 1177),
 # never on the reported cores; not part of dvc repro. Record: tuning/<model>/ (committed); copy the
-# values `python -m axs.tuning show` prints into params.yaml.
+# values `python -m axs.pipeline.tuning show` prints into params.yaml.
 TUNE_MODELS ?= cnn_scatter axs_scatter
 artifacts/tuning/data: | $(STAMP)
 	$(PY) -m standin generate --seed 1177 --labelled 177 --unlabelled 250 --out $@
 
 tune: artifacts/tuning/data
-	$(PY) -m axs.tuning prepare --raw artifacts/tuning/data --out artifacts/tuning
-	for model in $(TUNE_MODELS); do $(PY) -m axs.tuning run --model $$model || exit 1; done
-	$(PY) -m axs.tuning show
+	$(PY) -m axs.pipeline.tuning prepare --raw artifacts/tuning/data --out artifacts/tuning
+	for model in $(TUNE_MODELS); do $(PY) -m axs.pipeline.tuning run --model $$model || exit 1; done
+	$(PY) -m axs.pipeline.tuning show
 
 test: data
 	$(PY) -m pytest -n 2 --dist loadgroup

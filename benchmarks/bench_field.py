@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from axs.paths import ARTIFACTS
+from axs.pipeline.paths import ARTIFACTS
 from axs.peakfit import PeakFitModel
 from axs.spectrum_files import energy_axis
 

@@ -16,7 +16,8 @@
 # %%
 from pathlib import Path
 
-from axs import dataset, paths, plots
+from axs import dataset
+from axs.pipeline import paths, plots
 
 # %% tags=["parameters"]
 dataset_name = "standin"

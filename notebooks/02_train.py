@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import bundle, crossval, dataset, files, paths
+from axs import bundle, crossval, dataset, files
+from axs.pipeline import paths
 from axs.models import make_model
 
 # %% tags=["parameters"]

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import crossval, dataset, evaluation, files, paths, plots
+from axs import crossval, dataset, evaluation, files
+from axs.pipeline import paths, plots
 from axs.models import make_model
 
 # %% tags=["parameters"]

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import bundle, crossval, dataset, evaluation, files, intervals, paths, plots, reconstruction, reports
+from axs import bundle, crossval, dataset, evaluation, files, intervals, reconstruction
+from axs.pipeline import paths, plots, reports
 
 # %% tags=["parameters"]
 models = ["lr", "lasso", "lasso_scatter", "fcnn", "cnn", "cnn_scatter", "pymca", "pymca_scatter", "axs", "axs_scatter",

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import crossval, dataset, evaluation, files, paths, reconstruction
+from axs import crossval, dataset, evaluation, files, reconstruction
+from axs.pipeline import paths
 from axs.decoder_plus import SWITCHES
 from axs.models import make_model
 

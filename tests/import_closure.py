@@ -51,7 +51,7 @@ def closure(paths: list[Path]) -> list[str]:
         todo += list(imported_modules(_module_file(name)))
     files = {str(_module_file(n).relative_to(LIB.parent)) for n in seen}
     files |= {READS_PACKAGE_DATA[n] for n in seen if n in READS_PACKAGE_DATA}
-    files.discard("lib/axs/__init__.py")
+    files -= {f for f in files if f.endswith("/__init__.py")}   # package markers: docstrings only
     return sorted(files)
 
 
@@ -61,11 +61,11 @@ if __name__ == "__main__":
 
     root = LIB.parent
     sys.path.insert(0, str(LIB))
-    from axs.paths import NOTEBOOK_NAMES
+    from axs.pipeline.paths import NOTEBOOK_NAMES
 
-    runner = [Path("lib/axs/stage.py")]
+    runner = [Path("lib/axs/pipeline/stage.py")]
     for stage, name in NOTEBOOK_NAMES.items():
         notebook = root / "notebooks" / f"{name}.py"
         if notebook.exists():
-            deps = sorted({"lib/axs/stage.py", *closure([root / p for p in runner]), *closure([notebook])})
+            deps = sorted({"lib/axs/pipeline/stage.py", *closure([root / p for p in runner]), *closure([notebook])})
             print(f"{stage}:\n" + "\n".join(f"  - {d}" for d in deps))

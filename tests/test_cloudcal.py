@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from axs import cloudcal
+import cloudcal
 from axs.dataset import build_dataset
 from axs.errors import DataError
 from axs.spectrum_files import read_spectrum

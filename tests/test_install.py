@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tomllib
 
-from axs import paths
+from axs.pipeline import paths
 
 PIPELINE_ONLY = ("dvc", "papermill", "jupytext", "nbconvert", "nbformat", "ipykernel", "jupyterlab",
                  "matplotlib", "seaborn", "spekpy")

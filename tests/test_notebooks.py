@@ -16,7 +16,7 @@ import pytest
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from jupytext.async_contentsmanager import build_async_jupytext_contents_manager_class
 
-from axs import paths
+from axs.pipeline import paths
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.py"))
 

@@ -13,9 +13,9 @@ import nbformat
 import pytest
 import yaml
 
-from axs import paths
-from axs.paths import Layout
-from axs.stage import export_html, stage_parameters
+from axs.pipeline import paths
+from axs.pipeline.paths import Layout
+from axs.pipeline.stage import export_html, stage_parameters
 from pipeline_fixtures import tree_digest, write_raw_data
 
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
@@ -35,7 +35,7 @@ def _project(root: Path, models=("lr", "fcnn"), n_cores: int = 10) -> Path:
 
 
 def _stage_commands(root: Path, models) -> list[list[str]]:
-    base = [sys.executable, "-m", "axs.stage"]
+    base = [sys.executable, "-m", "axs.pipeline.stage"]
     tail = ["--root", str(root), "--smoke"]
     return ([base + ["prepare"] + tail] + [base + ["train", "--model", m] + tail for m in models]
             + [base + ["evaluate"] + tail])
@@ -73,7 +73,7 @@ def test_dvc_yaml_runs_the_runner_and_declares_exactly_its_outputs():
                     return (text.replace("${key}", name).replace("${item.dataset}", name)
                             .replace("${item.model}", str(model)).replace("${item.data_dir}", spec["data_dir"])
                             .replace("${item.reports_prefix}", spec["reports_prefix"]))
-                assert resolve(body["cmd"]).startswith(f"python -m axs.stage {stage} --dataset {name}")
+                assert resolve(body["cmd"]).startswith(f"python -m axs.pipeline.stage {stage} --dataset {name}")
                 declared = [resolve(next(iter(o)) if isinstance(o, dict) else o)
                             for o in body.get("outs", []) + body.get("metrics", [])]
                 assert sorted(declared) == sorted(str(p) for p in layout.outputs(stage, model)), (stage, name)
@@ -98,7 +98,7 @@ def test_bad_data_stops_prepare_with_the_message_and_leaves_nothing(tmp_path):
     before = tree_digest(root / "data")
     run = subprocess.run(_stage_commands(root, [])[0], capture_output=True, text=True)
     assert run.returncode == 1
-    assert "axs.stage prepare: FAILED: data/spectra/core_002_o1.txt: field 'sha256'" in run.stderr   # relative
+    assert "axs.pipeline.stage prepare: FAILED: data/spectra/core_002_o1.txt: field 'sha256'" in run.stderr   # relative
     assert "Traceback" not in run.stderr
     layout = Layout(root)
     assert not any(p.exists() for p in layout.outputs("prepare"))
@@ -119,7 +119,7 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
     for run in runs:
         out, _ = run.communicate(timeout=600)
         assert run.returncode == 0, out[-3000:]
-    assert "oneDNN" not in out and "axs.stage train fcnn: done in" in out    # chatter goes to the log
+    assert "oneDNN" not in out and "axs.pipeline.stage train fcnn: done in" in out    # chatter goes to the log
     layout = Layout(roots[0])
     for stage, model in [("prepare", None), *(("train", m) for m in models), ("evaluate", None)]:
         for path in layout.outputs(stage, model):

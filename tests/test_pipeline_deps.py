@@ -3,7 +3,8 @@
 A stage depends on the runner and on the import closure of its notebook
 (tests/import_closure.py); dvc.yaml must list exactly those library files, so
 editing the front page re-runs only ``evaluate`` and editing a model re-runs
-only training. ``axs`` (the method) never imports ``standin`` (the world);
+only training. ``axs`` (the method) never imports ``standin`` (the world), its pipeline
+machinery (``axs.pipeline``) or a data converter (``cloudcal``);
 the world reads only the data-format modules of ``axs``.
 """
 
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from axs import paths
+from axs.pipeline import paths
 from import_closure import LIB, closure, imported_modules
 
-RUNNER = Path("lib/axs/stage.py")
+RUNNER = Path("lib/axs/pipeline/stage.py")
 #: What the stand-in may use of axs: the data format (spectrum files, assays, elements) and its helpers.
 STANDIN_MAY_IMPORT = {"axs.spectrum_files", "axs.assays", "axs.elements", "axs.errors", "axs.files"}
 
@@ -39,14 +40,15 @@ def test_each_stage_depends_on_the_runner_and_its_notebooks_import_closure():
 def test_front_page_and_scoring_are_evaluate_only():
     for notebook in ("notebooks/01_prepare.py", "notebooks/02_train.py"):
         deps = expected_code_deps(notebook)
-        assert "lib/axs/reports.py" not in deps and "lib/axs/evaluation.py" not in deps, notebook
+        assert "lib/axs/pipeline/reports.py" not in deps and "lib/axs/evaluation.py" not in deps, notebook
 
 
 def _graph(package: str) -> dict[str, set[str]]:
     graph = {}
     for path in sorted((LIB / package).rglob("*.py")):
         name = ".".join(path.relative_to(LIB).with_suffix("").parts).removesuffix(".__init__")
-        graph[name] = imported_modules(path, "axs") | imported_modules(path, "standin")
+        graph[name] = (imported_modules(path, "axs") | imported_modules(path, "standin")
+                       | imported_modules(path, "cloudcal"))
     return graph
 
 
@@ -67,6 +69,12 @@ def test_import_graph_has_no_cycle():
 
     for node in graph:
         visit(node, [])
+
+
+def test_the_method_never_imports_the_pipeline_machinery_or_a_converter():
+    for module, imports in _graph("axs").items():
+        if not module.startswith("axs.pipeline"):
+            assert not any(i.startswith(("axs.pipeline", "cloudcal")) for i in imports), module
 
 
 def test_the_method_never_imports_the_world_and_the_world_reads_only_the_data_format():

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import xraylib  # noqa: E402
 
-from axs import plots  # noqa: E402
+from axs.pipeline import plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def test_saved_png_bytes_repeat(tmp_path):
 
 
 def test_variants_share_their_base_colour_and_differ_by_line_style():
-    from axs.plots import model_colour, model_linestyle
+    from axs.pipeline.plots import model_colour, model_linestyle
 
     assert model_colour("lasso_scatter") == model_colour("lasso")
     assert model_colour("axs_plus_pool") == model_colour("axs_plus") != model_colour("axs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from axs.reports import git_revision
+from axs.pipeline.reports import git_revision
 
 
 def _git(root, *args):
@@ -31,8 +31,8 @@ def test_git_revision_tells_a_pipeline_run_from_code_changes(tmp_path):
 
 
 def test_front_page_links_the_experiments_of_the_dataset_they_run_on(tmp_path):
-    from axs.reports import write_index
-    from axs.stage import _experiment_reports
+    from axs.pipeline.reports import write_index
+    from axs.pipeline.stage import _experiment_reports
 
     params = {"datasets": {"standin": {"data_dir": "data"}, "real": {"data_dir": "data-real"}}}
     here = _experiment_reports(params, "standin")

@@ -8,8 +8,8 @@ import jupytext
 import pytest
 import yaml
 
-from axs import paths
-from axs.stage import stage_parameters
+from axs.pipeline import paths
+from axs.pipeline.stage import stage_parameters
 
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
 #: Parameters the runner injects from the project layout rather than from params.yaml.

@@ -1,4 +1,4 @@
-"""Hyperparameter tuning on an independent draw (axs.tuning): search space, score, record, determinism."""
+"""Hyperparameter tuning on an independent draw (axs.pipeline.tuning): search space, score, record, determinism."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 import xarray as xr
 import yaml
 
-from axs import paths
+from axs.pipeline import paths
 from axs.dataset import prepare
 from axs.errors import DataError
-from axs.tuning import (MIN_MSE_PCT2, TuningData, main, params_yaml, read_space, relative_score, run_search,
+from axs.pipeline.tuning import (MIN_MSE_PCT2, TuningData, main, params_yaml, read_space, relative_score, run_search,
                         scored_elements, trials_frame, write_record)
 from pipeline_fixtures import write_raw_data
 
@@ -179,7 +179,7 @@ def test_command_line_tunes_a_network_and_resumes(tmp_path, draw, capsys):
 def test_fingerprint_changes_with_the_search_but_not_with_the_number_of_trials(tmp_path):
     from types import SimpleNamespace
 
-    from axs.tuning import fingerprint
+    from axs.pipeline.tuning import fingerprint
 
     data = SimpleNamespace(sha256="ab" * 32)
     base = read_space(_space(tmp_path, {"lasso": LASSO}))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from axs import paths
+from axs.pipeline import paths
 from axs.assays import read_assays
 from axs.dataset import read_manifest
 from axs.files import sha256_of

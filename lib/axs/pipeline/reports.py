@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from axs.paths import NOTEBOOK_NAMES, RUN_INFO, STAGES
+from axs.pipeline.paths import NOTEBOOK_NAMES, RUN_INFO, STAGES
 
 #: Files a pipeline run rewrites by itself; a checkout that differs from its commit only in these is
 #: reported as the commit (with the note), not as "uncommitted changes".

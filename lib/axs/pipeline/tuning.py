@@ -6,9 +6,9 @@ their ``<model>_<normalisation>`` variants) is tuned on a separate draw of the s
 generated under another seed and never reported; the reported pipeline only reads the chosen values.
 
     python -m standin generate --seed 1177 --labelled 177 --unlabelled 250 --out artifacts/tuning/data
-    python -m axs.tuning prepare                 # -> artifacts/tuning/dataset.nc (+ unlabelled.nc), folds
-    python -m axs.tuning run --model cnn         # optuna TPE study, resumable; record under tuning/cnn/
-    python -m axs.tuning show                    # chosen values in params.yaml form
+    python -m axs.pipeline.tuning prepare                 # -> artifacts/tuning/dataset.nc (+ unlabelled.nc), folds
+    python -m axs.pipeline.tuning run --model cnn         # optuna TPE study, resumable; record under tuning/cnn/
+    python -m axs.pipeline.tuning show                    # chosen values in params.yaml form
 
 The search space, budget and seeds live in ``tuning.yaml`` (:func:`read_space`). One trial fits the
 model on k-1 folds of the tuning draw and predicts the k-th, for each fold (the pipeline's own
@@ -47,7 +47,8 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from axs import evaluation, paths
+from axs import evaluation
+from axs.pipeline import paths
 from axs.crossval import out_of_fold_predictions
 from axs.dataset import load_dataset, prepare
 from axs.errors import DataError
@@ -198,7 +199,7 @@ class TuningData:
                  score_elements: list[str] | None = None):
         self.path = Path(dataset_path)
         if not self.path.exists():
-            raise DataError(self.path, "file missing; run `python -m axs.tuning prepare` first")
+            raise DataError(self.path, "file missing; run `python -m axs.pipeline.tuning prepare` first")
         ds = load_dataset(self.path)
         self.sha256 = sha256_of(self.path)
         self.energies_kev = ds["energy_kev"].to_numpy()
@@ -310,7 +311,7 @@ def run_search(model_name: str, config: dict, data: TuningData, n_trials: int | 
     if (data.n_folds, data.fold_seed) != (config["n_folds"], config["fold_seed"]):
         raise DataError(data.path, f"prepared with n_folds={data.n_folds}, fold_seed={data.fold_seed} but the "
                         f"tuning space says {config['n_folds']}, {config['fold_seed']}: run "
-                        "`python -m axs.tuning prepare` again")
+                        "`python -m axs.pipeline.tuning prepare` again")
     n_trials = section["trials"] if n_trials is None else n_trials
     storage = None if journal is None else journal_storage(journal)
     study = open_study(model_name, config, storage)
@@ -402,11 +403,11 @@ def params_yaml(record_dir: str | Path = RECORD, models: list[str] | None = None
     files = ([record_dir / m / "chosen.json" for m in models] if models
              else sorted(record_dir.glob("*/chosen.json")))
     if not files:
-        raise FileNotFoundError(f"{record_dir}: no */chosen.json; run `python -m axs.tuning run --model NAME` first")
+        raise FileNotFoundError(f"{record_dir}: no */chosen.json; run `python -m axs.pipeline.tuning run --model NAME` first")
     blocks = []
     for path in files:
         if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; run `python -m axs.tuning run --model {path.parent.name}`")
+            raise FileNotFoundError(f"{path}: missing; run `python -m axs.pipeline.tuning run --model {path.parent.name}`")
         c = json.loads(path.read_text())
         n = sum(c["trials"].values())
         blocks.append(f"# {c['model']}: trial {c['trial']} of {n}, score {c['score']:.4g} "
@@ -418,7 +419,7 @@ def params_yaml(record_dir: str | Path = RECORD, models: list[str] | None = None
 
 # -- command line -------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m axs.tuning", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m axs.pipeline.tuning", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", type=Path, default=SPACE, help="search space and settings (tuning.yaml)")
     commands = parser.add_subparsers(dest="command", required=True)

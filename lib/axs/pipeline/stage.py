@@ -1,8 +1,8 @@
 """Run one pipeline stage: its notebook, executed by papermill with its ``params.yaml`` section.
 
-    python -m axs.stage prepare                              # the first dataset of params.yaml
-    python -m axs.stage train --dataset real --model lasso
-    python -m axs.stage evaluate --smoke --root /tmp/run     # smoke mode, another project folder
+    python -m axs.pipeline.stage prepare                              # the first dataset of params.yaml
+    python -m axs.pipeline.stage train --dataset real --model lasso
+    python -m axs.pipeline.stage evaluate --smoke --root /tmp/run     # smoke mode, another project folder
 
 This is what ``dvc.yaml`` calls. A stage is one notebook
 ``notebooks/NN_<stage>.py`` (jupytext py:percent, kept without outputs): it is
@@ -36,9 +36,9 @@ from pathlib import Path
 
 import yaml
 
-from axs import paths
+from axs.pipeline import paths
 from axs.files import remove
-from axs.paths import STAGES, STAGES_WITH_FIGURES, Layout
+from axs.pipeline.paths import STAGES, STAGES_WITH_FIGURES, Layout
 
 KERNEL = "python3"
 
@@ -72,7 +72,7 @@ def dataset_names(params: dict) -> list[str]:
 
 
 def layout_for(root: Path, params: dict, dataset: str | None) -> tuple[str, Layout]:
-    """The dataset (the first when None) and its :class:`~axs.paths.Layout` under ``root``."""
+    """The dataset (the first when None) and its :class:`~axs.pipeline.paths.Layout` under ``root``."""
     names = dataset_names(params)
     dataset = names[0] if dataset is None else dataset
     if dataset not in names:
@@ -255,7 +255,7 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m axs.stage", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m axs.pipeline.stage", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("--dataset", help="one of params datasets (default: the first)")
@@ -267,14 +267,14 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="force smoke mode (overrides params 'smoke')")
     args = parser.parse_args(argv)
     name = " ".join(x for x in (args.stage, args.dataset, args.model) if x)
-    print(f"axs.stage {name}: running", flush=True)
+    print(f"axs.pipeline.stage {name}: running", flush=True)
     try:
         seconds = run_stage(args.stage, root=args.root, params_path=args.params, dataset=args.dataset,
                             model=args.model, smoke=True if args.smoke else None)
     except StageFailed as err:
-        print(f"axs.stage {name}: FAILED: {err}", file=sys.stderr)
+        print(f"axs.pipeline.stage {name}: FAILED: {err}", file=sys.stderr)
         return 1
-    print(f"axs.stage {name}: done in {seconds:.1f} s", flush=True)
+    print(f"axs.pipeline.stage {name}: done in {seconds:.1f} s", flush=True)
     return 0
 
 

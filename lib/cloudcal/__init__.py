@@ -1,6 +1,6 @@
 """CloudCal calibration sets -> the project's raw data format (spectrum files, manifest, assays, limits, samples).
 
-``python -m axs.cloudcal SOURCE_DIR --out data-real [--force] [--units auto|pct|ppm]``
+``python -m cloudcal SOURCE_DIR --out data-real [--force] [--units auto|pct|ppm]``
 
 ``SOURCE_DIR`` holds a CloudCal calibration exported to plain text, as in
 ``shared/real/cloudcal-usdearthcal/``:
@@ -318,7 +318,7 @@ def convert(source_dir: str | Path, out: str | Path, *, force: bool = False, uni
         raise DataError(reference_path, "two names give the same sample id", field="name")
     families = {name: family(name, reference_path, lines[name]) for name in reference.names}
 
-    summary = {"command": f"python -m axs.cloudcal {source_dir.name} --out {out.name} --units {units} "
+    summary = {"command": f"python -m cloudcal {source_dir.name} --out {out.name} --units {units} "
                           f"--anode {anode}",
                "source": source_dir.name, "rules": RULES, "elements": {}, "dropped": dict(reference.dropped)}
     columns, limits = {}, []
@@ -380,7 +380,7 @@ source folder) into the AXS compendium's raw data format. The source data come f
 repository named in `SOURCE.md`; this converted data is distributed under the same licence, GNU General
 Public License version 3 (full text in `LICENSE`), with `SOURCE.md` and this notice kept beside it.
 
-Written by `{summary["command"]}` (lib/axs/cloudcal.py, run from the folder above the source), which
+Written by `{summary["command"]}` (lib/cloudcal/__init__.py, run from the folder above the source), which
 changes no number except for an exact decimal rescaling of wt% to ppm where an element is reported in
 ppm. The spectra become `spectra/<sample_id>.txt` (one orientation each) listed in `manifest.csv`; the
 reference values become `assays.csv` and `assay_limits.csv`; `samples.csv` gives each sample's family.
@@ -402,7 +402,7 @@ reference values become `assays.csv` and `assay_limits.csv`; `samples.csv` gives
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m axs.cloudcal", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cloudcal", description=__doc__.split("\n\n")[0])
     parser.add_argument("source_dir", type=Path, help="folder with spectra_cps.csv[.gz], reference_wt_pct.csv, "
                         "SOURCE.md")
     parser.add_argument("--out", type=Path, required=True, help="raw-data folder to write (e.g. data-real)")
@@ -423,6 +423,3 @@ def main(argv: list[str] | None = None) -> int:
               f"blank {s['blank']:3d}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
