@@ -14,7 +14,8 @@ A spectrum is built in four steps, vectorised over a batch of measurements:
    0.8 keV and the tube voltage; Rayleigh and Compton scatter of the tube
    spectrum at the scattering angle psi1 + psi2 with thick-sample
    attenuation, Compton shifted and Doppler-broadened; Ar K fluorescence of
-   the air in the beam.
+   the air column between tube and rock (excited and seen through air only,
+   never through the dust on the rock).
 3. **Return path.** Dust film at the take-off angle, air over the
    sample-detector distance, detector solid angle ``area / distance²``.
 4. **Detector** (:mod:`.detector`). Be window, Si dead layer and crystal
@@ -87,6 +88,7 @@ class InstrumentConfig:
     min_line_relative: float = 0.01
     secondary_exciters: tuple[str, ...] = SECONDARY_EXCITERS
     doppler_fwhm_fraction: float = 0.02      # Compton peak FWHM / energy
+    air_column_nodes: int = 16               # Gauss-Legendre nodes along the beam for the Ar K of the air
     scatter_angles_deg: tuple[float, ...] = (60.0, 80.0, 100.0, 110.0, 120.0, 130.0, 140.0, 160.0, 180.0)
     chunk_size: int = 32                     # rows per vectorised block; fixed so results do not depend on the batch
 
@@ -180,10 +182,11 @@ class Simulator:
                            for k in ("exc", "sec", "lines", "fine")}                                   # 1/cm
         self.dust_mu = {k: dust @ getattr(self, f"mu_{k}") for k in ("exc", "sec", "lines", "fine")}  # cm²/g
 
-        # --- Ar K fluorescence of air: line photons per incident photon per cm of beam path
+        # --- Ar K fluorescence of the air column in the primary beam (physics.air_column_fluorescence)
         ar = self.lines.z == 18
         self.air_ar_lines = ar
-        self.air_ar_per_cm = physics.AIR_DENSITY_G_CM3 * air[17] * self.production_exc[ar]             # (L_Ar, E)
+        self.air_ar_density_g_cm3 = physics.AIR_DENSITY_G_CM3 * air[17]
+        self.air_ar_production = self.production_exc[ar]                                             # (L_Ar, E)
 
         # --- scatter cross sections (cm²/g/sr) at a grid of scattering angles
         self.scatter_angles_rad = np.radians(np.asarray(c.scatter_angles_deg))
@@ -265,11 +268,21 @@ class Simulator:
                                                    c @ self.mu_sec, mu_lines, s1, s2)
         solid_angle = self.config.detector_area_mm2 * 1e-2 / g.distance_cm ** 2                     # sr
         out_path = np.exp(-self.air_mu_rho["lines"][None, :] * d - self.dust_mu["lines"][None, :] * dust / s2[:, None])
-        emitted = (primary + secondary) * (solid_angle / (4 * np.pi))[:, None]
-        # Ar in the air column of the primary beam (about the sample distance long), half-way back to the detector
-        air_ar = (exc @ self.air_ar_per_cm.T) * d * (solid_angle / (4 * np.pi))[:, None]
-        emitted[:, self.air_ar_lines] += air_ar * np.exp(-0.5 * self.air_mu_rho["lines"][self.air_ar_lines] * d)
-        return emitted * out_path, primary, secondary
+        at_detector = (primary + secondary) * (solid_angle / (4 * np.pi))[:, None] * out_path
+        # Ar of the air column between tube and rock: excited before the beam meets the dust, seen through air only
+        at_detector[:, self.air_ar_lines] += self.air_argon_rates(g)
+        return at_detector, primary, secondary
+
+    def air_argon_rates(self, g: Geometry) -> np.ndarray:
+        """Ar K line photons/s from the air of the primary beam reaching the detector window, (n, L_Ar).
+
+        :func:`standin.physics.air_column_fluorescence` with the unattenuated tube
+        spectrum; does not depend on the sample or its dust."""
+        c = self.config
+        return physics.air_column_fluorescence(
+            self.exc_photons, self.air_ar_production, self.air_ar_density_g_cm3, self.air_mu_rho["exc"],
+            self.air_mu_rho["lines"][self.air_ar_lines], g.distance_cm,
+            np.pi - np.radians(g.incidence_deg + g.takeoff_deg), c.detector_area_mm2 * 1e-2, c.air_column_nodes)
 
     def _scatter_rates(self, c, g):
         """Rayleigh photons per second per fine bin, and Compton photons deposited on the fine grid."""

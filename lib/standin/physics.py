@@ -276,6 +276,48 @@ def thick_sample_secondary(mass_fractions: np.ndarray, pairs: SecondaryPairs, pr
     return mass_fractions[:, line_col] * (pairs.matrix_pl.T @ per_pair.T).T
 
 
+def air_column_fluorescence(photons_e: np.ndarray, production_le: np.ndarray, density_g_cm3: float,
+                            mu_air_e_per_cm: np.ndarray, mu_air_l_per_cm: np.ndarray, distance_cm: np.ndarray,
+                            beam_detector_angle_rad: np.ndarray, detector_area_cm2: float,
+                            n_nodes: int = 16) -> np.ndarray:
+    """Fluorescence of a gas in the air column of the primary beam, photons/s at the detector window, (n, L).
+
+    The tube and the detector both sit at distance d from the sample, the angle
+    between the directions sample-tube and sample-detector being
+    alpha = pi - (psi1 + psi2). A point of the beam at distance s from the sample
+    (0 <= s <= d) receives the tube photons N(E) after d - s of air, emits line l
+    of the gas isotropically, and is seen by the detector (area A, facing the
+    sample) at distance r(s), through r(s) of air only: the beam has not reached
+    the rock, and the rock's dust is not on this path::
+
+        R_l = rho_i * sum_E N(E) tau_l(E) * int_0^d exp(-mu(E) (d - s))
+                  * A cos(beta(s)) / (4 pi r(s)^2) * exp(-mu(E_l) r(s)) ds
+        r(s)^2 = d^2 + s^2 - 2 d s cos(alpha),   cos(beta(s)) = (d - s cos(alpha)) / r(s)
+
+    with rho_i the partial density of the gas (g/cm³ of air times its mass
+    fraction), tau_l(E) its line production cross section (cm²/g), mu the
+    linear attenuation of air (1/cm) and beta the angle at the detector between
+    the sample and the emitting point. The integral over s is a Gauss-Legendre
+    rule with ``n_nodes`` nodes (the integrand is smooth: r >= d sin(alpha) > 0).
+
+    ``photons_e`` (E,) N(E), photons/s in the beam before any air;
+    ``production_le`` (L, E) tau_l(E); ``mu_air_e_per_cm`` (E,) and
+    ``mu_air_l_per_cm`` (L,) air at E and at the line energies; ``distance_cm`` and
+    ``beam_detector_angle_rad`` (n,) alpha. Not modelled: gas excited by photons
+    scattered or emitted by the sample.
+    """
+    d = np.asarray(distance_cm, dtype=np.float64)[:, None]                         # (n, 1)
+    cos_alpha = np.cos(np.asarray(beam_detector_angle_rad, dtype=np.float64))[:, None]
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    s = 0.5 * d * (x[None, :] + 1.0)                                                 # (n, Q)
+    ds = 0.5 * d * w[None, :]
+    r = np.sqrt(d ** 2 + s ** 2 - 2.0 * d * s * cos_alpha)
+    seen = detector_area_cm2 * ((d - s * cos_alpha) / r) / (4.0 * np.pi * r ** 2) * ds          # (n, Q)
+    excitation = np.exp(-mu_air_e_per_cm[None, None, :] * (d - s)[:, :, None]) * photons_e   # (n, Q, E)
+    emission = seen[:, :, None] * np.exp(-mu_air_l_per_cm[None, None, :] * r[:, :, None])   # (n, Q, L)
+    return density_g_cm3 * np.einsum("nqe,le,nql->nl", excitation, production_le, emission, optimize=True)
+
+
 def compton_energy_kev(energy_kev, scatter_angle_rad):
     """Energy after Compton scattering through ``scatter_angle_rad`` (keV)."""
     return energy_kev / (1.0 + energy_kev / ELECTRON_REST_KEV * (1.0 - np.cos(scatter_angle_rad)))
