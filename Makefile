@@ -28,9 +28,10 @@ $(LAB_SETTINGS): jupyter/overrides.json $(STAMP)
 	mkdir -p $(dir $@)
 	cp jupyter/overrides.json $@
 
-# Restore the raw data of both datasets from the DVC remote committed in the repository (offline).
+# Restore the raw data from the DVC remote committed in the repository (offline): both datasets, and the
+# independent stand-in draw (truth and assays, seed 1177) that fits the family-aware reference.
 data: $(STAMP)
-	dvc pull --quiet data.dvc data-real.dvc
+	dvc pull --quiet data.dvc data-real.dvc data-reference.dvc
 
 repro: data $(LAB_SETTINGS)
 	dvc repro

@@ -22,7 +22,7 @@ SPECTRA = [
     ["OBS 01", "0.1", "0.2", "0.3", "0.4", "0.5"],
     ["OBS 02", "7", "0", "0", "1.125", "0"],
 ]
-#            Na      Si        Cl      Fe     Co      Rh      Rh_L  Ba      Ba_L    Pb_Lb   Se
+#            Na      Si        Cl (= Rh) Fe   Co      Rh      Rh_L  Ba      Ba_L    Pb_Lb   Se
 REFERENCE = [
     ["MUD 01", "0.0445", "1.5519", "", "0.21", "0", "", "", "0.02", "0.02", "0.0016", "0"],
     ["MUD 02", "0.05", "1.2434", "", "0.0", "0.0007", "", "", "", "0.01", "", "0"],
@@ -54,17 +54,18 @@ def test_each_quirk_follows_its_rule(tmp_path):
     out = tmp_path / "data-real"
     summary = cloudcal.convert(write_source(tmp_path / "src"), out)
     assays = {r["sample_id"]: r for r in read_rows(out / "assays.csv")}
-    # Units: Si and Na (median >= 0.1 wt%) in pct, the traces in ppm; the anode's columns are dropped;
-    # Se (zeros and blanks only) has no non-zero value and is dropped; columns ordered by Z.
-    assert list(assays["MUD_01"]) == ["sample_id", "Na_pct", "Si_pct", "Cl_ppm", "Fe_pct", "Co_ppm", "Ba_ppm",
-                                      "Pb_ppm"]
-    assert summary["dropped"] == {"Rh": "the anode's own line", "Rh_L": "the anode's own line",
-                                  "Se": "no non-zero value"}
-    # Numbers unchanged, or rescaled exactly (0.0007 wt% -> 7 ppm, 0.054 wt% -> 540 ppm).
-    assert (assays["MUD_01"]["Si_pct"], assays["OBS_01"]["Cl_ppm"], assays["MUD_02"]["Co_ppm"]) == \
-        ("1.5519", "540", "7")
+    # Units: Si and Na (median >= 0.1 wt%) in pct, the traces in ppm; the anode's columns are dropped, and Cl,
+    # which repeats the anode's Rh column cell for cell; Se (zeros and blanks only) has no non-zero value and is
+    # dropped; columns ordered by Z.
+    assert list(assays["MUD_01"]) == ["sample_id", "Na_pct", "Si_pct", "Fe_pct", "Co_ppm", "Ba_ppm", "Pb_ppm"]
+    assert summary["dropped"] == {
+        "Rh": "the anode's own line", "Rh_L": "the anode's own line", "Se": "no non-zero value",
+        "Cl": "repeats the anode's column 'Rh' cell for cell: the instrument's own line, not an assay"}
+    # Numbers unchanged, or rescaled exactly (0.0007 wt% -> 7 ppm, 0.0016 wt% -> 16 ppm).
+    assert (assays["MUD_01"]["Si_pct"], assays["MUD_01"]["Pb_ppm"], assays["MUD_02"]["Co_ppm"]) == \
+        ("1.5519", "16", "7")
     # Blank stays blank; zero -> <DL, with the smallest non-zero value as the limit (only where zeros exist).
-    assert assays["MUD_01"]["Cl_ppm"] == "" and assays["MUD_02"]["Pb_ppm"] == ""
+    assert assays["MUD_02"]["Ba_ppm"] == "100" and assays["MUD_02"]["Pb_ppm"] == ""
     assert (assays["MUD_01"]["Co_ppm"], assays["MUD_02"]["Fe_pct"]) == ("<DL", "<DL")
     limits = {r["element"]: r for r in read_rows(out / "assay_limits.csv")}
     assert (limits["Co"]["lower_limit"], limits["Fe"]["lower_limit"], limits["Na"]["lower_limit"]) == \
@@ -90,8 +91,8 @@ def test_each_quirk_follows_its_rule(tmp_path):
     assert "| Co | ppm | 3 | 1 | 0 | Co |" in (out / "NOTICE.md").read_text()
     # The result is a valid raw dataset.
     ds = build_dataset(out)
-    assert ds.sizes == {"sample": 4, "channel": 5, "element": 7}
-    assert bool(ds["missing"].sel(sample="MUD_01", element="Cl"))
+    assert ds.sizes == {"sample": 4, "channel": 5, "element": 6}
+    assert bool(ds["missing"].sel(sample="MUD_02", element="Pb"))
     assert float(ds["concentration_pct"].sel(sample="MUD_01", element="Co")) == pytest.approx(0.5e-4)
     assert list(ds["family"].to_numpy()) == ["mudrock-carbonate"] * 2 + ["obsidian"] * 2
 
@@ -100,14 +101,14 @@ def test_units_taken_from_the_file_and_plain_csv(tmp_path):
     out = tmp_path / "out"
     cloudcal.convert(write_source(tmp_path / "src", gz=False), out, units="pct")
     assays = {r["sample_id"]: r for r in read_rows(out / "assays.csv")}
-    assert assays["OBS_01"]["Cl_pct"] == "0.054" and assays["MUD_02"]["Co_pct"] == "0.0007"
+    assert assays["OBS_01"]["Ba_pct"] == "0.07" and assays["MUD_02"]["Co_pct"] == "0.0007"
 
 
 def test_refuses_to_overwrite_without_force_and_cli(tmp_path, capsys):
     src = write_source(tmp_path / "src")
     out = tmp_path / "out"
     assert cloudcal.main([str(src), "--out", str(out)]) == 0
-    assert "7 elements" in capsys.readouterr().out
+    assert "6 elements" in capsys.readouterr().out
     (out / "marker").write_text("old")
     assert cloudcal.main([str(src), "--out", str(out)]) == 2
     assert "already exists (use --force to replace it)" in capsys.readouterr().err
@@ -115,6 +116,19 @@ def test_refuses_to_overwrite_without_force_and_cli(tmp_path, capsys):
     assert cloudcal.main([str(src), "--out", str(out), "--force"]) == 0
     assert not (out / "marker").exists() and (out / "assays.csv").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []     # no temporary left
+
+
+def test_a_column_is_dropped_as_an_anode_copy_only_when_every_cell_repeats_it(tmp_path):
+    # Cl differs from Rh in one cell: a sample element, kept
+    kept = cloudcal.convert(write_source(tmp_path / "kept", reference=_replace(REFERENCE, 3, 3, "0.0112")),
+                            tmp_path / "kept-out")
+    assert "Cl" in kept["elements"] and "Cl" not in kept["dropped"]
+    # both Cl and Rh blank everywhere: nothing to copy, Cl dropped only for having no value
+    blank = [[*row[:3], "", *row[4:6], "", *row[7:]] for row in REFERENCE]
+    summary = cloudcal.convert(write_source(tmp_path / "blank", reference=blank), tmp_path / "blank-out")
+    assert summary["dropped"]["Cl"] == "no non-zero value"
+    notice = (tmp_path / "kept-out" / "NOTICE.md").read_text()
+    assert "repeats an anode column cell for cell" in notice
 
 
 def _replace(rows, r, c, value):

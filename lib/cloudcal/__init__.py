@@ -33,6 +33,10 @@ Rules (each applied the same way to every cell; see :data:`RULES`):
   of one element are merged, and must agree wherever both have a value.
 * **The anode's own columns** (``Rh``, ``Rh_L``; ``--anode``) are dropped: the
   tube's element is not a sample element.
+* **Copies of the anode's columns** are dropped: a sample element's column
+  that repeats an anode column cell for cell (blanks included) is the
+  instrument's own line, not an assay. In ``cloudcal-usdearthcal`` the ``Cl``
+  column equals ``Rh`` in all 81 rows (40 values).
 * **Units**: ``auto`` reports an element in ``pct`` when the median of its
   non-zero values is at least :data:`PCT_MEDIAN_THRESHOLD` wt% (majors) and in
   ``ppm`` otherwise (traces); ``pct`` or ``ppm`` force one unit. Numbers are
@@ -92,6 +96,8 @@ RULES = {
     "line_columns": "columns '<El>_<line>' are element El; several columns of one element are merged and must "
                     "agree where both have a value",
     "anode": "the anode's own columns are dropped",
+    "anode_copy": "a sample element's column that repeats an anode column cell for cell (blanks included) is "
+                  "dropped: it is the instrument's own line, not an assay",
     "units": f"auto: pct when the median non-zero value is >= {PCT_MEDIAN_THRESHOLD} wt%, ppm otherwise; "
              "rescaled exactly in decimal",
     "samples": "sample_id = source name with spaces -> '_'; one orientation; family from the name's prefix "
@@ -208,23 +214,35 @@ def _decimal(path, line, column, text) -> Decimal | None:
 
 
 def read_reference_table(path: str | Path, anode: str = "Rh") -> ReferenceTable:
-    """Read ``reference_wt_pct.csv``: merge line-named columns per element, drop the anode's columns."""
+    """Read ``reference_wt_pct.csv``: merge line-named columns per element, drop the anode's columns and
+    columns that copy them."""
     path = Path(path)
     header, rows = _rows(path)
     columns: dict[str, list[int]] = {}
     dropped: dict[str, str] = {}
+    elements = {}
     for k, name in enumerate(header[1:], start=1):
         match = COLUMN.match(name)
-        element = match["element"] if match else None
+        elements[k] = match["element"] if match else None
         try:
-            check_element(element or "")
+            check_element(elements[k] or "")
         except KeyError:
             raise DataError(path, f"expected a column named '<element>' or '<element>_<line>', got {name!r}",
                             line=1, field=name) from None
+
+    def column_cells(k):
+        return [row[k].strip() for _, row in rows]
+    anode_cells = {header[k]: column_cells(k) for k, e in elements.items() if e == anode and any(column_cells(k))}
+    for k, element in elements.items():
+        name = header[k]
+        copied = next((a for a, a_cells in anode_cells.items() if column_cells(k) == a_cells), None)
         if element == anode:
             dropped[name] = "the anode's own line"
-            continue
-        columns.setdefault(element, []).append(k)
+        elif copied is not None:
+            dropped[name] = (f"repeats the anode's column {copied!r} cell for cell: the instrument's own line, "
+                             "not an assay")
+        else:
+            columns.setdefault(element, []).append(k)
     values: dict[str, list[str]] = {}
     for element, ks in sorted(columns.items(), key=lambda item: atomic_number(item[0])):
         cells = []

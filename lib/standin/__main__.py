@@ -2,6 +2,7 @@
 
     python -m standin generate --seed 177 --labelled 177 --unlabelled 1000 --out data
     python -m standin generate --seed 177 --only-labelled 1,2 --only-unlabelled 1-3 --out /tmp/subset
+    python -m standin generate --seed 1177 --labelled 1000 --unlabelled 0 --no-spectra --out data-reference
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", required=True, help="folder to create (written atomically)")
     g.add_argument("--force", action="store_true", help="replace --out if it exists")
     g.add_argument("--jobs", type=int, default=1, help="worker processes (results do not depend on it)")
+    g.add_argument("--no-spectra", action="store_true",
+                   help="write truth and assays only, simulate no measurement (reference draws)")
     args = parser.parse_args(argv)
 
     try:
         out = gen.generate(args.out, seed=args.seed, n_labelled=args.labelled, n_unlabelled=args.unlabelled,
                            labelled_subset=args.only_labelled, unlabelled_subset=args.only_unlabelled,
-                           force=args.force, jobs=args.jobs)
+                           force=args.force, jobs=args.jobs, spectra=not args.no_spectra)
     except (FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

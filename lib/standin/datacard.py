@@ -41,6 +41,10 @@ def render_data_readme(generated: dict) -> str:
     recovery = ", ".join(f"{m} {mean:g} (Beta, concentration {c:g})"
                          for m, (mean, c) in lab.DIGESTION_RECOVERY.items())
     slopes = ", ".join(f"{e} {s:g}" for e, s in FRACTIONATION_SLOPE.items())
+    changes = "\n".join(f"- {c['date']}: {c['change']}" for c in generated.get("changes", [])) or "- none"
+    contents = "" if generated.get("spectra", True) else (
+        "\n**Truth and assays only** (`--no-spectra`): no measurement was simulated, so `spectra/`, "
+        "`manifest.csv` and `unlabelled/` are absent; a reference draw, independent of the reported data.\n")
     return f"""# Stand-in raw data (generated, never edited by hand)
 
 Synthetic EDXRF spectra and assays of rock cores from a lithium (spodumene)
@@ -58,6 +62,10 @@ Package versions: {versions}.
 with `make data` (`dvc pull`); regenerate it with the command above, or any
 subset of cores with `--only-labelled` / `--only-unlabelled`: every core has its
 own random streams, so a subset matches the full dataset byte for byte.
+{contents}
+## Changes to the generator (newest first)
+
+{changes}
 
 ## Files
 

@@ -176,6 +176,11 @@ def write_labelled(out: Path, records: Sequence[CoreRecord], tube: str) -> None:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["file", "sample_id", "orientation", "sha256"])
         writer.writerows(rows)
+    write_labelled_assays(out, records)
+
+
+def write_labelled_assays(out: Path, records: Sequence[CoreRecord]) -> None:
+    """Assays and limits of the labelled cores."""
     lab.write_assays(out / "assays.csv", [r.sample_id for r in records], np.array([r.assay for r in records]))
     lab.write_assay_limits(out / "assay_limits.csv")
 
@@ -300,6 +305,19 @@ def simulate_cores(seed: int, tasks: Sequence[tuple[int, int]], jobs: int = 1) -
         return [r for block in pool.map(_worker_measure, blocks) for r in block]
 
 
+#: What changed in the generator since the first shipped data, newest first: (date, what and why).
+#: Written into GENERATED.json and the data card, so a dataset says which physics made it.
+DATA_CHANGES: tuple[tuple[str, str], ...] = (
+    ("2026-12", "Ar K of the air: the argon of the air column between tube and rock is excited along the beam "
+                "and seen through air only (standin.physics.air_column_fluorescence). Before, the line was "
+                "attenuated by the whole incident path, half the distance again and the rock's dust on both "
+                "legs: 3.8x (8 cm) to 8.4x (14 cm) too weak at the median dust load, and it carried dust "
+                "information, so the peak a practitioner reads as a distance proxy was broken (issue 16). "
+                "Every spectrum changed (the Ar K peak near 3 keV, and the pile-up it feeds); "
+                "geology, assays and geometry are the same draws as before."),
+)
+
+
 def package_versions() -> dict[str, str]:
     """Versions of what determines the data's bytes."""
     import netCDF4
@@ -313,12 +331,16 @@ def package_versions() -> dict[str, str]:
 
 def generate(out: str | Path, seed: int = DEFAULT_SEED, n_labelled: int = DEFAULT_LABELLED,
              n_unlabelled: int = DEFAULT_UNLABELLED, labelled_subset: Iterable[int] | None = None,
-             unlabelled_subset: Iterable[int] | None = None, force: bool = False, jobs: int = 1) -> Path:
+             unlabelled_subset: Iterable[int] | None = None, force: bool = False, jobs: int = 1,
+             spectra: bool = True) -> Path:
     """Write the stand-in data into ``out`` atomically (a temporary sibling folder renamed into place).
 
     ``labelled_subset`` / ``unlabelled_subset`` (1-based core numbers) restrict
     the cores written, for regenerating part of a dataset; the others are not
-    drawn. Refuses to replace an existing ``out`` unless ``force``.
+    drawn. ``spectra=False`` writes the truth and the assays only (no
+    measurement is simulated; geology, lab and geometry draws are the same), for
+    reference draws that need no spectra. Refuses to replace an existing ``out``
+    unless ``force``.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -329,13 +351,16 @@ def generate(out: str | Path, seed: int = DEFAULT_SEED, n_labelled: int = DEFAUL
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        records = simulate_cores(seed, [(LABELLED, i) for i in labelled] + [(POOL, i) for i in pool], jobs)
+        tasks = [(LABELLED, i) for i in labelled] + [(POOL, i) for i in pool]
+        records = simulate_cores(seed, tasks, jobs) if spectra else \
+            [draw_core_record(seed, kind, index, instrument_config())[0] for kind, index in tasks]
         write_dataset(tmp, records, _tube_label(), {
-            "command": _command(seed, n_labelled, n_unlabelled, labelled_subset, unlabelled_subset, out),
+            "command": _command(seed, n_labelled, n_unlabelled, labelled_subset, unlabelled_subset, out, spectra),
             "seed": seed, "labelled_cores": n_labelled, "unlabelled_cores": n_unlabelled,
-            "orientations": N_ORIENTATIONS,
+            "orientations": N_ORIENTATIONS, "spectra": spectra,
             "subset": None if labelled_subset is None and unlabelled_subset is None
             else {"labelled": [i + 1 for i in labelled], "unlabelled": [i + 1 for i in pool]},
+            "changes": [{"date": date, "change": text} for date, text in DATA_CHANGES],
             "versions": package_versions()})
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -355,13 +380,16 @@ def _tube_label() -> str:
 
 
 def write_dataset(out: Path, records: Sequence[CoreRecord], tube: str, generated: dict) -> None:
-    """Write every file of the layout (module docstring) for ``records`` into the folder ``out``."""
+    """Write every file of the layout (module docstring) for ``records`` into the folder ``out``
+    (without spectra, manifest and pool archives when ``generated["spectra"]`` is false)."""
     out.mkdir(parents=True)
     labelled = [r for r in records if r.kind == LABELLED]
     pool = [r for r in records if r.kind == POOL]
-    if labelled:
+    if labelled and generated["spectra"]:
         write_labelled(out, labelled, tube)
-    if pool:
+    elif labelled:
+        write_labelled_assays(out, labelled)
+    if pool and generated["spectra"]:
         (out / "unlabelled").mkdir()
         groups: dict[int, list[CoreRecord]] = {}
         for r in pool:
@@ -384,11 +412,13 @@ def _indices(subset: Iterable[int] | None, n: int, what: str) -> list[int]:
     return [i - 1 for i in chosen]
 
 
-def _command(seed, n_labelled, n_unlabelled, labelled_subset, unlabelled_subset, out) -> str:
+def _command(seed, n_labelled, n_unlabelled, labelled_subset, unlabelled_subset, out, spectra=True) -> str:
     words = ["python", "-m", "standin", "generate", "--seed", str(seed), "--labelled", str(n_labelled),
              "--unlabelled", str(n_unlabelled)]
     if labelled_subset is not None:
         words += ["--only-labelled", ",".join(str(i) for i in sorted(set(labelled_subset)))]
     if unlabelled_subset is not None:
         words += ["--only-unlabelled", ",".join(str(i) for i in sorted(set(unlabelled_subset)))]
+    if not spectra:
+        words.append("--no-spectra")
     return " ".join(words + ["--out", str(out)])

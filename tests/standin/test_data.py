@@ -151,6 +151,20 @@ def test_cli_rejects_core_numbers_out_of_range(tiny, tmp_path, capsys, argv, mes
     assert list(tmp_path.iterdir()) == []
 
 
+def test_without_spectra_writes_the_same_truth_and_assays_and_nothing_measured(tiny, tmp_path):
+    full = gen.generate(tmp_path / "full", seed=3, n_labelled=3, n_unlabelled=2)
+    bare = gen.generate(tmp_path / "bare", seed=3, n_labelled=3, n_unlabelled=2, spectra=False)
+    assert sorted(tree(bare)) == ["GENERATED.json", "README.md", "assay_limits.csv", "assays.csv", "truth/truth.nc"]
+    for name in ("assays.csv", "assay_limits.csv"):
+        assert (bare / name).read_bytes() == (full / name).read_bytes()
+    with xr.open_dataset(full / "truth" / "truth.nc") as a, xr.open_dataset(bare / "truth" / "truth.nc") as b:
+        assert a.identical(b)
+    generated = json.loads((bare / "GENERATED.json").read_text())
+    assert generated["spectra"] is False and "--no-spectra" in generated["command"]
+    assert "Truth and assays only" in (bare / "README.md").read_text()
+    assert json.loads((full / "GENERATED.json").read_text())["changes"] == generated["changes"] != []
+
+
 def test_field_geometry_stays_in_its_ranges():
     config = gen.instrument_config()
     g = gen.draw_geometry(np.random.default_rng(0), config, 4000)
@@ -228,3 +242,21 @@ def test_shipped_data_is_complete():
     assert n >= 1000 * 4
     assays = read_assays(data / "assays.csv", data / "assay_limits.csv")
     assert (assays.censored["Li"] == 1).any()     # rich spodumene pegmatite above the Li upper limit
+
+
+def test_shipped_reference_draw_regenerates_and_is_independent(tmp_path):
+    reference = paths.DATA_REFERENCE
+    if not (reference / "GENERATED.json").exists():
+        pytest.skip("data-reference/ is not present; restore it with `make data` (dvc pull)")
+    generated = json.loads((reference / "GENERATED.json").read_text())
+    assert generated["spectra"] is False and generated["seed"] != json.loads(
+        (_shipped() / "GENERATED.json").read_text())["seed"]
+    n_lab = generated["labelled_cores"]
+    part = gen.generate(tmp_path / "reference", seed=generated["seed"], n_labelled=n_lab,
+                        n_unlabelled=generated["unlabelled_cores"], labelled_subset=[1, n_lab], unlabelled_subset=[],
+                        spectra=False)
+    shipped_rows = {line.split(",", 1)[0]: line for line in (reference / "assays.csv").read_text().splitlines()}
+    for line in (part / "assays.csv").read_text().splitlines():
+        assert line == shipped_rows[line.split(",", 1)[0]]
+    with xr.open_dataset(part / "truth" / "truth.nc") as p, xr.open_dataset(reference / "truth" / "truth.nc") as s:
+        assert_equal_across_cpus(p, s.sel(sample=p["sample"]))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "data"
+#: An independent stand-in draw (seed 1177), truth and assays only: fits the family-aware reference.
+DATA_REFERENCE = ROOT / "data-reference"
 ARTIFACTS = ROOT / "artifacts"
 REPORTS = ROOT / "reports"
 NOTEBOOKS = ROOT / "notebooks"
