@@ -12,9 +12,11 @@ fitted on the rows where its concentration is known (NaN cells of Y left out).
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LassoCV, LinearRegression
 from sklearn.model_selection import KFold
@@ -105,10 +107,18 @@ class LassoRegression(SkopsSaved):
     values from alpha_max down to ``eps`` x alpha_max; below 1e-2 x alpha_max
     coordinate descent slows down a lot on 1024 collinear channels for no gain
     on held-out error); a number fixes it for all elements.
+
+    The elements are independent fits, so they run on ``n_jobs`` threads
+    (None: every core this process may use; scikit-learn's coordinate descent
+    releases the GIL). Each element's fit is the same computation whatever the
+    number of threads, so the fitted model does not depend on ``n_jobs`` (a
+    setting of the machine, not a hyperparameter).
     """
 
     def __init__(self, energies_kev, elements, seed: int = 0, *, alpha: float | None = None, n_alphas: int = 30,
-                 eps: float = 1e-2, cv_folds: int = 5, max_iter: int = 5000, normalisation: str = "none"):
+                 eps: float = 1e-2, cv_folds: int = 5, max_iter: int = 5000, normalisation: str = "none",
+                 n_jobs: int | None = None):
+        self.n_jobs = len(os.sched_getaffinity(0)) if n_jobs is None else int(n_jobs)
         self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
         self.elements = tuple(elements)
         self.seed = seed
@@ -126,20 +136,25 @@ class LassoRegression(SkopsSaved):
         self.y_scaler = StandardScaler().fit(Y)      # ignores NaN
         Z, T = self.x_scaler.transform(X), self.y_scaler.transform(Y)
         h = self.hyperparameters
-        self.regressions = []
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():      # the filters are global (Python 3.11), so the threads see it
             warnings.simplefilter("ignore", ConvergenceWarning)
-            for j in range(len(self.elements)):
-                if h["alpha"] is None:
-                    folds = KFold(h["cv_folds"], shuffle=True, random_state=self.seed)
-                    model = LassoCV(alphas=h["n_alphas"], eps=h["eps"], cv=folds, max_iter=h["max_iter"])
-                else:
-                    model = Lasso(alpha=h["alpha"], max_iter=h["max_iter"])
-                known = ~np.isnan(T[:, j])
-                self.regressions.append(model.fit(Z[known], T[known, j]))
-                if verbose:
-                    print(f"lasso {self.elements[j]}: alpha={model.alpha_ if h['alpha'] is None else model.alpha:.3g}")
+            self.regressions = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(self._fit_element)(Z, T[:, j]) for j in range(len(self.elements)))
+        if verbose:
+            for element, model in zip(self.elements, self.regressions):
+                print(f"lasso {element}: alpha={model.alpha_ if h['alpha'] is None else model.alpha:.3g}")
         return self
+
+    def _fit_element(self, Z: np.ndarray, t: np.ndarray):
+        """One element's Lasso (or LassoCV) on the rows where its standardised concentration ``t`` is known."""
+        h = self.hyperparameters
+        if h["alpha"] is None:
+            folds = KFold(h["cv_folds"], shuffle=True, random_state=self.seed)
+            model = LassoCV(alphas=h["n_alphas"], eps=h["eps"], cv=folds, max_iter=h["max_iter"])
+        else:
+            model = Lasso(alpha=h["alpha"], max_iter=h["max_iter"])
+        known = ~np.isnan(t)
+        return model.fit(Z[known], t[known])
 
     def _input(self, X) -> np.ndarray:
         return normalise(check_spectra(X, len(self.energies_kev)), self.energies_kev,
