@@ -175,10 +175,8 @@ targets.round(2)
 
 # %%
 versus = evaluation.decoder_vs_cnn(scores, models, kept)
-showcases = {m: evaluation.showcase_element(scores, kept, m, evaluation.cnn_counterpart(m, models))
-             for m in versus["model"].unique()}
-for m, element in showcases.items():
-    cnn = evaluation.cnn_counterpart(m, models)
+for m, cnn in evaluation.decoder_pairs(models).items():
+    element = evaluation.showcase_element(scores, kept, m, cnn)
     if element is None:
         print(f"{m} beats {cnn} by more than one combined SE on no kept element: no Figure 2 for it.")
     else:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from axs import model_registry
 from axs.crossval import out_of_fold_predictions
 
 #: Name of the training-fold mean predictor and of the error floor in the score tables.
@@ -386,16 +387,13 @@ def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequenc
     return mse.to_pandas().T.rename_axis(columns=None).reset_index()
 
 
-#: Base names of the linear models (LR, LASSO and the PyMca peer, whatever their normalisation).
-LINEAR_BASES = ("lr", "lasso", "pymca")
-
-
 def target_ratios(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
     """Per element (rows, in order): the best model, its MSE over the floor's (NaN without a floor), and
     for each network (every model that is not LR, LASSO or PyMca, any normalisation) its MSE over the best
-    linear model's: the issue's targets, measured (a ratio over an MSE of about 0 is NaN, never formed)."""
+    linear model's: the issue's targets, measured (a ratio over an MSE of about 0 is NaN, never formed).
+    Linear: the registry's linear and peak-fit models (:func:`axs.model_registry.is_linear`)."""
     mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas()
-    linear = [m for m in models if m.split("_")[0] in LINEAR_BASES]
+    linear = [m for m in models if model_registry.is_model_name(m) and model_registry.is_linear(m)]
     best = best_model(scores, models, elements)
     out = pd.DataFrame({"best": best})
     floor = (scores["mse"].sel(model=FLOOR, element=list(elements)).to_pandas() if FLOOR in scores["model"]
@@ -409,27 +407,25 @@ def target_ratios(scores: xr.Dataset, models: Sequence[str], elements: Sequence[
     return out.rename_axis("element")
 
 
-def cnn_counterpart(model: str, models: Sequence[str]) -> str | None:
-    """The CNN with the same encoder and input as a decoder model (``axs_scatter`` -> ``cnn_scatter``,
-    ``axs_plus`` -> ``cnn``), if it is among ``models``."""
-    for base in ("axs_plus", "axs"):
-        if model == base or model.startswith(base + "_"):
-            rest = model[len(base):]
-            suffix = rest if rest in ("", *(f"_{n}" for n in ("scatter",))) else ""
-            candidate = f"cnn{suffix}"
-            return candidate if candidate in models else None
-    return None
+def decoder_pairs(models: Sequence[str]) -> dict[str, str]:
+    """Each decoder model of ``models`` -> the CNN with its encoder and input
+    (:func:`axs.model_registry.cnn_counterpart`: ``axs_scatter`` -> ``cnn_scatter``), where that is among
+    ``models`` too; names that are not models (``mean``, ``floor``) are skipped."""
+    pairs = {}
+    for model in models:
+        if model_registry.is_model_name(model) and model_registry.has_decoder(model):
+            cnn = model_registry.cnn_counterpart(model)
+            if cnn in models:
+                pairs[model] = cnn
+    return pairs
 
 
 def decoder_vs_cnn(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
-    """Each decoder model against the CNN with its encoder and input, per element: ``model, cnn, element,
-    mse, cnn_mse, combined_se`` and ``verdict``: ``better``/``worse`` when the MSEs differ by more than one
-    combined SE (sqrt(SE1^2 + SE2^2)), else ``tie``."""
+    """Each decoder model against the CNN with its encoder and input (:func:`decoder_pairs`), per element:
+    ``model, cnn, element, mse, cnn_mse, combined_se`` and ``verdict``: ``better``/``worse`` when the MSEs
+    differ by more than one combined SE (sqrt(SE1^2 + SE2^2)), else ``tie``."""
     rows = []
-    for model in models:
-        cnn = cnn_counterpart(model, models)
-        if cnn is None:
-            continue
+    for model, cnn in decoder_pairs(models).items():
         for e in elements:
             a, b = (float(scores["mse"].sel(model=m, element=e)) for m in (model, cnn))
             se = float(np.hypot(scores["se"].sel(model=model, element=e), scores["se"].sel(model=cnn, element=e)))

@@ -9,7 +9,9 @@ fit); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
 :mod:`axs.decoder_plus`), ``pymca`` (:mod:`axs.peakfit`), each also as ``<name>_<normalisation>``
 (``lasso_scatter``): the same model on geometry-normalised spectra
 (:mod:`axs.normalisation`; the hyperparameter ``normalisation``, stored with
-the model and applied again by ``predict``). :func:`model_kind` splits a name.
+the model and applied again by ``predict``). What each base model is (family,
+decoder, counterpart, colour, trusted types) is its entry in
+:data:`axs.model_registry.MODELS`, re-exported here; :func:`model_kind` splits a name.
 
     m = make_model("axs", energies_kev=energies, elements=ASSAY_ELEMENTS, seed=0, beta=1.0)
     m.fit(X, Y, X_unlabelled=None, verbose=0)
@@ -28,6 +30,7 @@ bar over epochs, ``2`` Keras's per-epoch lines, ``0`` nothing.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -41,11 +44,14 @@ from axs.arrays import check_spectra, check_targets
 from axs.elements import ASSAY_ELEMENTS
 from axs.errors import DataError
 from axs.files import atomic_path
-from axs.linear import LassoRegression, LineRegression
+# the estimator classes of the registry, imported so a stage's computed dependencies include their modules
+from axs.linear import LassoRegression, LineRegression  # noqa: F401
 from axs.model_files import EXPECTED, load_skops, model_file_kind
-from axs.networks import SIMULATORS, SpectrumNetwork
-from axs.normalisation import NORMALISATIONS, model_name, normalise, parse_model_name, scatter_counts
-from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
+from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, family, has_decoder,  # noqa: F401
+                                is_linear, model_names, parse)
+from axs.networks import SpectrumNetwork
+from axs.normalisation import model_name, normalise, scatter_counts
+from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel  # noqa: F401
 from axs.training import (EpochProgress, element_weights, input_standardisation, pretraining_batches, set_seed,
                           spectrum_scale, target_offset, target_scaling, training_batches, transform_targets,
                           validation_split)
@@ -113,20 +119,22 @@ DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.
 for _defaults in DEFAULTS.values():
     _defaults["normalisation"] = "none"      # axs.normalisation; a name's suffix sets it ("lasso_scatter")
 
-#: Every model name: each base model of :data:`DEFAULTS` with the paper's raw input, and
+#: Every model name: each base model of the registry with the paper's raw input, and
 #: ``<base>_<normalisation>`` for each geometry normalisation of :mod:`axs.normalisation`.
-MODEL_NAMES: tuple[str, ...] = (*DEFAULTS, *(f"{base}_{n}" for n in NORMALISATIONS if n != "none"
-                                             for base in DEFAULTS))
-
-
-#: The base models with a decoder (encode, reconstruct, theta, unlabelled spectra).
-AUTOENCODERS: tuple[str, ...] = tuple(SIMULATORS)
+MODEL_NAMES: tuple[str, ...] = model_names()
 
 
 def model_kind(name: str) -> tuple[str, str]:
-    """(base model, normalisation) of a model name: ``"cnn_scatter"`` -> ``("cnn", "scatter")``;
-    the inverse is :func:`axs.normalisation.model_name`."""
-    return parse_model_name(name, tuple(DEFAULTS))
+    """(base model, normalisation) of a model name: ``"cnn_scatter"`` -> ``("cnn", "scatter")``
+    (:func:`axs.model_registry.parse`); the inverse is :func:`axs.normalisation.model_name`."""
+    spec, normalisation = parse(name)
+    return spec.name, normalisation
+
+
+def estimator_class(spec: ModelSpec) -> type:
+    """The class a ``linear`` or ``peak-fit`` entry names (``"axs.linear.LassoRegression"``)."""
+    module, _, cls = spec.estimator.rpartition(".")
+    return getattr(importlib.import_module(module), cls)
 
 _INFERENCE_BATCH = 8192
 
@@ -162,7 +170,7 @@ class NeuralModel:
         X = self._input(X)
         Y = check_targets(Y, X.shape[0], len(self.elements), allow_missing=True)
         if X_unlabelled is not None and self.network.simulator is None:
-            raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only the auto-encoders (axs, axs_plus) use unlabelled ones")
+            raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only models with a decoder (axs.model_registry) use unlabelled ones")
         X_u = (self._input(X_unlabelled, "X_unlabelled") if X_unlabelled is not None
                else np.zeros((0, X.shape[1]), np.float32))
         set_seed(self.seed)
@@ -303,9 +311,6 @@ class NeuralModel:
         return cls(network.kind, network.energies_kev, elements, seed, arch, network=network)
 
 
-_LINEAR = {"lr": LineRegression, "lasso": LassoRegression, "pymca": PeakFitModel}
-
-
 def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, **hyperparameters):
     """A new, untrained model ``name`` (one of :data:`MODEL_NAMES`) for spectra on ``energies_kev`` (keV).
 
@@ -313,9 +318,10 @@ def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, 
     ``hyperparameters`` override :data:`DEFAULTS`\\[base]; any other keyword is a TypeError, and so is a
     ``normalisation`` keyword that contradicts the name.
     """
-    if name not in MODEL_NAMES:
-        raise ValueError(f"name: expected one of {', '.join(MODEL_NAMES)}, got {name!r}")
-    base, normalisation = model_kind(name)
+    if name not in model_names():
+        raise ValueError(f"name: expected one of {', '.join(model_names())}, got {name!r}")
+    spec, normalisation = parse(name)
+    base = spec.name
     unknown = sorted(set(hyperparameters) - set(DEFAULTS[base]))
     if unknown:
         raise TypeError(f"make_model({name!r}): unknown hyperparameter(s) {', '.join(unknown)}; "
@@ -329,8 +335,8 @@ def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, 
     if energies_kev.ndim != 1 or energies_kev.size < 2 or not np.all(np.diff(energies_kev) > 0):
         raise ValueError("energies_kev: expected an increasing 1-D energy axis (keV), one value per channel")
     chosen = {**DEFAULTS[name], **hyperparameters}
-    if name in _LINEAR:
-        return _LINEAR[name](energies_kev, elements, seed, **chosen)
+    if spec.family != "network":
+        return estimator_class(spec)(energies_kev, elements, seed, **chosen)
     for key in ("conv_filters", "kernel_sizes", "dense_units"):
         if key in chosen:
             chosen[key] = [int(v) for v in np.atleast_1d(chosen[key])]
@@ -347,7 +353,7 @@ def load_model(path):
     path = Path(path)
     if model_file_kind(path) == "skops":
         model = load_skops(path)
-        if not isinstance(model, tuple(_LINEAR.values())):
+        if not isinstance(model, tuple(estimator_class(s) for s in MODELS.values() if s.family != "network")):
             raise DataError(path, f"holds a {type(model).__name__}; expected {EXPECTED}")
         return model
     try:
