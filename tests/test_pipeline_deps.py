@@ -10,6 +10,7 @@ the world reads only the data-format modules of ``axs``.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import yaml
@@ -83,3 +84,63 @@ def test_the_method_never_imports_the_world_and_the_world_reads_only_the_data_fo
     for module, imports in _graph("standin").items():
         used = {i for i in imports if i.split(".")[0] == "axs"}
         assert used <= STANDIN_MAY_IMPORT, (module, used - STANDIN_MAY_IMPORT)
+
+
+#: The stages whose notebooks only report (score, tabulate, draw) what training produced; code that only
+#: they call must live outside train's import closure, or editing it re-runs every training.
+REPORTING_NOTEBOOKS = ("notebooks/03_label_efficiency.py", "notebooks/04_evaluate.py", "notebooks/05_ablation.py")
+#: Modules in train's closure that every side may ask: the registry answers questions about models.
+ASKED_BY_EVERY_SIDE = {"lib/axs/model_registry.py"}
+#: Known, to move: the label-efficiency loop is being reworked with its notebook (issue 20) and moves out of
+#: crossval (train's fold loop) with it. Nothing else may join this list.
+TO_MOVE = {"lib/axs/crossval.py: label_efficiency"}
+
+
+def _names_used(path: Path) -> set[str]:
+    """Names a file refers to (bare names, attributes, imported names), definitions excluded."""
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            used |= {a.name for a in node.names}
+    return used
+
+
+def _module_functions(path: Path) -> set[str]:
+    return {n.name for n in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def test_no_module_that_train_imports_holds_code_only_the_reports_call():
+    train = set(expected_code_deps("notebooks/02_train.py")) - ASKED_BY_EVERY_SIDE
+    reporting = set(REPORTING_NOTEBOOKS)
+    for notebook in REPORTING_NOTEBOOKS:
+        reporting |= set(expected_code_deps(notebook)) - set(expected_code_deps("notebooks/02_train.py"))
+    sources = [p for p in (LIB / "axs").rglob("*.py")] + sorted((paths.ROOT / "notebooks").glob("*.py"))
+    users = {str(p.relative_to(paths.ROOT)): _names_used(p) for p in sources}
+    offenders = []
+    for module in sorted(m for m in train if m.endswith(".py")):
+        for name in sorted(_module_functions(paths.ROOT / module)):
+            callers = {f for f, names in users.items() if name in names and f != module}
+            if name in _names_used_outside_definition(paths.ROOT / module, name):
+                callers.add(module)       # its own module uses it: it is there for train's code
+            if callers and callers <= reporting and f"{module}: {name}" not in TO_MOVE:
+                offenders.append(f"{module}: {name} (called only by {', '.join(sorted(callers))})")
+    assert not offenders, "move to a module train does not import:\n" + "\n".join(offenders)
+
+
+def _names_used_outside_definition(path: Path, name: str) -> set[str]:
+    """Names used in the module outside the body of ``name``'s own definition."""
+    used = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                used.add(sub.id)
+            elif isinstance(sub, ast.Attribute):
+                used.add(sub.attr)
+    return used

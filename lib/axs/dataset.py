@@ -425,11 +425,3 @@ def prepare_truth(data_dir: str | Path, samples, out_path: str | Path) -> bool:
             out["rock_type"] = labelled["rock_type"].load()
     write_netcdf(out, out_path)
     return True
-
-
-def describe(ds: xr.Dataset) -> str:
-    """One line on a prepared dataset: samples, elements, channels and energy range, folds, censoring."""
-    return (f"{ds.sizes['sample']} labelled samples, {ds.sizes['element']} elements, {ds.sizes['channel']} "
-            f"channels ({float(ds.energy_kev[0]):.2f}-{float(ds.energy_kev[-1]):.2f} keV), "
-            f"{ds.attrs['n_folds']}-fold CV (seed {ds.attrs['fold_seed']}); censored assays: "
-            f"{ds.attrs['censoring']}")
