@@ -2,7 +2,7 @@
 # # 01 prepare: from raw spectra and assays to one validated dataset
 #
 # This stage reads what the instrument and the assay lab delivered (`data/manifest.csv`, the spectrum
-# files it lists, `data/assays.csv`, `data/assay_limits.csv`; format in the README "Data format") and
+# files it lists, `data/assays.csv`, `data/assay_limits.csv`; format in docs/data-format.md) and
 # checks every file against its description and against the others. Any malformed input stops the
 # stage here, with a message naming the file, the line or field and what was expected, and nothing
 # is written.

@@ -38,6 +38,18 @@ def test_each_stage_depends_on_the_runner_and_its_notebooks_import_closure():
             + "\n".join(f"- {d}" for d in expected_code_deps(notebook)))
 
 
+def test_training_depends_on_the_module_of_every_registered_model():
+    """make_model finds a model's class through its registry entry; the class's module must still be in
+    train's import closure (imported by axs.models), or editing the model would not re-run training."""
+    from axs.model_registry import MODELS
+
+    deps = expected_code_deps("notebooks/02_train.py")
+    for spec in MODELS.values():
+        if spec.estimator is not None:
+            module = spec.estimator.rpartition(".")[0]
+            assert f"lib/{module.replace('.', '/')}.py" in deps, spec.name
+
+
 def test_front_page_and_scoring_are_evaluate_only():
     for notebook in ("notebooks/01_prepare.py", "notebooks/02_train.py"):
         deps = expected_code_deps(notebook)

@@ -2,7 +2,7 @@
 
 Reads what an instrument and an assay lab deliver (``data/manifest.csv``, the
 spectrum files it lists, ``data/assays.csv``, ``data/assay_limits.csv`` and the
-optional ``data/samples.csv``; formats in the README "Data format"), checks
+optional ``data/samples.csv``; formats in docs/data-format.md), checks
 everything against everything, and builds one :class:`xarray.Dataset`:
 
 * ``spectrum_cps(sample, channel)``: counts per second per channel, the mean

@@ -39,7 +39,9 @@ class ModelSpec:
       saved as ``.keras`` archives.
     * ``label``: the name figures and reports print.
     * ``colour``: its colour in every figure (hex; the seaborn ``colorblind`` palette).
-    * ``decoder``: it has a decoder (encodes theta, reconstructs spectra, learns from unlabelled spectra).
+    * ``decoder``: it has a decoder (encodes theta, reconstructs spectra).
+    * ``unlabelled``: it learns from unlabelled spectra too (``fit(..., X_unlabelled=...)``); None (the
+      default) means: if it has a decoder.
     * ``counterpart``: for a decoder model, the base model with the same encoder and no decoder (the CNN), against
       which evaluation measures what the decoder adds.
     * ``estimator``: for ``linear``/``peak-fit`` models, the class ``make_model`` builds, as
@@ -53,6 +55,7 @@ class ModelSpec:
     label: str
     colour: str
     decoder: bool = False
+    unlabelled: bool | None = None
     counterpart: str | None = None
     estimator: str | None = None
     trusted_types: tuple[str, ...] = ()
@@ -65,6 +68,8 @@ class ModelSpec:
                              f"{'no estimator' if self.family == 'network' else 'an estimator class'}")
         if self.decoder != (self.counterpart is not None):
             raise ValueError(f"{self.name}: a decoder model names its counterpart without a decoder, others none")
+        if self.unlabelled is None:
+            object.__setattr__(self, "unlabelled", self.decoder)
 
     @property
     def saved_types(self) -> tuple[str, ...]:
@@ -121,6 +126,11 @@ def family(name: str) -> str:
 def has_decoder(name: str) -> bool:
     """Whether the model ``name`` (any normalisation) has a decoder: theta, reconstructions, unlabelled spectra."""
     return parse(name)[0].decoder
+
+
+def uses_unlabelled(name: str) -> bool:
+    """Whether the model ``name`` learns from unlabelled spectra too (``fit(..., X_unlabelled=...)``)."""
+    return parse(name)[0].unlabelled
 
 
 def is_linear(name: str) -> bool:

@@ -48,7 +48,7 @@ from axs.files import atomic_path
 from axs.linear import LassoRegression, LineRegression  # noqa: F401
 from axs.model_files import EXPECTED, load_skops, model_file_kind
 from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, family, has_decoder,  # noqa: F401
-                                is_linear, model_names, parse)
+                                is_linear, model_names, parse, uses_unlabelled)
 from axs.networks import SpectrumNetwork
 from axs.normalisation import model_name, normalise, scatter_counts
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel  # noqa: F401
@@ -58,9 +58,7 @@ from axs.training import (EpochProgress, element_weights, input_standardisation,
 
 _TRAINING = {
     "batch_size": 16,            # spectra per gradient step
-    # share of fit()'s labelled data held out for early stopping on its J_p: 0.2 leaves ~32 of the stand-in's
-    # 159 training cores to decide (0.1 left 16; k-fold inside each fold would cost k trainings)
-    "validation_fraction": 0.2,
+    "validation_fraction": 0.2,  # share of fit()'s labelled data held out for early stopping on its J_p
     "target_transform": "linear",  # "linear" (the paper) or "log": what eq. 14 compares (axs.training)
     # eq. 14 weighs focus_elements 1 and every other element other_elements_weight (None: all alike, the
     # paper); the early-stopping J_p is the same weighted mean (axs.training.element_weights)
@@ -75,45 +73,34 @@ _ENCODER = {
     "kernel_sizes": (9,),        # kernel width (channels) of each convolution layer
     "pool_size": 4,              # max-pooling after each convolution
     "dense_units": (64,),        # width of each fully connected encoder layer
-    "dropout": 0.0,              # 0.1 on theta blurs the Output module's input: predictions fall into rock families
-    "activation": "elu",         # Encoder's hidden layers; the paper's sigmoid fits the training folds ~100x slower
-    "l1": 1e-5,                  # 1e-4 already starves the CNN's encoder (predicts the mean) on the stand-in data
+    "dropout": 0.0,              # on the Encoder's dense layers and theta
+    "activation": "elu",         # Encoder's hidden layers (the paper's: sigmoid)
+    "l1": 1e-5,                  # L1 penalty on the Encoder's and Output module's weights
     "min_relative_probability": 1e-3,  # lines weaker than this share of their element's strongest are dropped
     "simulator_elements": None,  # elements theta covers (None: axs.decoder.visible_elements: K >= 1.5 keV, L >= 2 keV, Ar, Rh)
 }
 
-#: Default hyperparameters of every model (``make_model`` keywords). Encoder (CNN, AXS) set on fold 0 of the
-#: stand-in's 10-fold split with scatter-normalised input (issue "Models that read the physics"): with the
-#: paper's sigmoid, training J_p was still 1.7e-3 after 400 epochs; with ELU 4e-5 after 50, and the
-#: validation J_p plateaus within ~100 epochs; dropout 0.1 and L1 1e-4 underfit (training J_p 4e-3).
-#: FCNN needs the stronger L1 (median held-out MSE / variance 0.55 with 1e-3 against 1.04 with 1e-5).
+#: Default hyperparameters of every model (``make_model`` keywords), for direct callers; the pipeline's are in
+#: params.yaml. How they were chosen (the measurements behind them): docs/models.md, "The library's defaults".
 DEFAULTS: dict[str, dict] = {
     "lr": {"min_line_energy_kev": 1.0, "half_window_channels": 0},
     "lasso": {"alpha": None, "n_alphas": 30, "eps": 1e-2, "cv_folds": 5, "max_iter": 5000},
     "fcnn": {**_TRAINING, "learning_rate": 1e-3, "epochs": 400, "patience": 40, "dropout": 0.1, "l1": 1e-3},
     "cnn": {**_TRAINING, **_ENCODER},
-    # beta weighs eq. 13 against eq. 14 in eq. 15: with spectra divided by the mean spectrum's peak and targets
-    # scaled to [0.1, 0.9], a fitted J_r is ~5e-4 against J_p ~5e-3. On folds 0-2 of the stand-in data with
-    # scatter-normalised input and the Encoder defaults above, held-out MSE / floor at beta 10 against 1:
-    # Mn 13.9 / 8.9, Sr 114 / 50, Ti 39 / 29, Rb 3.7 / 2.4 (the paper's raw-input setting had 10 and 1 tied).
+    # beta weighs eq. 13 against eq. 14 in eq. 15
     # unlabelled_batch_size: unlabelled spectra added to each labelled batch when fit gets X_unlabelled
     # pretrain_epochs: epochs (of the joint phase's length) of reconstruction-only training (beta J_r) on the
     # training spectra and the unlabelled pool before eq. 15 is trained; 0: none, the paper
     "axs": {**_TRAINING, **_ENCODER, "beta": 1.0, "unlabelled_batch_size": 16, "pretrain_epochs": 0},
 }
 # AXS+: the switches of axs.decoder_plus.XRFSimulatorPlus (all on), its line shape, the tube voltage (kV, where
-# the continuum ends) and the weighting of eq. 13 (axs.reconstruction.reconstruction_error: mse, sqrt, poisson;
-# fold 0 of the stand-in, 300 epochs: sqrt gives chi2/channel 29 and R^2 0.46-0.98 over 3-35 keV, mse 86-120 and
-# -0.3-0.99: mse spends the fit on the tall peaks and leaves the continuum and the weak lines).
-# theta covers the assayed elements, the matrix's Si and the air's Ar, not all 79 with a line on the axis: on
-# fold 0 of the stand-in, with all 79 the encoder kept every absent element's theta near its softplus start
-# (~0.7), a comb of spurious peaks over the continuum; the anode (Rh) is left to the scatter terms.
+# the continuum ends), the weighting of eq. 13 (axs.reconstruction.reconstruction_error: mse, sqrt, poisson) and
+# theta's elements: the assayed ones, the matrix's Si and the air's Ar (the anode's lines are the scatter terms').
 DEFAULTS["axs_plus"] = {**DEFAULTS["axs"], "detector_width": True, "line_shape": "voigt", "scatter": True,
                         "continuum": True, "escape": True, "pileup": True, "matrix": True, "tube_kv": 40.0,
                         "reconstruction_loss": "sqrt",
                         "simulator_elements": sorted({*ASSAY_ELEMENTS, "Si", "Ar"}),
                         # theta head's initial bias: softplus(-4) = 0.018, every element starts nearly absent
-                        # and is turned on by its peaks (from softplus(0) = 0.69, absent elements stayed lit)
                         "theta_initial_bias": -4.0}
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
 for _defaults in DEFAULTS.values():
