@@ -16,7 +16,7 @@ import yaml
 from axs.decoder_plus import SWITCHES
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
-from axs.pipeline.stage import export_html, stage_parameters
+from axs.pipeline.stage import export_html, split_unlabelled, stage_parameters
 from pipeline_fixtures import tree_digest, write_raw_data
 
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
@@ -58,6 +58,16 @@ def test_smoke_overrides_are_merged_only_in_smoke_mode():
     assert one == {"model": "cnn", "seed": PARAMS["train"]["seed"], "hyperparams": PARAMS["train"]["cnn"],
                    "dataset_name": "real"}
     assert stage_parameters(PARAMS, "evaluate")["models"] == PARAMS["train"]["models"]
+
+
+def test_notebooks_find_stage_files_through_the_layout_and_split_the_pool_setting_off():
+    layout = Layout.of_artifacts("artifacts/real")
+    assert layout == Layout(Path("."), "real")
+    assert layout.prepared("dataset") == Path("artifacts/real/prepare/dataset.nc")
+    assert layout.prepared("unlabelled").parent == layout.out_dir("prepare")
+    assert layout.model_dir("axs") == layout.out_dir("train", "axs") / "model"
+    assert split_unlabelled({"beta": 1.0, "use_unlabelled": True}) == ({"beta": 1.0}, True)
+    assert split_unlabelled(None) == ({}, False)
 
 
 def test_dvc_yaml_runs_the_runner_and_declares_exactly_its_outputs():
