@@ -18,6 +18,7 @@ def data(n=24, seed=0):
     return X, Y
 
 
+@pytest.mark.slow
 def test_axs_plus_fits_predicts_reconstructs_and_round_trips(tmp_path):
     X, Y = data()
     model = make_model("axs_plus", energies_kev=ENERGIES, **FAST).fit(X, Y, X_unlabelled=X[:5])

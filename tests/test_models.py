@@ -70,6 +70,7 @@ def test_axs_encodes_reconstructs_and_reports_simulator_parameters(tmp_path):
     assert again.simulator_parameters() == parameters
 
 
+@pytest.mark.slow
 def test_pretraining_fits_the_reconstruction_first_and_its_epochs_come_before_zero():
     """pretrain_epochs: the decoder model trains on J_r alone (no validation, J_p 0), then eq. 15 as usual."""
     X, Y = data()
@@ -95,6 +96,7 @@ def test_focus_elements_weigh_the_early_stopping_error_and_are_saved(name, tmp_p
     np.testing.assert_array_equal(load_model(tmp_path / "m.keras").network.element_weight.numpy(), weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fcnn", "cnn", "axs"])
 def test_same_seed_same_predictions_other_seed_differs(name):
     X, Y = data()
