@@ -10,7 +10,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup data repro experiments all tune test bench lab lock clean-venv
+.PHONY: setup data repro experiments all tune test test-quick bench lab lock clean-venv
 
 setup: $(STAMP) $(LAB_SETTINGS)
 
@@ -73,6 +73,11 @@ tune: artifacts/tuning/data
 
 test: data
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+# The edit loop: every test but those marked slow (the smoke pipeline, trainings to convergence, tuning,
+# the stand-in's full draw); `make test` (CI) runs them all.
+test-quick: data
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out reports/bench.json

@@ -2,7 +2,7 @@
 # # 01 prepare: from raw spectra and assays to one validated dataset
 #
 # This stage reads what the instrument and the assay lab delivered (`data/manifest.csv`, the spectrum
-# files it lists, `data/assays.csv`, `data/assay_limits.csv`; format in the README "Data format") and
+# files it lists, `data/assays.csv`, `data/assay_limits.csv`; format in docs/data-format.md) and
 # checks every file against its description and against the others. Any malformed input stops the
 # stage here, with a message naming the file, the line or field and what was expected, and nothing
 # is written.
@@ -29,7 +29,6 @@ n_folds = 10
 fold_seed = 0
 max_cores = None
 max_unlabelled_cores = None
-smoke = False
 
 # %% [markdown]
 # ## Read, validate, average, fold
@@ -37,7 +36,7 @@ smoke = False
 # %%
 ds = dataset.prepare(data_dir, out_dir, n_folds=n_folds, fold_seed=fold_seed, max_cores=max_cores,
                      max_unlabelled_cores=max_unlabelled_cores)
-has_truth = dataset.prepare_truth(data_dir, ds["sample"].to_numpy(), Path(out_dir) / "truth.nc")
+has_truth = dataset.prepare_truth(data_dir, ds["sample"].to_numpy(), Path(out_dir) / paths.PREPARED_FILES["truth"])
 print(f"{dataset_name}: ground truth {'copied for the error floor' if has_truth else 'absent (no floor)'}")
 ds
 
@@ -54,7 +53,7 @@ censored[censored > 0].rename("censored cores").to_frame().T
 
 # %%
 print(ds["fold"].to_series().value_counts().sort_index().to_dict())
-unlabelled = Path(out_dir) / "unlabelled.nc"
+unlabelled = Path(out_dir) / paths.PREPARED_FILES["unlabelled"]
 print(f"unlabelled cores: {dataset.load_dataset(unlabelled).sizes['sample'] if unlabelled.exists() else 0}")
 
 # %% [markdown]

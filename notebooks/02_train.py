@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import bundle, crossval, dataset, files
+from axs import bundle, crossval, dataset, files, models
 from axs.pipeline import paths
+from axs.pipeline.stage import split_unlabelled
 from axs.models import make_model
 
 # %% tags=["parameters"]
@@ -30,20 +31,18 @@ model = "lasso"
 seed = 0
 hyperparams = {"alpha": None, "n_alphas": 10, "eps": 0.01, "cv_folds": 3, "max_iter": 5000}
 dataset_name = "standin"
-smoke = False
-data_dir = str(paths.DATA)
 artifacts_dir = str(paths.ARTIFACTS / "standin")
 out_dir = str(paths.ARTIFACTS / "standin" / "train" / model)
 
 # %%
-ds = dataset.load_dataset(Path(artifacts_dir) / "prepare" / "dataset.nc")
+layout = paths.Layout.of_artifacts(artifacts_dir)
+ds = dataset.load_dataset(layout.prepared("dataset"))
 X = ds["spectrum_cps"].to_numpy()
 Y = ds["concentration_pct"].to_numpy()
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
-settings = dict(hyperparams)
-use_unlabelled = settings.pop("use_unlabelled", False)
-pool = Path(artifacts_dir) / "prepare" / "unlabelled.nc"
+settings, use_unlabelled = split_unlabelled(hyperparams)
+pool = layout.prepared("unlabelled")
 X_unlabelled = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if use_unlabelled and pool.exists() else None
 fit_kwargs = {"verbose": 0} | ({"X_unlabelled": X_unlabelled} if X_unlabelled is not None else {})
 print(f"{model} on {dataset_name}: {len(X)} labelled cores, "
@@ -59,9 +58,8 @@ def new_model(j: int):
 # ## Cross-validation
 
 # %%
-probe = new_model(0)
-has_decoder = getattr(probe.network, "simulator", None) is not None if hasattr(probe, "network") else False
-theta_elements = list(probe.simulator_elements) if has_decoder else []
+has_decoder = models.has_decoder(model)
+theta_elements = list(new_model(0).simulator_elements) if has_decoder else []
 fold_parameters, histories = {}, {}
 reconstruction, theta = X * np.nan, np.full((len(X), len(theta_elements)), np.nan)
 
@@ -79,9 +77,9 @@ predicted = crossval.out_of_fold_predictions(new_model, X, Y, folds, fit_kwargs=
 predictions = crossval.predictions_dataset(ds, predicted, model,
                                            reconstruction_cps=reconstruction if has_decoder else None,
                                            theta=theta if has_decoder else None, theta_elements=theta_elements)
-dataset.write_netcdf(predictions, Path(out_dir) / "predictions.nc")
+dataset.write_netcdf(predictions, Path(out_dir) / crossval.PREDICTIONS_FILE)
 if histories:
-    files.write_csv(pd.concat(histories.values()), Path(out_dir) / "training_history.csv")
+    files.write_csv(pd.concat(histories.values()), Path(out_dir) / crossval.HISTORY_FILE)
 if fold_parameters:
     simulator = pd.DataFrame.from_dict(fold_parameters, orient="index").rename_axis("fold")
     files.write_csv(simulator.reset_index(), Path(out_dir) / "simulator_parameters.csv")
@@ -99,9 +97,9 @@ if histories:
 
 # %%
 final = new_model(0).fit(X, Y, **fit_kwargs)
-field = bundle.export_model(final, Path(out_dir) / "model", X, Y, folds, predicted, tube=ds.attrs.get("tube", ""),
-                            oof_reconstruction=reconstruction if has_decoder else None)
-print(f"held-out spectra flagged by the applicability checks: {field['applicability_flag_rate_heldout']:.3f}")
+exported = bundle.export_model(final, Path(out_dir) / paths.MODEL_DIR, X, Y, folds, predicted,
+                               tube=ds.attrs.get("tube", ""), oof_reconstruction=reconstruction if has_decoder else None)
+print(f"held-out spectra flagged by the applicability checks: {exported['applicability_flag_rate_heldout']:.3f}")
 
 # %% [markdown]
 # Out-of-fold predictions of the first cores (wt%):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from axs import crossval, dataset, evaluation, files
 from axs.pipeline import paths, plots
+from axs.pipeline.stage import split_unlabelled
 from axs.models import make_model
 
 # %% tags=["parameters"]
@@ -30,19 +31,18 @@ runs = {"lasso_scatter": {"model": "lasso_scatter"}, "cnn": {"model": "cnn"}, "c
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
 hyperparams = {}
 dataset_name = "standin"
-smoke = False
-data_dir = str(paths.DATA)
 artifacts_dir = str(paths.ARTIFACTS / "standin")
 out_dir = str(paths.ARTIFACTS / "standin" / "label_efficiency")
 figures_dir = str(paths.REPORTS / "figures" / "label_efficiency")
 tables_dir = str(paths.REPORTS / "tables")
 
 # %%
-ds = dataset.load_dataset(Path(artifacts_dir) / "prepare" / "dataset.nc")
+layout = paths.Layout.of_artifacts(artifacts_dir)
+ds = dataset.load_dataset(layout.prepared("dataset"))
 X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
-pool = Path(artifacts_dir) / "prepare" / "unlabelled.nc"
+pool = layout.prepared("unlabelled")
 X_pool = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if pool.exists() else None
 print(f"{len(X)} labelled cores, {0 if X_pool is None else len(X_pool)} unlabelled; outer folds {outer_folds}, "
       f"sizes {sizes}, {repeats} repeats; runs {list(runs)}")
@@ -53,8 +53,7 @@ print(f"{len(X)} labelled cores, {0 if X_pool is None else len(X_pool)} unlabell
 # %%
 rows, predictions = [], []
 for name, run in runs.items():
-    settings = dict(hyperparams.get(run["model"], {}))
-    settings.pop("use_unlabelled", None)
+    settings, _ = split_unlabelled(hyperparams.get(run["model"], {}))   # each run says whether it uses the pool
     fit_kwargs = {"verbose": 0}
     if run.get("use_unlabelled") and X_pool is not None:
         fit_kwargs["X_unlabelled"] = X_pool

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import bundle, crossval, dataset, evaluation, files, intervals, reconstruction
+from axs import bundle, dataset, evaluation, files, reconstruction_scores
 from axs.pipeline import paths, plots, reports
 
 # %% tags=["parameters"]
@@ -32,7 +32,6 @@ min_values_per_fold = 1
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
 dataset_name = "standin"
 smoke = False
-data_dir = str(paths.DATA)
 artifacts_dir = str(paths.ARTIFACTS / "standin")
 out_dir = str(paths.ARTIFACTS / "standin" / "evaluate")
 figures_dir = str(paths.REPORTS / "figures" / "evaluate")
@@ -45,12 +44,13 @@ experiment_reports = {}
 model_reports = "standin"
 
 # %%
-ds = dataset.load_dataset(Path(artifacts_dir) / "prepare" / "dataset.nc")
+layout = paths.Layout.of_artifacts(artifacts_dir)
+ds = dataset.load_dataset(layout.prepared("dataset"))
 measured, folds = ds["concentration_pct"], ds["fold"]
 units = ds["unit"].to_series().to_dict()
-predicted = crossval.load_predictions(artifacts_dir, models, folds)
+predicted = evaluation.load_predictions(artifacts_dir, models, folds)
 scores = evaluation.cv_scores(measured, predicted, folds)
-truth_path = Path(artifacts_dir) / "prepare" / "truth.nc"
+truth_path = layout.prepared("truth")
 floor = evaluation.floor_predictions(truth_path, measured, folds)
 if floor is not None:
     scores = scores.merge(evaluation.floor_scores(measured, floor, folds))
@@ -103,13 +103,13 @@ evaluation.table2_wide(table2)
 # at most 0.02):
 
 # %%
-coverage = pd.concat([intervals.interval_coverage(measured.sel(element=kept).to_numpy(),
+coverage = pd.concat([evaluation.interval_coverage(measured.sel(element=kept).to_numpy(),
                                                   predicted.sel(model=m, element=kept).to_numpy(),
                                                   folds.to_numpy(), kept, m) for m in models])
 files.write_csv(coverage, Path(tables_dir) / "coverage.csv", float_format="%.4f")
 for m in models:
-    field = bundle.load_field(crossval.predictions_path(artifacts_dir, m).parent / "model")
-    metrics[m]["applicability_flag_rate_heldout"] = field.training["applicability_flag_rate_heldout"]
+    exported = bundle.load_field(layout.model_dir(m))
+    metrics[m]["applicability_flag_rate_heldout"] = exported.training["applicability_flag_rate_heldout"]
     within = coverage[(coverage["model"] == m)]["coverage"].between(0.85, 0.95)
     metrics[m]["coverage_0.9_share_within_0.85_0.95"] = float(within.mean())
 coverage.pivot_table(index="element", columns="model", values="coverage").round(3)
@@ -126,18 +126,15 @@ X = ds["spectrum_cps"].to_numpy()
 energy_kev = ds["energy_kev"].to_numpy()
 live_time_s = ds["live_time_s"].to_numpy()
 reconstructions = {m: r.to_numpy() for m, r in
-                   crossval.load_decoder_outputs(artifacts_dir, models, "reconstruction_cps").items()}
-thetas = crossval.load_decoder_outputs(artifacts_dir, models, "theta")
+                   evaluation.load_decoder_outputs(artifacts_dir, models, "reconstruction_cps").items()}
+thetas = evaluation.load_decoder_outputs(artifacts_dir, models, "theta")
 for name, rec in reconstructions.items():
-    metrics[name]["reconstruction_r2_by_region"] = reconstruction.r2_by_region(energy_kev, X, rec)
-    counted = np.isfinite(live_time_s)
-    metrics[name]["reconstruction_chi2_per_channel"] = (
-        reconstruction.chi2_per_channel(X[counted] * live_time_s[counted, None],
-                                        rec[counted] * live_time_s[counted, None]) if counted.any() else None)
+    metrics[name]["reconstruction_r2_by_region"] = reconstruction_scores.r2_by_region(energy_kev, X, rec)
+    metrics[name]["reconstruction_chi2_per_channel"] = reconstruction_scores.chi2_on_counts(X, rec, live_time_s)
     if floor is not None:
         surface = evaluation.truth_surface(truth_path, ds["sample"])
         shared = [e for e in thetas[name]["theta_element"].to_numpy().tolist() if e in kept]
-        metrics[name]["theta_truth_r"] = reconstruction.theta_truth_r(
+        metrics[name]["theta_truth_r"] = reconstruction_scores.theta_truth_r(
             thetas[name].sel(theta_element=shared).to_numpy(), surface.sel(element=shared).to_numpy(), shared)
 pd.DataFrame({m: metrics[m].get("reconstruction_r2_by_region", {}) for m in reconstructions}).round(3)
 
@@ -175,10 +172,8 @@ targets.round(2)
 
 # %%
 versus = evaluation.decoder_vs_cnn(scores, models, kept)
-showcases = {m: evaluation.showcase_element(scores, kept, m, evaluation.cnn_counterpart(m, models))
-             for m in versus["model"].unique()}
-for m, element in showcases.items():
-    cnn = evaluation.cnn_counterpart(m, models)
+for m, cnn in evaluation.decoder_pairs(models).items():
+    element = evaluation.showcase_element(scores, kept, m, cnn)
     if element is None:
         print(f"{m} beats {cnn} by more than one combined SE on no kept element: no Figure 2 for it.")
     else:
@@ -221,7 +216,7 @@ if reconstructions:
 # Training curves of every fold for every network (did each reach its plateau before it stopped?):
 
 # %%
-for name, history in crossval.load_histories(artifacts_dir, models).items():
+for name, history in evaluation.load_histories(artifacts_dir, models).items():
     plots.save_figure(plots.training_histories(history, name), Path(figures_dir) / f"training_{name}.png")
 
 # %% [markdown]
@@ -231,39 +226,13 @@ for name, history in crossval.load_histories(artifacts_dir, models).items():
 
 # %%
 evaluation.write_metrics(metrics, metrics_path)
-runs = reports.stage_runs(artifacts_dir)
-headline = pd.DataFrame({m: {k: v for k, v in values.items() if not isinstance(v, dict)}
-                         for m, values in metrics.items()}).T.rename_axis("model").reset_index()
-sections = [
-    ("Headline: mean over kept elements (MSE relative to the mean predictor; wins = Table 1)",
-     reports.html_table(headline)),
-    ("Table 1: elements where each model has the best cross-validated MSE", reports.html_table(table1)),
-    ("Removed elements", reports.html_table(removed)),
-    (f"Table 2: MSE ± SE (wt%²) over the {len(kept)} kept elements",
-     "<p>SE = SD(fold MSEs)/√k; long form in <code>tables/table2.csv</code>. "
-     + ("The floor: a predictor that knew each core's true mean surface composition, calibrated linearly "
-        "to the assays on the training folds." if floor is not None else
-        "No ground truth for these data, so no error floor; the reference values have their own "
-        "uncertainty.") + "</p>" + reports.html_table(evaluation.table2_wide(table2), index=True)),
-    ("Targets on the well-visible elements: best model / floor, network / best linear model",
-     reports.html_table(targets.round(2), index=True)),
-    ("Each decoder model against the CNN with its encoder and input (elements better / tie / worse by "
-     "more than one combined SE)", reports.html_table(
-         versus.groupby(["model", "cnn", "verdict"]).size().unstack(fill_value=0).reset_index())
-     if len(versus) else "<p>No pair of a decoder model and its CNN was trained.</p>"),
-    ("Families: correlation of prediction with assay inside each family (tables/family_mse.csv)",
-     reports.html_table(family_table.pivot_table(index=["family", "element"], columns="model", values="r")
-                        .round(2), index=True)),
-    ("Coverage of the 90 % conformal intervals on held-out folds (tables/coverage.csv; target 0.85-0.95)",
-     reports.html_table(coverage.groupby("model")["coverage"].describe()[["min", "mean", "max"]], index=True)),
-    ("Reconstructions of the decoder models (R² by energy region, keV)",
-     reports.html_table(pd.DataFrame({m: metrics[m]["reconstruction_r2_by_region"] for m in reconstructions}),
-                        index=True) if reconstructions else "<p>No decoder model.</p>"),
-]
+sections = reports.evaluation_sections(
+    metrics=metrics, table1=table1, removed=removed, table2_wide=evaluation.table2_wide(table2), n_kept=len(kept),
+    has_floor=floor is not None, targets=targets, versus=versus, family_table=family_table, coverage=coverage,
+    reconstruction_r2={m: metrics[m]["reconstruction_r2_by_region"] for m in reconstructions})
 reports.write_index(index_path, title=f"AXS pipeline report: {dataset_name}", root=Path.cwd(),
-                    data_facts=dataset.describe(ds), runs=runs, sections=sections,
-                    figures=sorted(Path(figures_dir).glob("*.png")), links=other_reports,
-                    experiments=experiment_reports,
-                    model_reports=model_reports, smoke=smoke,
+                    data_facts=reports.describe_dataset(ds), runs=reports.stage_runs(artifacts_dir),
+                    sections=sections, figures=sorted(Path(figures_dir).glob("*.png")), links=other_reports,
+                    experiments=experiment_reports, model_reports=model_reports, smoke=smoke,
                     this_run={"stage": "evaluate", "parameters": {"models": models}})
-headline
+reports.headline(metrics)

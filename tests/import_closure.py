@@ -55,17 +55,48 @@ def closure(paths: list[Path]) -> list[str]:
     return sorted(files)
 
 
-if __name__ == "__main__":
-    # Print each stage's code deps for dvc.yaml: the runner and its notebook's import closure.
+def stage_code_deps() -> dict[str, list[str]]:
+    """Each stage's code deps for dvc.yaml: the runner and its notebook's import closure."""
     import sys
 
     root = LIB.parent
     sys.path.insert(0, str(LIB))
     from axs.pipeline.paths import NOTEBOOK_NAMES
 
-    runner = [Path("lib/axs/pipeline/stage.py")]
+    runner = root / "lib/axs/pipeline/stage.py"
+    out = {}
     for stage, name in NOTEBOOK_NAMES.items():
         notebook = root / "notebooks" / f"{name}.py"
         if notebook.exists():
-            deps = sorted({"lib/axs/pipeline/stage.py", *closure([root / p for p in runner]), *closure([notebook])})
-            print(f"{stage}:\n" + "\n".join(f"  - {d}" for d in deps))
+            out[stage] = sorted({"lib/axs/pipeline/stage.py", *closure([runner]), *closure([notebook])})
+    return out
+
+
+def rewrite_dvc_yaml(text: str, deps: dict[str, list[str]]) -> str:
+    """``dvc.yaml`` with each stage's ``lib/`` deps replaced by ``deps[stage]`` (comments and order kept)."""
+    out, stage, written = [], None, set()
+    for line in text.splitlines():
+        header = line.rstrip()
+        if header.startswith("  ") and not header.startswith("   ") and header.endswith(":"):
+            stage = header.strip()[:-1]
+        stripped = line.strip()
+        if stripped.startswith("- lib/") and stage in deps:
+            if stage not in written:
+                indent = line[: len(line) - len(line.lstrip())]
+                out += [f"{indent}- {d}" for d in deps[stage]]
+                written.add(stage)
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    # Print each stage's code deps; with --write, put them into dvc.yaml.
+    import sys
+
+    deps = stage_code_deps()
+    if "--write" in sys.argv:
+        dvc_yaml = LIB.parent / "dvc.yaml"
+        dvc_yaml.write_text(rewrite_dvc_yaml(dvc_yaml.read_text(encoding="utf-8"), deps), encoding="utf-8")
+    for stage, files in deps.items():
+        print(f"{stage}:\n" + "\n".join(f"  - {d}" for d in files))

@@ -1,4 +1,4 @@
-"""A tiny raw dataset in the documented format (README "Data format"), written fresh by each test.
+"""A tiny raw dataset in the documented format (docs/data-format.md), written fresh by each test.
 
 Spectra are Gaussian peaks at a few elements' K-L3 energies (xraylib) whose
 heights follow the cores' concentrations, on a smooth background, with Poisson

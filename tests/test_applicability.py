@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 
 from axs.applicability import (ApplicabilityChecker, FLAG_NAMES, calibrate_applicability, conformal_threshold,
                                parse_tube, relative_reconstruction_error)
-from test_peakfit import ENERGIES_KEV, synthetic_set
+from synthetic_spectra import ENERGIES_KEV, synthetic_set
 
 TUBE = "Rh 40 kV"
 

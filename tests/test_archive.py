@@ -13,7 +13,7 @@ from axs.elements import ASSAY_ELEMENTS
 from axs.errors import DataError
 from axs.peakfit import PeakFitModel
 from axs.predict import load_predictor
-from test_peakfit import ENERGIES_KEV, synthetic_set
+from synthetic_spectra import ENERGIES_KEV, synthetic_set
 
 LIVE_TIME_S = 20.0
 N_SPECTRA = 40

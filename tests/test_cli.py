@@ -23,7 +23,7 @@ from axs.elements import ASSAY_ELEMENTS
 from axs.peakfit import PeakFitModel
 from axs.predict import load_predictor, predict_files
 from axs.spectrum_files import Spectrum, write_spectrum
-from test_peakfit import ENERGIES_KEV, synthetic_set
+from synthetic_spectra import ENERGIES_KEV, synthetic_set
 
 LIVE_TIME_S = 30.0
 

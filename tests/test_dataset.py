@@ -13,12 +13,13 @@ from axs import dataset, files
 from axs.assays import ABOVE, BELOW
 from axs.errors import DataError
 from axs.spectrum_files import read_spectrum
-from pipeline_fixtures import tree_digest, write_raw_data
+from pipeline_fixtures import tree_digest
 
 
 @pytest.fixture
-def raw(tmp_path) -> Path:
-    return write_raw_data(tmp_path / "data", n_cores=6, n_orientations=2)
+def raw(raw_data) -> Path:
+    """A copy of the session's raw dataset (conftest.py): tests of bad input damage it."""
+    return raw_data
 
 
 def _prepare(raw: Path, out: Path, **kw):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from axs.intervals import conformal_intervals, conformity_scores, interval_coverage
+from axs.evaluation import interval_coverage
+from axs.intervals import conformal_intervals, conformity_scores
 
 
 def test_half_width_is_the_conformal_quantile_of_the_scores():

@@ -43,12 +43,3 @@ def test_saved_png_bytes_repeat(tmp_path):
         plots.save_figure(plots.reconstruction(energy, np.exp(-energy), np.exp(-energy) * 1.1, "core_001"),
                           tmp_path / name)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-
-
-def test_variants_share_their_base_colour_and_differ_by_line_style():
-    from axs.pipeline.plots import model_colour, model_linestyle
-
-    assert model_colour("lasso_scatter") == model_colour("lasso")
-    assert model_colour("axs_plus_pool") == model_colour("axs_plus") != model_colour("axs")
-    assert model_colour("unknown") == "0.4"
-    assert [model_linestyle(m) for m in ("cnn", "cnn_scatter", "axs_plus_pool")] == ["-", "--", ":"]

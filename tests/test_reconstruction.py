@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from axs.reconstruction import REGIONS_KEV, chi2_per_channel, r2_by_region, reconstruction_error, theta_truth_r
+from axs.reconstruction import reconstruction_error
+from axs.reconstruction_scores import REGIONS_KEV, chi2_on_counts, chi2_per_channel, r2_by_region, theta_truth_r
 
 
 def test_r2_by_region_by_hand():
@@ -42,6 +43,16 @@ def test_chi2_per_channel_by_hand_and_poisson_limit():
     rng = np.random.default_rng(0)
     mean = rng.uniform(5, 500, (50, 400))
     assert chi2_per_channel(rng.poisson(mean), mean) == pytest.approx(1.0, abs=0.02)
+
+
+def test_chi2_on_counts_multiplies_rates_by_live_time_and_skips_rows_without_one():
+    observed_cps = np.array([[2.0, 0.0, 5.0, 0.5], [9.0, 9.0, 9.0, 9.0]])
+    reconstructed_cps = np.array([[1.0, 0.25, 5.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    # row 0 at 2 s is the by-hand case above (3.25 / 4); row 1 has no live time (rates only): left out
+    assert chi2_on_counts(observed_cps, reconstructed_cps, np.array([2.0, np.nan])) == pytest.approx(3.25 / 4)
+    assert chi2_on_counts(observed_cps, reconstructed_cps, np.array([np.nan, np.nan])) is None
+    with pytest.raises(ValueError, match="live_time_s: expected one live time per spectrum"):
+        chi2_on_counts(observed_cps, reconstructed_cps, np.array([2.0]))
 
 
 def test_theta_truth_r_by_hand():

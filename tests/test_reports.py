@@ -44,3 +44,30 @@ def test_front_page_links_the_experiments_of_the_dataset_they_run_on(tmp_path):
     bare = write_index(tmp_path / "other.html", title="t", root=tmp_path, data_facts="", runs=[], sections=[],
                        figures=[]).read_text()
     assert "Experiments on these data" not in bare
+
+
+def test_evaluation_sections_say_what_the_tables_hold_and_what_is_missing():
+    import pandas as pd
+
+    from axs.pipeline.reports import evaluation_sections, headline
+
+    metrics = {"lasso": {"mean_mse": 1.0, "wins": 2, "reconstruction_r2_by_region": {"1-3": 0.5}},
+               "axs": {"mean_mse": 2.0, "wins": 0}}
+    assert list(headline(metrics).columns) == ["model", "mean_mse", "wins"]      # nested values left out
+    versus = pd.DataFrame({"model": ["axs", "axs"], "cnn": ["cnn", "cnn"], "verdict": ["better", "tie"]})
+    family = pd.DataFrame({"family": ["granite"], "element": ["Fe"], "model": ["axs"], "r": [0.5]})
+    coverage = pd.DataFrame({"model": ["axs", "axs"], "coverage": [0.8, 0.9]})
+    common = dict(metrics=metrics, table1=pd.DataFrame({"model": ["axs"], "best_on": ["Fe"]}),
+                  removed=pd.DataFrame({"element": ["Li"], "reason": ["zero variance"]}),
+                  table2_wide=pd.DataFrame({"axs": ["1.0e+00±1.0e-01"]}, index=["Fe"]), n_kept=1,
+                  targets=pd.DataFrame({"best": ["axs"]}, index=["Fe"]), family_table=family, coverage=coverage)
+    with_all = dict(evaluation_sections(has_floor=True, versus=versus, reconstruction_r2={"axs": {"1-3": 0.5}},
+                                        **common))
+    assert "Table 2: MSE ± SE (wt%²) over the 1 kept elements" in with_all
+    assert "The floor:" in with_all["Table 2: MSE ± SE (wt%²) over the 1 kept elements"]
+    verdicts = next(v for k, v in with_all.items() if k.startswith("Each decoder model"))
+    assert "better" in verdicts and "tie" in verdicts
+    bare = dict(evaluation_sections(has_floor=False, versus=versus.iloc[:0], reconstruction_r2={}, **common))
+    assert "No ground truth" in bare["Table 2: MSE ± SE (wt%²) over the 1 kept elements"]
+    assert "No pair of a decoder model" in next(v for k, v in bare.items() if k.startswith("Each decoder"))
+    assert "No decoder model" in next(v for k, v in bare.items() if k.startswith("Reconstructions"))

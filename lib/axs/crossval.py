@@ -3,36 +3,43 @@
 For each fold *j*, a fresh model is fitted on the other folds and predicts
 fold *j*, so every core gets a prediction from a model that never saw it.
 The predictions are written as ``predictions.nc`` per model (with the folds
-used) and read back by ``evaluate``. Scoring them (fold MSE, CV MSE and SE,
-the floor) is :mod:`axs.evaluation`'s job, so changing how results are
-scored or reported never re-runs training.
+used) and read back by ``evaluate`` (:func:`axs.evaluation.load_predictions`).
+Reading and scoring them (fold MSE, CV MSE and SE, the floor) is
+:mod:`axs.evaluation`'s job, so changing how results are scored or reported
+never re-runs training.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from axs.dataset import NETCDF_ENGINE
+#: The file a training stage writes its out-of-fold predictions to (:func:`predictions_dataset`).
+PREDICTIONS_FILE = "predictions.nc"
+#: ... and the per-fold training curves of a network (fold, epoch, series).
+HISTORY_FILE = "training_history.csv"
+
 
 
 def out_of_fold_predictions(make_model: Callable[[int], object], X: np.ndarray, Y: np.ndarray,
                             folds: np.ndarray, fit_kwargs: dict | None = None,
-                            on_fold: Callable[[int, object, np.ndarray], None] | None = None) -> np.ndarray:
+                            on_fold: Callable[[int, object, np.ndarray], None] | None = None,
+                            test_folds: Sequence[int] | None = None) -> np.ndarray:
     """Predictions for every sample from a model that never saw it (k-fold cross-validation).
 
     ``make_model(j)`` returns a fresh model for fold ``j``; it is fitted on
     the samples whose fold is not ``j`` (``fit(X, Y, **fit_kwargs)``) and
     predicts those whose fold is ``j``. ``on_fold(j, model, test_mask)`` is
     called after each fold (to keep per-fold extras such as learned
-    simulator parameters or reconstructions). Returns (n_samples, n_outputs).
+    simulator parameters or reconstructions). ``test_folds``: the folds held
+    out in turn (default all; the rows of the others stay NaN, for an
+    experiment that tests a few folds). Returns (n_samples, n_outputs).
     """
     folds = np.asarray(folds)
     predicted = None
-    for j in np.unique(folds):
+    for j in (np.unique(folds) if test_folds is None else test_folds):
         test = folds == j
         model = make_model(int(j))
         model.fit(X[~test], Y[~test], **(fit_kwargs or {}))
@@ -80,11 +87,6 @@ def label_efficiency(make_model: Callable[[int], object], X: np.ndarray, Y: np.n
     return results
 
 
-def predictions_path(artifacts_dir: str | Path, model: str) -> Path:
-    """Where a model's out-of-fold predictions live: ``train/<model>/predictions.nc``."""
-    return Path(artifacts_dir) / "train" / model / "predictions.nc"
-
-
 def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
                         reconstruction_cps: np.ndarray | None = None, theta: np.ndarray | None = None,
                         theta_elements: Sequence[str] = ()) -> xr.Dataset:
@@ -105,42 +107,3 @@ def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
                         {"long_name": "out-of-fold theta (eq. 4)"})
         out = out.assign_coords(theta_element=list(theta_elements))
     return out
-
-
-def load_predictions(artifacts_dir: str | Path, models: Sequence[str], folds: xr.DataArray) -> xr.DataArray:
-    """Out-of-fold predictions of ``models`` as one DataArray (model, sample, element), wt%.
-
-    Raises ValueError if a model's predictions were made with other folds than ``folds``.
-    """
-    arrays = []
-    for model in models:
-        with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
-            p = p.load()
-        if not np.array_equal(p["fold"].sel(sample=folds["sample"]).to_numpy(), folds.to_numpy()):
-            raise ValueError(f"{model}: predictions were made with other cross-validation folds")
-        arrays.append(p["predicted_pct"].sel(sample=folds["sample"]))
-    return xr.concat(arrays, dim=xr.DataArray(list(models), dims="model", name="model"))
-
-
-def load_decoder_outputs(artifacts_dir: str | Path, models: Sequence[str], variable: str) -> dict[str, xr.DataArray]:
-    """A variable only decoder models write to ``predictions.nc`` (``reconstruction_cps`` (sample, channel),
-    counts/s; ``theta`` (sample, theta_element)), for each model of ``models`` that has it."""
-    out = {}
-    for model in models:
-        with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
-            if variable in p:
-                out[model] = p[variable].load()
-    return out
-
-
-def load_histories(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str, "pd.DataFrame"]:
-    """Per-fold training curves (``training_history.csv``: fold, epoch, series) of the models that keep them."""
-    import pandas as pd
-
-    out = {}
-    for model in models:
-        path = predictions_path(artifacts_dir, model).with_name("training_history.csv")
-        if path.exists():
-            out[model] = pd.read_csv(path)
-    return out
-

@@ -2,7 +2,7 @@
 
 Reads what an instrument and an assay lab deliver (``data/manifest.csv``, the
 spectrum files it lists, ``data/assays.csv``, ``data/assay_limits.csv`` and the
-optional ``data/samples.csv``; formats in the README "Data format"), checks
+optional ``data/samples.csv``; formats in docs/data-format.md), checks
 everything against everything, and builds one :class:`xarray.Dataset`:
 
 * ``spectrum_cps(sample, channel)``: counts per second per channel, the mean
@@ -425,11 +425,3 @@ def prepare_truth(data_dir: str | Path, samples, out_path: str | Path) -> bool:
             out["rock_type"] = labelled["rock_type"].load()
     write_netcdf(out, out_path)
     return True
-
-
-def describe(ds: xr.Dataset) -> str:
-    """One line on a prepared dataset: samples, elements, channels and energy range, folds, censoring."""
-    return (f"{ds.sizes['sample']} labelled samples, {ds.sizes['element']} elements, {ds.sizes['channel']} "
-            f"channels ({float(ds.energy_kev[0]):.2f}-{float(ds.energy_kev[-1]):.2f} keV), "
-            f"{ds.attrs['n_folds']}-fold CV (seed {ds.attrs['fold_seed']}); censored assays: "
-            f"{ds.attrs['censoring']}")

@@ -38,7 +38,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from axs.crossval import out_of_fold_predictions
+from axs import model_registry
+from axs.crossval import HISTORY_FILE, PREDICTIONS_FILE, out_of_fold_predictions
+from axs.dataset import NETCDF_ENGINE
+from axs.intervals import DEFAULT_LEVEL, conformal_intervals, conformity_scores
 
 #: Name of the training-fold mean predictor and of the error floor in the score tables.
 MEAN, FLOOR = "mean", "floor"
@@ -386,16 +389,13 @@ def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequenc
     return mse.to_pandas().T.rename_axis(columns=None).reset_index()
 
 
-#: Base names of the linear models (LR, LASSO and the PyMca peer, whatever their normalisation).
-LINEAR_BASES = ("lr", "lasso", "pymca")
-
-
 def target_ratios(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
     """Per element (rows, in order): the best model, its MSE over the floor's (NaN without a floor), and
     for each network (every model that is not LR, LASSO or PyMca, any normalisation) its MSE over the best
-    linear model's: the issue's targets, measured (a ratio over an MSE of about 0 is NaN, never formed)."""
+    linear model's: the issue's targets, measured (a ratio over an MSE of about 0 is NaN, never formed).
+    Linear: the registry's linear and peak-fit models (:func:`axs.model_registry.is_linear`)."""
     mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas()
-    linear = [m for m in models if m.split("_")[0] in LINEAR_BASES]
+    linear = [m for m in models if model_registry.is_model_name(m) and model_registry.is_linear(m)]
     best = best_model(scores, models, elements)
     out = pd.DataFrame({"best": best})
     floor = (scores["mse"].sel(model=FLOOR, element=list(elements)).to_pandas() if FLOOR in scores["model"]
@@ -409,27 +409,25 @@ def target_ratios(scores: xr.Dataset, models: Sequence[str], elements: Sequence[
     return out.rename_axis("element")
 
 
-def cnn_counterpart(model: str, models: Sequence[str]) -> str | None:
-    """The CNN with the same encoder and input as a decoder model (``axs_scatter`` -> ``cnn_scatter``,
-    ``axs_plus`` -> ``cnn``), if it is among ``models``."""
-    for base in ("axs_plus", "axs"):
-        if model == base or model.startswith(base + "_"):
-            rest = model[len(base):]
-            suffix = rest if rest in ("", *(f"_{n}" for n in ("scatter",))) else ""
-            candidate = f"cnn{suffix}"
-            return candidate if candidate in models else None
-    return None
+def decoder_pairs(models: Sequence[str]) -> dict[str, str]:
+    """Each decoder model of ``models`` -> the CNN with its encoder and input
+    (:func:`axs.model_registry.cnn_counterpart`: ``axs_scatter`` -> ``cnn_scatter``), where that is among
+    ``models`` too; names that are not models (``mean``, ``floor``) are skipped."""
+    pairs = {}
+    for model in models:
+        if model_registry.is_model_name(model) and model_registry.has_decoder(model):
+            cnn = model_registry.cnn_counterpart(model)
+            if cnn in models:
+                pairs[model] = cnn
+    return pairs
 
 
 def decoder_vs_cnn(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
-    """Each decoder model against the CNN with its encoder and input, per element: ``model, cnn, element,
-    mse, cnn_mse, combined_se`` and ``verdict``: ``better``/``worse`` when the MSEs differ by more than one
-    combined SE (sqrt(SE1^2 + SE2^2)), else ``tie``."""
+    """Each decoder model against the CNN with its encoder and input (:func:`decoder_pairs`), per element:
+    ``model, cnn, element, mse, cnn_mse, combined_se`` and ``verdict``: ``better``/``worse`` when the MSEs
+    differ by more than one combined SE (sqrt(SE1^2 + SE2^2)), else ``tie``."""
     rows = []
-    for model in models:
-        cnn = cnn_counterpart(model, models)
-        if cnn is None:
-            continue
+    for model, cnn in decoder_pairs(models).items():
         for e in elements:
             a, b = (float(scores["mse"].sel(model=m, element=e)) for m in (model, cnn))
             se = float(np.hypot(scores["se"].sel(model=model, element=e), scores["se"].sel(model=cnn, element=e)))
@@ -466,3 +464,71 @@ def relative_label_efficiency(table: pd.DataFrame, variance: pd.Series, visible:
     out["relative_mse"] = out["mse"] / out["element"].map(variance)
     out["visible"] = out["element"].isin(list(visible))
     return out
+
+
+# -- reading what the training stages wrote ------------------------------------------------------
+def predictions_path(artifacts_dir: str | Path, model: str) -> Path:
+    """Where a model's out-of-fold predictions live: ``train/<model>/predictions.nc`` of a dataset's artifacts."""
+    return Path(artifacts_dir) / "train" / model / PREDICTIONS_FILE
+
+
+def load_predictions(artifacts_dir: str | Path, models: Sequence[str], folds: xr.DataArray) -> xr.DataArray:
+    """Out-of-fold predictions of ``models`` as one DataArray (model, sample, element), wt%.
+
+    Raises ValueError if a model's predictions were made with other folds than ``folds``.
+    """
+    arrays = []
+    for model in models:
+        with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
+            p = p.load()
+        if not np.array_equal(p["fold"].sel(sample=folds["sample"]).to_numpy(), folds.to_numpy()):
+            raise ValueError(f"{model}: predictions were made with other cross-validation folds")
+        arrays.append(p["predicted_pct"].sel(sample=folds["sample"]))
+    return xr.concat(arrays, dim=xr.DataArray(list(models), dims="model", name="model"))
+
+
+def load_decoder_outputs(artifacts_dir: str | Path, models: Sequence[str], variable: str) -> dict[str, xr.DataArray]:
+    """A variable only decoder models write to ``predictions.nc`` (``reconstruction_cps`` (sample, channel),
+    counts/s; ``theta`` (sample, theta_element)), for each model of ``models`` that has it."""
+    out = {}
+    for model in models:
+        with xr.open_dataset(predictions_path(artifacts_dir, model), engine=NETCDF_ENGINE) as p:
+            if variable in p:
+                out[model] = p[variable].load()
+    return out
+
+
+def load_histories(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Per-fold training curves (``training_history.csv``: fold, epoch, series) of the models that keep them."""
+    out = {}
+    for model in models:
+        path = predictions_path(artifacts_dir, model).with_name(HISTORY_FILE)
+        if path.exists():
+            out[model] = pd.read_csv(path)
+    return out
+
+
+def interval_coverage(Y: np.ndarray, predicted: np.ndarray, folds: np.ndarray, elements: Sequence[str],
+                      model: str, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """Empirical coverage per element on held-out folds: columns ``element, model, level, coverage``.
+
+    ``predicted`` are out-of-fold predictions of ``Y`` (n, elements); for each
+    fold j, intervals for fold j's cores are calibrated on the residuals of the
+    other folds' cores, and coverage is the share of all cores whose assay
+    lies inside its interval (cores whose assay is blank are left out). NaN for an element the model does
+    not predict.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    folds = np.asarray(folds)
+    scores = conformity_scores(Y, predicted)
+    inside = np.full(Y.shape, np.nan)
+    for j in np.unique(folds):
+        test = folds == j
+        lower, upper = conformal_intervals(predicted[test], list(scores[~test].T), level)
+        known = np.isfinite(lower) & np.isfinite(Y[test])     # a blank assay (not analysed) is not counted
+        inside[test] = np.where(known, (Y[test] >= lower) & (Y[test] <= upper), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: elements the model does not predict
+        coverage = np.nanmean(inside, axis=0)
+    return pd.DataFrame({"element": list(elements), "model": model, "level": float(level), "coverage": coverage})

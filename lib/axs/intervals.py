@@ -10,8 +10,8 @@ exchangeability of the new core with the training cores, the interval holds
 the true concentration with probability at least ``1 - alpha``; the scores are
 stored, so any level can be chosen at prediction time.
 
-:func:`interval_coverage` checks this on held-out folds: fold j's intervals
-are calibrated on the other folds' residuals only.
+:func:`axs.evaluation.interval_coverage` checks this on held-out folds: fold j's
+intervals are calibrated on the other folds' residuals only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 from crepes import ConformalRegressor
 
 #: Interval level when none is given (``axs predict --level``).
@@ -65,29 +64,3 @@ def conformal_intervals(predicted: np.ndarray, scores: Sequence[np.ndarray], lev
     missing = ~np.isfinite(predicted)
     lower[missing] = upper[missing] = np.nan
     return lower, upper
-
-
-def interval_coverage(Y: np.ndarray, predicted: np.ndarray, folds: np.ndarray, elements: Sequence[str],
-                      model: str, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
-    """Empirical coverage per element on held-out folds: columns ``element, model, level, coverage``.
-
-    ``predicted`` are out-of-fold predictions of ``Y`` (n, elements); for each
-    fold j, intervals for fold j's cores are calibrated on the residuals of the
-    other folds' cores, and coverage is the share of all cores whose assay
-    lies inside its interval (cores whose assay is blank are left out). NaN for an element the model does
-    not predict.
-    """
-    Y = np.asarray(Y, dtype=np.float64)
-    predicted = np.asarray(predicted, dtype=np.float64)
-    folds = np.asarray(folds)
-    scores = conformity_scores(Y, predicted)
-    inside = np.full(Y.shape, np.nan)
-    for j in np.unique(folds):
-        test = folds == j
-        lower, upper = conformal_intervals(predicted[test], list(scores[~test].T), level)
-        known = np.isfinite(lower) & np.isfinite(Y[test])     # a blank assay (not analysed) is not counted
-        inside[test] = np.where(known, (Y[test] >= lower) & (Y[test] <= upper), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: elements the model does not predict
-        coverage = np.nanmean(inside, axis=0)
-    return pd.DataFrame({"element": list(elements), "model": model, "level": float(level), "coverage": coverage})

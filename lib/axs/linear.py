@@ -30,7 +30,7 @@ from axs.normalisation import check_normalisation, model_name, normalise
 
 def _reject_unlabelled(name: str, X_unlabelled) -> None:
     if X_unlabelled is not None:
-        raise ValueError(f"X_unlabelled: {name} learns from labelled spectra only; only 'axs' uses unlabelled ones")
+        raise ValueError(f"X_unlabelled: {name} learns from labelled spectra only; only models with a decoder (axs.model_registry) use unlabelled ones")
 
 
 class SkopsSaved:

@@ -24,11 +24,12 @@ from pathlib import Path
 
 from axs.errors import DataError
 from axs.files import atomic_path
+from axs.model_registry import trusted_types
 
 #: Types a skops archive may hold besides those skops trusts by default (scikit-learn's estimators, numpy's,
-#: Python's containers): the model classes of axs, and the cross-validation splitter LassoCV keeps.
-TRUSTED_TYPES: tuple[str, ...] = ("axs.linear.LineRegression", "axs.linear.LassoRegression",
-                                  "axs.peakfit.PeakFitModel", "sklearn.model_selection._split.KFold")
+#: Python's containers): each registered model's class and what it keeps (LassoCV's splitter), from
+#: :data:`axs.model_registry.MODELS`.
+TRUSTED_TYPES: tuple[str, ...] = trusted_types()
 
 #: File endings of saved models, as :func:`axs.predict.load_predictor` looks for them in a folder.
 MODEL_SUFFIXES: tuple[str, ...] = (".keras", ".skops")

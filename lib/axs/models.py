@@ -9,7 +9,9 @@ fit); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
 :mod:`axs.decoder_plus`), ``pymca`` (:mod:`axs.peakfit`), each also as ``<name>_<normalisation>``
 (``lasso_scatter``): the same model on geometry-normalised spectra
 (:mod:`axs.normalisation`; the hyperparameter ``normalisation``, stored with
-the model and applied again by ``predict``). :func:`model_kind` splits a name.
+the model and applied again by ``predict``). What each base model is (family,
+decoder, counterpart, colour, trusted types) is its entry in
+:data:`axs.model_registry.MODELS`, re-exported here; :func:`model_kind` splits a name.
 
     m = make_model("axs", energies_kev=energies, elements=ASSAY_ELEMENTS, seed=0, beta=1.0)
     m.fit(X, Y, X_unlabelled=None, verbose=0)
@@ -28,6 +30,7 @@ bar over epochs, ``2`` Keras's per-epoch lines, ``0`` nothing.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -41,20 +44,21 @@ from axs.arrays import check_spectra, check_targets
 from axs.elements import ASSAY_ELEMENTS
 from axs.errors import DataError
 from axs.files import atomic_path
-from axs.linear import LassoRegression, LineRegression
+# the estimator classes of the registry, imported so a stage's computed dependencies include their modules
+from axs.linear import LassoRegression, LineRegression  # noqa: F401
 from axs.model_files import EXPECTED, load_skops, model_file_kind
-from axs.networks import SIMULATORS, SpectrumNetwork
-from axs.normalisation import NORMALISATIONS, model_name, normalise, parse_model_name, scatter_counts
-from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel
+from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, family, has_decoder,  # noqa: F401
+                                is_linear, model_names, parse, uses_unlabelled)
+from axs.networks import SpectrumNetwork
+from axs.normalisation import model_name, normalise, scatter_counts
+from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel  # noqa: F401
 from axs.training import (EpochProgress, element_weights, input_standardisation, pretraining_batches, set_seed,
                           spectrum_scale, target_offset, target_scaling, training_batches, transform_targets,
                           validation_split)
 
 _TRAINING = {
     "batch_size": 16,            # spectra per gradient step
-    # share of fit()'s labelled data held out for early stopping on its J_p: 0.2 leaves ~32 of the stand-in's
-    # 159 training cores to decide (0.1 left 16; k-fold inside each fold would cost k trainings)
-    "validation_fraction": 0.2,
+    "validation_fraction": 0.2,  # share of fit()'s labelled data held out for early stopping on its J_p
     "target_transform": "linear",  # "linear" (the paper) or "log": what eq. 14 compares (axs.training)
     # eq. 14 weighs focus_elements 1 and every other element other_elements_weight (None: all alike, the
     # paper); the early-stopping J_p is the same weighted mean (axs.training.element_weights)
@@ -69,64 +73,55 @@ _ENCODER = {
     "kernel_sizes": (9,),        # kernel width (channels) of each convolution layer
     "pool_size": 4,              # max-pooling after each convolution
     "dense_units": (64,),        # width of each fully connected encoder layer
-    "dropout": 0.0,              # 0.1 on theta blurs the Output module's input: predictions fall into rock families
-    "activation": "elu",         # Encoder's hidden layers; the paper's sigmoid fits the training folds ~100x slower
-    "l1": 1e-5,                  # 1e-4 already starves the CNN's encoder (predicts the mean) on the stand-in data
+    "dropout": 0.0,              # on the Encoder's dense layers and theta
+    "activation": "elu",         # Encoder's hidden layers (the paper's: sigmoid)
+    "l1": 1e-5,                  # L1 penalty on the Encoder's and Output module's weights
     "min_relative_probability": 1e-3,  # lines weaker than this share of their element's strongest are dropped
     "simulator_elements": None,  # elements theta covers (None: axs.decoder.visible_elements: K >= 1.5 keV, L >= 2 keV, Ar, Rh)
 }
 
-#: Default hyperparameters of every model (``make_model`` keywords). Encoder (CNN, AXS) set on fold 0 of the
-#: stand-in's 10-fold split with scatter-normalised input (issue "Models that read the physics"): with the
-#: paper's sigmoid, training J_p was still 1.7e-3 after 400 epochs; with ELU 4e-5 after 50, and the
-#: validation J_p plateaus within ~100 epochs; dropout 0.1 and L1 1e-4 underfit (training J_p 4e-3).
-#: FCNN needs the stronger L1 (median held-out MSE / variance 0.55 with 1e-3 against 1.04 with 1e-5).
+#: Default hyperparameters of every model (``make_model`` keywords), for direct callers; the pipeline's are in
+#: params.yaml. How they were chosen (the measurements behind them): docs/models.md, "The library's defaults".
 DEFAULTS: dict[str, dict] = {
     "lr": {"min_line_energy_kev": 1.0, "half_window_channels": 0},
     "lasso": {"alpha": None, "n_alphas": 30, "eps": 1e-2, "cv_folds": 5, "max_iter": 5000},
     "fcnn": {**_TRAINING, "learning_rate": 1e-3, "epochs": 400, "patience": 40, "dropout": 0.1, "l1": 1e-3},
     "cnn": {**_TRAINING, **_ENCODER},
-    # beta weighs eq. 13 against eq. 14 in eq. 15: with spectra divided by the mean spectrum's peak and targets
-    # scaled to [0.1, 0.9], a fitted J_r is ~5e-4 against J_p ~5e-3. On folds 0-2 of the stand-in data with
-    # scatter-normalised input and the Encoder defaults above, held-out MSE / floor at beta 10 against 1:
-    # Mn 13.9 / 8.9, Sr 114 / 50, Ti 39 / 29, Rb 3.7 / 2.4 (the paper's raw-input setting had 10 and 1 tied).
+    # beta weighs eq. 13 against eq. 14 in eq. 15
     # unlabelled_batch_size: unlabelled spectra added to each labelled batch when fit gets X_unlabelled
     # pretrain_epochs: epochs (of the joint phase's length) of reconstruction-only training (beta J_r) on the
     # training spectra and the unlabelled pool before eq. 15 is trained; 0: none, the paper
     "axs": {**_TRAINING, **_ENCODER, "beta": 1.0, "unlabelled_batch_size": 16, "pretrain_epochs": 0},
 }
 # AXS+: the switches of axs.decoder_plus.XRFSimulatorPlus (all on), its line shape, the tube voltage (kV, where
-# the continuum ends) and the weighting of eq. 13 (axs.reconstruction.reconstruction_error: mse, sqrt, poisson;
-# fold 0 of the stand-in, 300 epochs: sqrt gives chi2/channel 29 and R^2 0.46-0.98 over 3-35 keV, mse 86-120 and
-# -0.3-0.99: mse spends the fit on the tall peaks and leaves the continuum and the weak lines).
-# theta covers the assayed elements, the matrix's Si and the air's Ar, not all 79 with a line on the axis: on
-# fold 0 of the stand-in, with all 79 the encoder kept every absent element's theta near its softplus start
-# (~0.7), a comb of spurious peaks over the continuum; the anode (Rh) is left to the scatter terms.
+# the continuum ends), the weighting of eq. 13 (axs.reconstruction.reconstruction_error: mse, sqrt, poisson) and
+# theta's elements: the assayed ones, the matrix's Si and the air's Ar (the anode's lines are the scatter terms').
 DEFAULTS["axs_plus"] = {**DEFAULTS["axs"], "detector_width": True, "line_shape": "voigt", "scatter": True,
                         "continuum": True, "escape": True, "pileup": True, "matrix": True, "tube_kv": 40.0,
                         "reconstruction_loss": "sqrt",
                         "simulator_elements": sorted({*ASSAY_ELEMENTS, "Si", "Ar"}),
                         # theta head's initial bias: softplus(-4) = 0.018, every element starts nearly absent
-                        # and is turned on by its peaks (from softplus(0) = 0.69, absent elements stayed lit)
                         "theta_initial_bias": -4.0}
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
 for _defaults in DEFAULTS.values():
     _defaults["normalisation"] = "none"      # axs.normalisation; a name's suffix sets it ("lasso_scatter")
 
-#: Every model name: each base model of :data:`DEFAULTS` with the paper's raw input, and
+#: Every model name: each base model of the registry with the paper's raw input, and
 #: ``<base>_<normalisation>`` for each geometry normalisation of :mod:`axs.normalisation`.
-MODEL_NAMES: tuple[str, ...] = (*DEFAULTS, *(f"{base}_{n}" for n in NORMALISATIONS if n != "none"
-                                             for base in DEFAULTS))
-
-
-#: The base models with a decoder (encode, reconstruct, theta, unlabelled spectra).
-AUTOENCODERS: tuple[str, ...] = tuple(SIMULATORS)
+MODEL_NAMES: tuple[str, ...] = model_names()
 
 
 def model_kind(name: str) -> tuple[str, str]:
-    """(base model, normalisation) of a model name: ``"cnn_scatter"`` -> ``("cnn", "scatter")``;
-    the inverse is :func:`axs.normalisation.model_name`."""
-    return parse_model_name(name, tuple(DEFAULTS))
+    """(base model, normalisation) of a model name: ``"cnn_scatter"`` -> ``("cnn", "scatter")``
+    (:func:`axs.model_registry.parse`); the inverse is :func:`axs.normalisation.model_name`."""
+    spec, normalisation = parse(name)
+    return spec.name, normalisation
+
+
+def estimator_class(spec: ModelSpec) -> type:
+    """The class a ``linear`` or ``peak-fit`` entry names (``"axs.linear.LassoRegression"``)."""
+    module, _, cls = spec.estimator.rpartition(".")
+    return getattr(importlib.import_module(module), cls)
 
 _INFERENCE_BATCH = 8192
 
@@ -162,7 +157,7 @@ class NeuralModel:
         X = self._input(X)
         Y = check_targets(Y, X.shape[0], len(self.elements), allow_missing=True)
         if X_unlabelled is not None and self.network.simulator is None:
-            raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only the auto-encoders (axs, axs_plus) use unlabelled ones")
+            raise ValueError(f"X_unlabelled: {self.name} learns from labelled spectra only; only models with a decoder (axs.model_registry) use unlabelled ones")
         X_u = (self._input(X_unlabelled, "X_unlabelled") if X_unlabelled is not None
                else np.zeros((0, X.shape[1]), np.float32))
         set_seed(self.seed)
@@ -303,9 +298,6 @@ class NeuralModel:
         return cls(network.kind, network.energies_kev, elements, seed, arch, network=network)
 
 
-_LINEAR = {"lr": LineRegression, "lasso": LassoRegression, "pymca": PeakFitModel}
-
-
 def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, **hyperparameters):
     """A new, untrained model ``name`` (one of :data:`MODEL_NAMES`) for spectra on ``energies_kev`` (keV).
 
@@ -313,9 +305,10 @@ def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, 
     ``hyperparameters`` override :data:`DEFAULTS`\\[base]; any other keyword is a TypeError, and so is a
     ``normalisation`` keyword that contradicts the name.
     """
-    if name not in MODEL_NAMES:
-        raise ValueError(f"name: expected one of {', '.join(MODEL_NAMES)}, got {name!r}")
-    base, normalisation = model_kind(name)
+    if name not in model_names():
+        raise ValueError(f"name: expected one of {', '.join(model_names())}, got {name!r}")
+    spec, normalisation = parse(name)
+    base = spec.name
     unknown = sorted(set(hyperparameters) - set(DEFAULTS[base]))
     if unknown:
         raise TypeError(f"make_model({name!r}): unknown hyperparameter(s) {', '.join(unknown)}; "
@@ -329,8 +322,8 @@ def make_model(name: str, energies_kev, elements=ASSAY_ELEMENTS, seed: int = 0, 
     if energies_kev.ndim != 1 or energies_kev.size < 2 or not np.all(np.diff(energies_kev) > 0):
         raise ValueError("energies_kev: expected an increasing 1-D energy axis (keV), one value per channel")
     chosen = {**DEFAULTS[name], **hyperparameters}
-    if name in _LINEAR:
-        return _LINEAR[name](energies_kev, elements, seed, **chosen)
+    if spec.family != "network":
+        return estimator_class(spec)(energies_kev, elements, seed, **chosen)
     for key in ("conv_filters", "kernel_sizes", "dense_units"):
         if key in chosen:
             chosen[key] = [int(v) for v in np.atleast_1d(chosen[key])]
@@ -347,7 +340,7 @@ def load_model(path):
     path = Path(path)
     if model_file_kind(path) == "skops":
         model = load_skops(path)
-        if not isinstance(model, tuple(_LINEAR.values())):
+        if not isinstance(model, tuple(estimator_class(s) for s in MODELS.values() if s.family != "network")):
             raise DataError(path, f"holds a {type(model).__name__}; expected {EXPECTED}")
         return model
     try:

@@ -35,8 +35,9 @@ from axs.reconstruction import reconstruction_error as weighted_reconstruction_e
 
 #: Decoders of the auto-encoding kinds: kind -> simulator layer class, built in one place
 #: (:func:`build_simulator`). A class needs ``for_energy_axis(energies_kev, elements=...,
-#: min_relative_probability=...)``, ``from_config``, ``n_elements``, ``element_names`` and ``parameters()``;
-#: registering another kind here is all a second decoder needs.
+#: min_relative_probability=...)``, ``from_config``, ``n_elements``, ``element_names`` and ``parameters()``.
+#: A second decoder registers its class here and its model in :data:`axs.model_registry.MODELS`
+#: (``decoder=True``), which everything else asks (docs/models.md, "Adding a model").
 SIMULATORS: dict[str, type] = {"axs": XRFSimulator, "axs_plus": XRFSimulatorPlus}
 
 

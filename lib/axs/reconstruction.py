@@ -1,12 +1,6 @@
-"""How well a decoder reconstructs spectra, and how physical its theta is; and weighted versions of eq. 13.
+"""Eq. 13, the reconstruction error a decoder model trains on, and its weighted versions.
 
-Metrics (issue "AXS+", item 3), all on out-of-fold reconstructions:
-
-* :func:`r2_by_region` -- R^2 of reconstructed against observed spectra in each energy region
-  of :data:`REGIONS_KEV` (keV, lower edge included, upper excluded), pooled over spectra and channels.
-* :func:`chi2_per_channel` -- Pearson chi^2 on counts, ``mean (o - r)^2 / max(r, min_variance)``:
-  about 1 for a reconstruction as good as Poisson noise allows.
-* :func:`theta_truth_r` -- Pearson r of each element's theta with its true surface concentration.
+(How well a trained decoder reconstructs, for the reports, is :mod:`axs.reconstruction_scores`.)
 
 Reconstruction errors (eq. 13 and its weighted options, for training):
 :func:`reconstruction_error` with ``weighting`` "mse" (eq. 13), "sqrt" (eq. 13 on
@@ -17,73 +11,7 @@ by the observed value with a floor: a Neyman chi^2).
 
 from __future__ import annotations
 
-import numpy as np
-
-#: Energy regions (keV) of the reconstruction R^2: name -> (lower edge, upper edge).
-REGIONS_KEV: dict[str, tuple[float, float]] = {"1-3": (1.0, 3.0), "3-5": (3.0, 5.0), "5-10": (5.0, 10.0),
-                                                "10-17": (10.0, 17.0), "17-25": (17.0, 25.0),
-                                                "25-35": (25.0, 35.0)}
 WEIGHTINGS = ("mse", "sqrt", "poisson")
-
-
-def _pair(observed, reconstructed, name="reconstructed"):
-    observed = np.asarray(observed, dtype=np.float64)
-    reconstructed = np.asarray(reconstructed, dtype=np.float64)
-    if observed.shape != reconstructed.shape:
-        raise ValueError(f"{name}: expected the shape of observed {observed.shape}, got {reconstructed.shape}")
-    return np.atleast_2d(observed), np.atleast_2d(reconstructed)
-
-
-def r2_by_region(energy_kev, observed, reconstructed, regions: dict | None = None) -> dict[str, float]:
-    """R^2 = 1 - sum (o - r)^2 / sum (o - mean o)^2 over all spectra and channels of each region.
-
-    ``energy_kev`` (channels,); ``observed``, ``reconstructed`` (n, channels) or (channels,), any
-    one unit. The mean is over the region's entries. NaN for a region with no channel or no variance.
-    """
-    observed, reconstructed = _pair(observed, reconstructed)
-    energy_kev = np.asarray(energy_kev, dtype=np.float64)
-    if energy_kev.shape != (observed.shape[1],):
-        raise ValueError(f"energy_kev: expected one energy per channel ({observed.shape[1]}), got {energy_kev.shape}")
-    out = {}
-    for name, (low, high) in (regions or REGIONS_KEV).items():
-        inside = (energy_kev >= low) & (energy_kev < high)
-        o, r = observed[:, inside], reconstructed[:, inside]
-        total = np.sum(np.square(o - o.mean())) if o.size else 0.0
-        out[name] = float(1.0 - np.sum(np.square(o - r)) / total) if total > 0 else float("nan")
-    return out
-
-
-def chi2_per_channel(observed_counts, reconstructed_counts, min_variance: float = 1.0) -> float:
-    """Pearson chi^2 per channel on counts: mean over spectra and channels of (o - r)^2 / max(r, min_variance).
-
-    Counts, not counts/s: multiply rates by the live time first. The variance floor keeps channels
-    the model puts (near) zero in from dividing by zero; 1 count keeps a Poisson-limited fit at about 1.
-    """
-    observed, reconstructed = _pair(observed_counts, reconstructed_counts, "reconstructed_counts")
-    return float(np.mean(np.square(observed - reconstructed) / np.maximum(reconstructed, min_variance)))
-
-
-def theta_truth_r(theta, truth_surface_pct, elements) -> dict[str, float]:
-    """Pearson r between theta and the true surface concentration, per element.
-
-    ``theta`` and ``truth_surface_pct`` are (samples, len(elements)), column k of both being
-    ``elements[k]`` (average the truth over orientations first when theta is per sample).
-    NaN where either column is constant.
-    """
-    theta = np.asarray(theta, dtype=np.float64)
-    truth = np.asarray(truth_surface_pct, dtype=np.float64)
-    elements = list(elements)
-    for name, values in (("theta", theta), ("truth_surface_pct", truth)):
-        if values.ndim != 2 or values.shape[1] != len(elements):
-            raise ValueError(f"{name}: expected shape (n_samples, {len(elements)}), got {values.shape}")
-    if theta.shape[0] != truth.shape[0]:
-        raise ValueError(f"truth_surface_pct: expected {theta.shape[0]} samples like theta, got {truth.shape[0]}")
-    out = {}
-    for k, element in enumerate(elements):
-        a, b = theta[:, k] - theta[:, k].mean(), truth[:, k] - truth[:, k].mean()
-        norm = np.sqrt(np.sum(a * a) * np.sum(b * b))
-        out[element] = float(np.sum(a * b) / norm) if norm > 0 else float("nan")
-    return out
 
 
 def reconstruction_error(observed, reconstructed, weighting: str = "mse", floor: float = 1e-3):

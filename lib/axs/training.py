@@ -1,4 +1,4 @@
-"""Training utilities shared by every model: seeding, validation split, input/target scaling, progress, array checks."""
+"""Training utilities shared by the networks: seeding, validation split, batches, element weights, input/target scaling, progress (array checks: axs.arrays)."""
 
 from __future__ import annotations
 

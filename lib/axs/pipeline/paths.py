@@ -28,12 +28,18 @@ NOTEBOOK_NAMES = {"prepare": "01_prepare", "train": "02_train", "evaluate": "04_
                   "label_efficiency": "03_label_efficiency", "ablation": "05_ablation"}
 #: Stages that draw figures; training draws none, so a change to a plot never re-runs training.
 STAGES_WITH_FIGURES = ("prepare", "evaluate", "label_efficiency")
+#: Stages whose reports say they ran in smoke mode (the notebook takes ``smoke``; the front page warns).
+STAGES_SHOWING_SMOKE = ("evaluate",)
 #: Files the evaluate stage writes under reports/[<dataset>/]tables/ and plots/ (dvc.yaml lists them).
 EVALUATE_TABLES = ("table1.csv", "table2.csv", "removed_elements.csv", "family_mse.csv", "coverage.csv")
 EVALUATE_PLOTS = ("mse_per_element.csv", "relative_mse_per_element.csv")
 #: The experiments outside dvc repro (make experiments) and the table each writes under reports/tables/.
 EXPERIMENT_TABLES = {"label_efficiency": "label_efficiency.csv", "ablation": "ablation.csv"}
 RUN_INFO = "run_info.json"
+#: What the prepare stage writes into its folder (``Layout.prepared``).
+PREPARED_FILES = {"dataset": "dataset.nc", "truth": "truth.nc", "unlabelled": "unlabelled.nc"}
+#: The exported model's folder inside a training stage's folder (``Layout.model_dir``).
+MODEL_DIR = "model"
 LOG_DIR = "logs"
 
 
@@ -44,6 +50,13 @@ class Layout:
     root: Path
     dataset: str = "standin"
     reports_prefix: str = ""
+
+    @classmethod
+    def of_artifacts(cls, artifacts_dir: str | Path, reports_prefix: str = "") -> "Layout":
+        """The layout whose artifacts folder is ``artifacts_dir`` (``<root>/artifacts/<dataset>``): what a
+        notebook, given ``artifacts_dir`` by the stage runner, reads its inputs through."""
+        artifacts_dir = Path(artifacts_dir)
+        return cls(artifacts_dir.parent.parent, artifacts_dir.name, reports_prefix)
 
     @property
     def artifacts(self) -> Path:
@@ -58,6 +71,14 @@ class Layout:
 
     def out_dir(self, stage: str, model: str | None = None) -> Path:
         return self.artifacts / stage / model if model else self.artifacts / stage
+
+    def prepared(self, what: str) -> Path:
+        """A file of the prepare stage: ``dataset``, ``truth`` (stand-in only) or ``unlabelled`` (if any)."""
+        return self.out_dir("prepare") / PREPARED_FILES[what]
+
+    def model_dir(self, model: str) -> Path:
+        """The exported model (field bundle) of a training stage."""
+        return self.out_dir("train", model) / MODEL_DIR
 
     def figures_dir(self, stage: str) -> Path:
         return self.reports / "figures" / stage

@@ -16,28 +16,38 @@ import seaborn as sns
 import xarray as xr
 import xraylib
 
+from axs import model_registry
 from axs.elements import UNIT_TO_PCT, atomic_number
 
 sns.set_theme(style="whitegrid", context="paper")
 
-#: One colour per model, the same in every figure.
-MODEL_COLOURS = dict(zip(["lr", "lasso", "fcnn", "cnn", "axs", "pymca", "floor", "mean", "axs_plus"],
-                         sns.color_palette("colorblind", 9)))
+#: Colours of the score tables' rows that are not models (the floor, the training-fold mean predictor);
+#: a model's colour is its registry entry's (:data:`axs.model_registry.MODELS`).
+REFERENCE_COLOURS = {"floor": "#fbafe4", "mean": "#949494"}
+#: Suffix of a label-efficiency run trained with the unlabelled pool (``axs_pool``: model ``axs``).
+POOL_SUFFIX = "_pool"
 
 
-def model_colour(model: str):
-    """The model's colour; a variant (``lasso_scatter``, ``axs_plus_pool``) takes that of its longest named
-    prefix (``lasso``, ``axs_plus``)."""
-    parts = model.split("_")
-    for n in range(len(parts), 0, -1):
-        if "_".join(parts[:n]) in MODEL_COLOURS:
-            return MODEL_COLOURS["_".join(parts[:n])]
-    return "0.4"
+def _model_of(label: str) -> tuple[str, bool]:
+    """(model name, trained with the unlabelled pool) of a figure label: a model name or a run ``<model>_pool``."""
+    pooled = label.endswith(POOL_SUFFIX) and model_registry.is_model_name(label.removesuffix(POOL_SUFFIX))
+    return (label.removesuffix(POOL_SUFFIX) if pooled else label), pooled
 
 
-def model_linestyle(model: str) -> str:
-    """Dashed for a geometry-normalised variant (``_scatter``), dotted for a run with the unlabelled pool."""
-    return ":" if model.endswith("_pool") else "--" if "_scatter" in model else "-"
+def model_colour(label: str):
+    """The colour of a model (any normalisation) or run, from its registry entry; the floor and the mean
+    predictor have their own; anything else grey."""
+    model, _ = _model_of(label)
+    if model_registry.is_model_name(model):
+        return model_registry.parse(model)[0].colour
+    return REFERENCE_COLOURS.get(label, "0.4")
+
+
+def model_linestyle(label: str) -> str:
+    """Dotted for a run with the unlabelled pool, dashed for a geometry-normalised model, else solid."""
+    model, pooled = _model_of(label)
+    normalised = model_registry.is_model_name(model) and model_registry.parse(model)[1] != "none"
+    return ":" if pooled else "--" if normalised else "-"
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 import yaml
 
 from axs.pipeline.paths import NOTEBOOK_NAMES, RUN_INFO, STAGES
@@ -49,6 +50,14 @@ def git_revision(root: str | Path) -> str:
     return f"{commit}, clean"
 
 
+def describe_dataset(ds: xr.Dataset) -> str:
+    """One line on a prepared dataset: samples, elements, channels and energy range, folds, censoring."""
+    return (f"{ds.sizes['sample']} labelled samples, {ds.sizes['element']} elements, {ds.sizes['channel']} "
+            f"channels ({float(ds.energy_kev[0]):.2f}-{float(ds.energy_kev[-1]):.2f} keV), "
+            f"{ds.attrs['n_folds']}-fold CV (seed {ds.attrs['fold_seed']}); censored assays: "
+            f"{ds.attrs['censoring']}")
+
+
 def stage_runs(artifacts_dir: str | Path) -> list[dict]:
     """Every stage's ``run_info.json`` under ``artifacts_dir`` (one dataset), in pipeline order."""
     artifacts_dir = Path(artifacts_dir)
@@ -66,6 +75,49 @@ def _img(path: Path) -> str:
 def html_table(frame: pd.DataFrame, index: bool = False) -> str:
     """A table for the front page: three significant figures, blanks for NaN."""
     return frame.to_html(index=index, border=0, na_rep="", float_format=lambda v: f"{v:.3g}")
+
+
+def headline(metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per model of ``metrics.json``'s scalar values (mean MSE, relative MSE, elements, wins, ...)."""
+    return pd.DataFrame({m: {k: v for k, v in values.items() if not isinstance(v, dict)}
+                         for m, values in metrics.items()}).T.rename_axis("model").reset_index()
+
+
+def evaluation_sections(*, metrics: dict[str, dict], table1: pd.DataFrame, removed: pd.DataFrame,
+                        table2_wide: pd.DataFrame, n_kept: int, has_floor: bool, targets: pd.DataFrame,
+                        versus: pd.DataFrame, family_table: pd.DataFrame, coverage: pd.DataFrame,
+                        reconstruction_r2: dict[str, dict]) -> list[tuple[str, str]]:
+    """The front page's (heading, HTML) blocks, in order, from the evaluate stage's tables: the headline
+    (:func:`headline`), Tables 1 and 2, removed elements, targets, each decoder model against its CNN
+    (``versus``: :func:`axs.evaluation.decoder_vs_cnn`), families, interval coverage and the decoder models'
+    reconstruction R² by region (``reconstruction_r2``: model -> region -> R²)."""
+    floor_note = ("The floor: a predictor that knew each core's true mean surface composition, calibrated "
+                  "linearly to the assays on the training folds." if has_floor else
+                  "No ground truth for these data, so no error floor; the reference values have their own "
+                  "uncertainty.")
+    verdicts = versus.groupby(["model", "cnn", "verdict"]).size().unstack(fill_value=0).reset_index()
+    return [
+        ("Headline: mean over kept elements (MSE relative to the mean predictor; wins = Table 1)",
+         html_table(headline(metrics))),
+        ("Table 1: elements where each model has the best cross-validated MSE", html_table(table1)),
+        ("Removed elements", html_table(removed)),
+        (f"Table 2: MSE ± SE (wt%²) over the {n_kept} kept elements",
+         "<p>SE = SD(fold MSEs)/√k; long form in <code>tables/table2.csv</code>. " + floor_note + "</p>"
+         + html_table(table2_wide, index=True)),
+        ("Targets on the well-visible elements: best model / floor, network / best linear model",
+         html_table(targets.round(2), index=True)),
+        ("Each decoder model against the CNN with its encoder and input (elements better / tie / worse by "
+         "more than one combined SE)",
+         html_table(verdicts) if len(versus) else "<p>No pair of a decoder model and its CNN was trained.</p>"),
+        ("Families: correlation of prediction with assay inside each family (tables/family_mse.csv)",
+         html_table(family_table.pivot_table(index=["family", "element"], columns="model", values="r").round(2),
+                    index=True)),
+        ("Coverage of the 90 % conformal intervals on held-out folds (tables/coverage.csv; target 0.85-0.95)",
+         html_table(coverage.groupby("model")["coverage"].describe()[["min", "mean", "max"]], index=True)),
+        ("Reconstructions of the decoder models (R² by energy region, keV)",
+         html_table(pd.DataFrame(reconstruction_r2), index=True) if reconstruction_r2
+         else "<p>No decoder model.</p>"),
+    ]
 
 
 def write_index(path: str | Path, *, title: str, root: str | Path, data_facts: str, runs: list[dict],

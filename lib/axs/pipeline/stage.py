@@ -80,6 +80,11 @@ def layout_for(root: Path, params: dict, dataset: str | None) -> tuple[str, Layo
     return dataset, Layout(root, dataset, params["datasets"][dataset].get("reports_prefix") or "")
 
 
+def smoke_mode(params: dict, smoke: bool | None = None) -> bool:
+    """Smoke mode: ``smoke`` when given (``--smoke``), else ``params.yaml``'s ``smoke``."""
+    return bool(params.get("smoke", False)) if smoke is None else bool(smoke)
+
+
 def stage_parameters(params: dict, stage: str, dataset: str | None = None, model: str | None = None,
                      smoke: bool | None = None) -> dict:
     """The papermill parameters of a stage: its ``params.yaml`` section, smoke overrides merged when smoke.
@@ -88,9 +93,10 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
     and ``hyperparams`` (the model's subsection); ``evaluate`` gets ``models``
     (``train.models``); ``label_efficiency`` gets the ``train.<model>``
     hyperparameters of each of its runs' models. Every stage gets
-    ``dataset_name`` and ``smoke``.
+    ``dataset_name``; those of :data:`~axs.pipeline.paths.STAGES_SHOWING_SMOKE` also ``smoke`` (the
+    others run smoke mode through their merged settings alone).
     """
-    smoke = bool(params.get("smoke", False)) if smoke is None else smoke
+    smoke = smoke_mode(params, smoke)
     dataset = dataset_names(params)[0] if dataset is None else dataset
     section = copy.deepcopy(params.get(stage) or {})
     overrides = section.pop("smoke_overrides", None) or {}
@@ -109,8 +115,17 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
         used = ([run["model"] for run in section["runs"].values()] if stage == "label_efficiency"
                 else ["axs", "axs_plus"])
         section["hyperparams"] = {model: train_section.get(model) or {} for model in used}
-    section.update(dataset_name=dataset, smoke=smoke)
+    section["dataset_name"] = dataset
+    if stage in paths.STAGES_SHOWING_SMOKE:
+        section["smoke"] = smoke
     return section
+
+
+def split_unlabelled(hyperparams: dict) -> tuple[dict, bool]:
+    """(the model's hyperparameters, whether it trains with the unlabelled pool) from a ``train.<model>``
+    section: ``use_unlabelled`` is the pipeline's choice of training data, not a ``make_model`` keyword."""
+    settings = dict(hyperparams or {})
+    return settings, bool(settings.pop("use_unlabelled", False))
 
 
 def _experiment_reports(params: dict, dataset: str) -> dict[str, str]:
@@ -219,9 +234,9 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
         def rel(path: Path) -> str:   # the notebook runs in root; relative paths make short error messages
             return os.path.relpath(path, root)
 
-        data_dir = root / params["datasets"][dataset]["data_dir"]
-        parameters.update(data_dir=rel(data_dir), artifacts_dir=rel(layout.artifacts),
-                          out_dir=rel(staged.out_dir(stage, model)))
+        parameters.update(artifacts_dir=rel(layout.artifacts), out_dir=rel(staged.out_dir(stage, model)))
+        if stage == "prepare":       # the only stage that reads the raw data
+            parameters["data_dir"] = rel(root / params["datasets"][dataset]["data_dir"])
         if stage in STAGES_WITH_FIGURES:
             staged.figures_dir(stage).mkdir(parents=True)
             parameters["figures_dir"] = rel(staged.figures_dir(stage))
@@ -242,7 +257,7 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
         export_html(executed, staged.report_html(stage, model))
         seconds = time.perf_counter() - start
         (staged.out_dir(stage, model) / paths.RUN_INFO).write_text(json.dumps(
-            {"stage": stage, "dataset": dataset, "model": model, "smoke": parameters["smoke"],
+            {"stage": stage, "dataset": dataset, "model": model, "smoke": smoke_mode(params, smoke),
              "wall_s": round(seconds, 1), "parameters": section_values}, indent=2, default=str) + "\n")
         for path in layout.outputs(stage, model):
             source_path = staging / path.relative_to(root)

@@ -1,0 +1,56 @@
+"""The ablation of AXS+'s decoder: which of its additions to the paper's simulator matter (notebook 05).
+
+Each configuration is a decoder model with some switches of
+:data:`axs.decoder_plus.SWITCHES` set (:func:`configurations`: the paper's
+``axs``, then ``axs_plus`` with every switch off, each switch on alone, and all
+on). :func:`score_configuration` trains it under the shared folds on the
+tested folds only (:func:`axs.crossval.out_of_fold_predictions`) and puts
+reconstruction (R² by energy region, χ² per channel on counts) beside
+prediction (held-out MSE over the training-fold mean predictor's, for the
+visible elements and their mean): one row of the ablation table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from axs import evaluation
+from axs.crossval import out_of_fold_predictions
+from axs.reconstruction_scores import chi2_on_counts, r2_by_region
+
+
+def configurations(switches: Sequence[str]) -> dict[str, tuple[str, dict[str, bool]]]:
+    """label -> (model, switch settings): the paper's decoder, AXS+ with all off, each alone, all on."""
+    out = {"axs (paper)": ("axs", {}), "axs_plus, all off": ("axs_plus", {s: False for s in switches})}
+    out |= {f"axs_plus, {switch} only": ("axs_plus", {s: s == switch for s in switches}) for switch in switches}
+    out["axs_plus, all on"] = ("axs_plus", {})
+    return out
+
+
+def score_configuration(label: str, new_model: Callable[[int], object], ds: xr.Dataset,
+                        outer_folds: Sequence[int], visible: Sequence[str]) -> dict[str, float | str]:
+    """Train ``new_model(j)`` on the folds other than each ``j`` of ``outer_folds``, and score its held-out
+    predictions and reconstructions: ``configuration``, ``r2_<region>_kev``, ``chi2_per_channel`` (None
+    without live times), ``mean_relative_mse_visible`` and ``relative_mse_<element>`` for ``visible``."""
+    X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
+    folds = ds["fold"].to_numpy()
+    reconstruction = np.full_like(X, np.nan)
+
+    def keep(j, fitted, test):
+        reconstruction[test] = fitted.reconstruct(X[test])
+
+    predicted = out_of_fold_predictions(new_model, X, Y, folds, fit_kwargs={"verbose": 0}, on_fold=keep,
+                                        test_folds=outer_folds)
+    tested = np.isin(folds, outer_folds)
+    measured = ds["concentration_pct"][tested]
+    scores = evaluation.cv_scores(measured, measured.copy(data=predicted[tested]).expand_dims(model=[label]),
+                                  ds["fold"][tested])
+    relative = evaluation.relative_mse(scores, [label], visible).sel(model=label)
+    r2 = r2_by_region(ds["energy_kev"].to_numpy(), X[tested], reconstruction[tested])
+    return {"configuration": label, **{f"r2_{k}_kev": v for k, v in r2.items()},
+            "chi2_per_channel": chi2_on_counts(X[tested], reconstruction[tested], ds["live_time_s"].to_numpy()[tested]),
+            "mean_relative_mse_visible": float(relative.mean()),
+            **{f"relative_mse_{e}": float(relative.sel(element=e)) for e in visible}}

@@ -1,0 +1,151 @@
+"""Every base model axs knows, in one table: what it is, and what the rest of the code may ask about it.
+
+One :class:`ModelSpec` per base model (``lr``, ``lasso``, ``fcnn``, ``cnn``,
+``axs``, ``axs_plus``, ``pymca``) in :data:`MODELS`. A model's *name* is its
+base, optionally followed by a geometry normalisation of
+:data:`axs.normalisation.NORMALISATIONS` (``lasso_scatter``); :func:`parse` is
+the only place that splits a name, and every question about a model (is it
+linear, does it have a decoder, which CNN shares its encoder, which colour in
+the figures, which types may its saved file hold) is answered from its entry:
+
+    spec, normalisation = parse("axs_scatter")     # (MODELS["axs"], "scatter")
+    has_decoder("axs_plus_scatter")                # True
+    cnn_counterpart("axs_plus")                    # "cnn"
+
+This module imports no model code (no Keras, no scikit-learn), so the
+pipeline's figures and reports can ask it without depending on how a model
+is trained; :mod:`axs.models` builds models from it (``make_model``) and
+re-exports it. Adding a model is one entry here plus its ``params.yaml``
+section; ``docs/models.md`` ("Adding a model") shows how.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from axs.normalisation import NORMALISATIONS, model_name, parse_model_name
+
+#: Model families: what kind of estimator a base model is (:attr:`ModelSpec.family`).
+FAMILIES: tuple[str, ...] = ("linear", "network", "peak-fit")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What axs knows about one base model.
+
+    * ``family``: one of :data:`FAMILIES`; ``linear`` and ``peak-fit`` models are
+      scikit-learn-style estimators saved as skops archives, ``network`` models
+      are Keras networks (:class:`axs.networks.SpectrumNetwork` of kind ``name``)
+      saved as ``.keras`` archives.
+    * ``label``: the name figures and reports print.
+    * ``colour``: its colour in every figure (hex; the seaborn ``colorblind`` palette).
+    * ``decoder``: it has a decoder (encodes theta, reconstructs spectra).
+    * ``unlabelled``: it learns from unlabelled spectra too (``fit(..., X_unlabelled=...)``); None (the
+      default) means: if it has a decoder.
+    * ``counterpart``: for a decoder model, the base model with the same encoder and no decoder (the CNN), against
+      which evaluation measures what the decoder adds.
+    * ``estimator``: for ``linear``/``peak-fit`` models, the class ``make_model`` builds, as
+      ``"module.Class"``; None for networks.
+    * ``trusted_types``: besides ``estimator``, the types a saved (skops) file of the model may hold
+      that skops does not trust by default (:mod:`axs.model_files`).
+    """
+
+    name: str
+    family: str
+    label: str
+    colour: str
+    decoder: bool = False
+    unlabelled: bool | None = None
+    counterpart: str | None = None
+    estimator: str | None = None
+    trusted_types: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family expected one of {', '.join(FAMILIES)}, got {self.family!r}")
+        if (self.estimator is None) != (self.family == "network"):
+            raise ValueError(f"{self.name}: a {self.family} model needs "
+                             f"{'no estimator' if self.family == 'network' else 'an estimator class'}")
+        if self.decoder != (self.counterpart is not None):
+            raise ValueError(f"{self.name}: a decoder model names its counterpart without a decoder, others none")
+        if self.unlabelled is None:
+            object.__setattr__(self, "unlabelled", self.decoder)
+
+    @property
+    def saved_types(self) -> tuple[str, ...]:
+        """The types beyond skops's defaults a saved file of this model may hold."""
+        return (() if self.estimator is None else (self.estimator,)) + self.trusted_types
+
+
+def _entries(*specs: ModelSpec) -> dict[str, ModelSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+#: The registry: base model name -> :class:`ModelSpec`, in the order tables list the models.
+MODELS: dict[str, ModelSpec] = _entries(
+    ModelSpec("lr", "linear", "LR", "#0173b2", estimator="axs.linear.LineRegression"),
+    # LassoCV keeps its cross-validation splitter in the saved model
+    ModelSpec("lasso", "linear", "LASSO", "#de8f05", estimator="axs.linear.LassoRegression",
+              trusted_types=("sklearn.model_selection._split.KFold",)),
+    ModelSpec("fcnn", "network", "FCNN", "#029e73"),
+    ModelSpec("cnn", "network", "CNN", "#d55e00"),
+    ModelSpec("axs", "network", "AXS", "#cc78bc", decoder=True, counterpart="cnn"),
+    ModelSpec("axs_plus", "network", "AXS+", "#ece133", decoder=True, counterpart="cnn"),
+    ModelSpec("pymca", "peak-fit", "PyMca peer", "#ca9161", estimator="axs.peakfit.PeakFitModel"),
+)
+
+
+def parse(name: str, registry: dict[str, ModelSpec] | None = None) -> tuple[ModelSpec, str]:
+    """(entry, normalisation) of a model name: ``"cnn_scatter"`` -> ``(MODELS["cnn"], "scatter")``;
+    ValueError naming the known models for anything else. ``registry`` defaults to :data:`MODELS`."""
+    registry = MODELS if registry is None else registry
+    base, normalisation = parse_model_name(name, tuple(registry))
+    return registry[base], normalisation
+
+
+def model_names(registry: dict[str, ModelSpec] | None = None) -> tuple[str, ...]:
+    """Every model name: each base with raw input, then ``<base>_<normalisation>`` for each normalisation."""
+    registry = MODELS if registry is None else registry
+    return (*registry, *(model_name(base, n) for n in NORMALISATIONS if n != "none" for base in registry))
+
+
+def is_model_name(name: str, registry: dict[str, ModelSpec] | None = None) -> bool:
+    """Whether ``name`` parses as a model name (a run or table label such as ``mean`` does not)."""
+    try:
+        parse(name, registry)
+    except ValueError:
+        return False
+    return True
+
+
+def family(name: str) -> str:
+    """The family (:data:`FAMILIES`) of a model name."""
+    return parse(name)[0].family
+
+
+def has_decoder(name: str) -> bool:
+    """Whether the model ``name`` (any normalisation) has a decoder: theta, reconstructions, unlabelled spectra."""
+    return parse(name)[0].decoder
+
+
+def uses_unlabelled(name: str) -> bool:
+    """Whether the model ``name`` learns from unlabelled spectra too (``fit(..., X_unlabelled=...)``)."""
+    return parse(name)[0].unlabelled
+
+
+def is_linear(name: str) -> bool:
+    """Whether the model is one the reports compare networks against: a linear or peak-fit estimator."""
+    return parse(name)[0].family in ("linear", "peak-fit")
+
+
+def cnn_counterpart(name: str) -> str | None:
+    """The model with the same encoder and input as decoder model ``name`` (``axs_scatter`` ->
+    ``cnn_scatter``, ``axs_plus`` -> ``cnn``); None for a model without a decoder."""
+    spec, normalisation = parse(name)
+    return None if spec.counterpart is None else model_name(spec.counterpart, normalisation)
+
+
+def trusted_types(registry: dict[str, ModelSpec] | None = None) -> tuple[str, ...]:
+    """Every type a saved skops model file may hold beyond skops's defaults (:mod:`axs.model_files`)."""
+    registry = MODELS if registry is None else registry
+    return tuple(dict.fromkeys(t for spec in registry.values() for t in spec.saved_types))

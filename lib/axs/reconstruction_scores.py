@@ -1,0 +1,98 @@
+"""How well a decoder reconstructs spectra, and how physical its theta is: the reports' reconstruction scores.
+
+All on out-of-fold reconstructions (issue "AXS+", item 3), computed by the
+``evaluate`` stage and the ablation, never by training (so editing them
+re-runs no training; :mod:`axs.reconstruction` holds what training needs):
+
+* :func:`r2_by_region` -- R^2 of reconstructed against observed spectra in each energy region
+  of :data:`REGIONS_KEV` (keV, lower edge included, upper excluded), pooled over spectra and channels.
+* :func:`chi2_per_channel` -- Pearson chi^2 on counts, ``mean (o - r)^2 / max(r, min_variance)``:
+  about 1 for a reconstruction as good as Poisson noise allows; :func:`chi2_on_counts` takes spectra
+  in counts/s with their live times.
+* :func:`theta_truth_r` -- Pearson r of each element's theta with its true surface concentration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Energy regions (keV) of the reconstruction R^2: name -> (lower edge, upper edge).
+REGIONS_KEV: dict[str, tuple[float, float]] = {"1-3": (1.0, 3.0), "3-5": (3.0, 5.0), "5-10": (5.0, 10.0),
+                                                "10-17": (10.0, 17.0), "17-25": (17.0, 25.0),
+                                                "25-35": (25.0, 35.0)}
+
+
+def _pair(observed, reconstructed, name="reconstructed"):
+    observed = np.asarray(observed, dtype=np.float64)
+    reconstructed = np.asarray(reconstructed, dtype=np.float64)
+    if observed.shape != reconstructed.shape:
+        raise ValueError(f"{name}: expected the shape of observed {observed.shape}, got {reconstructed.shape}")
+    return np.atleast_2d(observed), np.atleast_2d(reconstructed)
+
+
+def r2_by_region(energy_kev, observed, reconstructed, regions: dict | None = None) -> dict[str, float]:
+    """R^2 = 1 - sum (o - r)^2 / sum (o - mean o)^2 over all spectra and channels of each region.
+
+    ``energy_kev`` (channels,); ``observed``, ``reconstructed`` (n, channels) or (channels,), any
+    one unit. The mean is over the region's entries. NaN for a region with no channel or no variance.
+    """
+    observed, reconstructed = _pair(observed, reconstructed)
+    energy_kev = np.asarray(energy_kev, dtype=np.float64)
+    if energy_kev.shape != (observed.shape[1],):
+        raise ValueError(f"energy_kev: expected one energy per channel ({observed.shape[1]}), got {energy_kev.shape}")
+    out = {}
+    for name, (low, high) in (regions or REGIONS_KEV).items():
+        inside = (energy_kev >= low) & (energy_kev < high)
+        o, r = observed[:, inside], reconstructed[:, inside]
+        total = np.sum(np.square(o - o.mean())) if o.size else 0.0
+        out[name] = float(1.0 - np.sum(np.square(o - r)) / total) if total > 0 else float("nan")
+    return out
+
+
+def chi2_per_channel(observed_counts, reconstructed_counts, min_variance: float = 1.0) -> float:
+    """Pearson chi^2 per channel on counts: mean over spectra and channels of (o - r)^2 / max(r, min_variance).
+
+    Counts, not counts/s: multiply rates by the live time first. The variance floor keeps channels
+    the model puts (near) zero in from dividing by zero; 1 count keeps a Poisson-limited fit at about 1.
+    """
+    observed, reconstructed = _pair(observed_counts, reconstructed_counts, "reconstructed_counts")
+    return float(np.mean(np.square(observed - reconstructed) / np.maximum(reconstructed, min_variance)))
+
+
+def chi2_on_counts(observed_cps, reconstructed_cps, live_time_s, min_variance: float = 1.0) -> float | None:
+    """:func:`chi2_per_channel` of spectra given in counts/s (n, channels): each row times its live time
+    ``live_time_s`` (n,) in s. Rows without a live time (NaN: spectra delivered as rates) are left out;
+    None when no row has one."""
+    observed_cps, reconstructed_cps = _pair(observed_cps, reconstructed_cps, "reconstructed_cps")
+    live_time_s = np.asarray(live_time_s, dtype=np.float64)
+    if live_time_s.shape != (observed_cps.shape[0],):
+        raise ValueError(f"live_time_s: expected one live time per spectrum ({observed_cps.shape[0]}), "
+                         f"got shape {live_time_s.shape}")
+    counted = np.isfinite(live_time_s)
+    if not counted.any():
+        return None
+    seconds = live_time_s[counted, None]
+    return chi2_per_channel(observed_cps[counted] * seconds, reconstructed_cps[counted] * seconds, min_variance)
+
+
+def theta_truth_r(theta, truth_surface_pct, elements) -> dict[str, float]:
+    """Pearson r between theta and the true surface concentration, per element.
+
+    ``theta`` and ``truth_surface_pct`` are (samples, len(elements)), column k of both being
+    ``elements[k]`` (average the truth over orientations first when theta is per sample).
+    NaN where either column is constant.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    truth = np.asarray(truth_surface_pct, dtype=np.float64)
+    elements = list(elements)
+    for name, values in (("theta", theta), ("truth_surface_pct", truth)):
+        if values.ndim != 2 or values.shape[1] != len(elements):
+            raise ValueError(f"{name}: expected shape (n_samples, {len(elements)}), got {values.shape}")
+    if theta.shape[0] != truth.shape[0]:
+        raise ValueError(f"truth_surface_pct: expected {theta.shape[0]} samples like theta, got {truth.shape[0]}")
+    out = {}
+    for k, element in enumerate(elements):
+        a, b = theta[:, k] - theta[:, k].mean(), truth[:, k] - truth[:, k].mean()
+        norm = np.sqrt(np.sum(a * a) * np.sum(b * b))
+        out[element] = float(np.sum(a * b) / norm) if norm > 0 else float("nan")
+    return out
