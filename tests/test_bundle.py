@@ -69,7 +69,7 @@ def test_field_loads_without_unpickling(bundle, monkeypatch):
 
 def test_malformed_field_json_is_named(tmp_path):
     (tmp_path / FIELD_FILE).write_text('{"format": "something else"}')
-    with pytest.raises(ValueError, match=f"{FIELD_FILE}: expected format"):
+    with pytest.raises(ValueError, match=f"{FIELD_FILE}: field 'format': expected format"):
         load_field(tmp_path)
 
 
@@ -113,8 +113,8 @@ def test_predict_adds_flags_and_intervals(tmp_path, bundle, capsys):
     assert table.loc["silver", "flags"].split(";")[:2] == ["anode", "tube_kv"]
     for element, unit in (("Fe", "pct"), ("Sr", "ppm")):
         value, lo, hi = (table[c].astype(float) for c in (f"{element}_{unit}", f"{element}_lo", f"{element}_hi"))
-        # intervals are for the true concentration, so they end at 0 where LASSO predicts below it
-        assert np.all(lo <= value.clip(0)) and np.all(value.clip(0) <= hi) and np.all(lo >= 0)
+        # intervals are for the true concentration, so they end at 0, and so does the value (docs/field-use.md)
+        assert np.all(lo <= value) and np.all(value <= hi) and np.all(lo >= 0) and np.all(value >= 0)
         assert np.all(hi >= lo) and hi["ok"] > lo["ok"]
 
 
@@ -130,8 +130,10 @@ def test_level_and_strict(tmp_path, bundle, capsys):
     assert_allclose(n["Fe_pct"], w["Fe_pct"])
     assert main(["predict", str(out), ok, zero, "-o", str(tmp_path / "s.csv"), "--strict"]) == 1
     assert main(["predict", str(out), ok, zero, "-o", str(tmp_path / "s.csv"), "--force"]) == 0
-    assert main(["predict", str(out), ok, "-o", str(tmp_path / "x.csv"), "--level", "90"]) == 2
-    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_status:   # checked once, by the parser, in both modes
+        main(["predict", str(out), ok, "-o", str(tmp_path / "x.csv"), "--level", "90"])
+    assert exit_status.value.code == 2 and "--level: level: expected a coverage" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_strict_needs_a_field_bundle(tmp_path, bundle, capsys):
@@ -164,7 +166,7 @@ def test_decoder_model_predicts_and_reconstructs_in_one_pass():
     checker.thresholds = {"count_rate": 0.1, "spectrum_distance": np.inf, "spectrum_residual": np.inf,
                           "reconstruction": float(np.median(error))}
     field = FieldBundle("axs", ASSAY_ELEMENTS, checker, [np.linspace(0, 1, 50)] * len(ASSAY_ELEMENTS), {})
-    predicted, columns = predict_with_field(model, field, X)
+    predicted, checks = predict_with_field(model, field, X)
     assert_allclose(predicted, model.predict(X), rtol=1e-5, atol=1e-6)
     expected = ["reconstruction" if e > np.median(error) else "" for e in error]
-    assert columns["flags"] == expected and sum(map(bool, expected)) > 0
+    assert checks.flags == expected and sum(map(bool, expected)) > 0

@@ -64,7 +64,8 @@ def test_three_formats_one_row_per_sample_with_units(tmp_path, saved_model, coun
     assert list(table["sample_id"]) == ["core_a", "core_b", "core_c"]
     assert list(table["n_spectra"]) == [2, 2, 2]
     assert list(table.columns[:3]) == ["sample_id", "n_spectra", "files"]
-    assert "Fe_pct" in table and "Sr_ppm" in table and len(table.columns) == 3 + len(ASSAY_ELEMENTS)
+    assert "Fe_pct" in table and "Sr_ppm" in table and len(table.columns) == 3 + len(ASSAY_ELEMENTS) + 1
+    assert table.columns[-1] == "flags" and table["flags"].isna().all()   # every sample predicted
     # the same numbers as the model on the orientation-averaged counts per second
     model = load_predictor(saved_model)
     expected = model.predict(np.stack([counts[2 * k: 2 * k + 2].mean(axis=0) / LIVE_TIME_S for k in range(3)]))
@@ -162,7 +163,7 @@ def test_axs_model_exported_like_the_pipeline(tmp_path, counts, capsys):
                  "-o", str(with_theta), "--theta"]) == 0
     table = pd.read_csv(with_theta)
     names = [f"theta_{e}" for e in model.simulator_elements]
-    assert list(table.columns[-len(names):]) == names and "theta_Fe" in names
+    assert list(table.columns[-len(names) - 1:-1]) == names and "theta_Fe" in names
     assert_allclose(table[names].to_numpy(), model.theta(rates.astype(np.float32)), rtol=1e-4, atol=1e-6)
     assert_allclose(table["Fe_pct"], expected[:, ASSAY_ELEMENTS.index("Fe")], rtol=1e-4)
 

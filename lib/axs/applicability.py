@@ -9,9 +9,10 @@ trusted. Each failed check adds a short, stable name to the sample's ``flags``:
     more than :data:`ENERGY_OUTSIDE_SHARE` of the spectrum's counts lie outside
     the training energy grid (energies in eV, another instrument's range);
 ``anode``, ``tube_kv``
-    the spectrum's header ``tube`` (``"Rh 40 kV"``) names another anode or a
-    voltage more than :data:`TUBE_KV_TOLERANCE` from the training tube's
-    (a spectrum without a tube header is not checked);
+    the spectrum's header ``tube`` (``"Rh 40 kV"``; EMSA's ``#BEAMKV`` gives
+    ``"40 kV"`` without an anode) names another anode or a voltage more than
+    :data:`TUBE_KV_TOLERANCE` from the training tube's (what the header does
+    not state is not checked; a header :func:`parse_tube` cannot read flags both);
 ``count_rate``
     total counts per second outside the training range by more than the
     calibrated margin (a zero spectrum, another source or detector);
@@ -23,6 +24,18 @@ trusted. Each failed check adds a short, stable name to the sample's ``flags``:
 ``reconstruction``
     decoder models (AXS): the relative error of the model's reconstruction
     (eq. 12 applied to the encoding) beyond the training distribution.
+
+Three more flags say that a spectrum could not be predicted at all; its row
+keeps empty concentrations and intervals (:data:`NOT_PREDICTED`):
+
+``count_overflow``
+    counts per second that are not finite in float32 (beyond 3.4e38), the
+    precision every model computes in;
+``no_scatter_counts``
+    a scatter-normalised model (:mod:`axs.normalisation`) and no counts in the
+    scatter window (an all-zero or a peak-only spectrum);
+``prediction_failed``
+    the model raised or returned an infinite or all-NaN row.
 
 The thresholds of the continuous scores are calibrated on cross-validation
 (:func:`calibrate_applicability`): the checker is fitted on the training
@@ -60,20 +73,32 @@ SHAPE_BAND_CHANNELS = 4
 #: Smallest count-rate margin (natural log; 0.1 = 10 %) beyond the training range, whatever the calibration says.
 MIN_COUNT_RATE_MARGIN = 0.1
 
-#: Flag names in the order they are reported.
-FLAG_NAMES = ("energy_range", "anode", "tube_kv", "count_rate", "spectrum_distance", "spectrum_residual",
+#: Flags of a spectrum that could not be predicted (module doc): its concentrations are left empty.
+NOT_PREDICTED = ("count_overflow", "no_scatter_counts", "prediction_failed")
+
+#: Flag names in the order they are reported (archive mode stores flag k as bit 2**k of ``flags``).
+FLAG_NAMES = (*NOT_PREDICTED, "energy_range", "anode", "tube_kv", "count_rate", "spectrum_distance", "spectrum_residual",
               "reconstruction")
 
-_TUBE = re.compile(r"^\s*(?P<anode>[A-Z][a-z]?)(?:\s+(?P<kv>\d+(?:\.\d*)?)\s*kV)?\s*$")
+_TUBE = re.compile(r"^\s*(?P<anode>[A-Z][a-z]?)?\s*(?:(?P<kv>\d+(?:\.\d*)?)\s*[kK][vV])?\s*$")
 
 
-def parse_tube(text: str) -> tuple[str, float]:
-    """``(anode, kV)`` from a header ``tube`` field such as ``"Rh 40 kV"``, or ``"Rh"`` when the data do
-    not state the voltage (kV NaN: not checked); ValueError otherwise."""
-    match = _TUBE.match(text)
-    if not match:
-        raise ValueError(f"tube: expected '<anode symbol> [<voltage> kV]' (e.g. 'Rh 40 kV'), got {text!r}")
+def parse_tube(text: str) -> tuple[str | None, float]:
+    """``(anode, kV)`` from a ``tube`` field: ``"Rh 40 kV"``, ``"Rh"`` (voltage not stated: kV NaN) or
+    ``"40 kV"`` (anode not stated, as EMSA's ``#BEAMKV`` gives it: anode None); ValueError otherwise.
+
+    The one reader of the field: :func:`axs.importers.tube_kv` and the checker both call it.
+    """
+    match = _TUBE.match(text or "")
+    if not match or not (match["anode"] or match["kv"]):
+        raise ValueError(f"tube: expected '<anode symbol> [<voltage> kV]' or '<voltage> kV' (e.g. 'Rh 40 kV'), "
+                         f"got {text!r}")
     return match["anode"], float(match["kv"]) if match["kv"] else float("nan")
+
+
+def format_tube(anode: str | None, kv: float) -> str:
+    """The inverse of :func:`parse_tube`."""
+    return " ".join(([anode] if anode else []) + ([f"{kv:g} kV"] if math.isfinite(kv) else []))
 
 
 def total_count_rate_cps(X: np.ndarray) -> np.ndarray:
@@ -200,7 +225,7 @@ class ApplicabilityChecker:
                 anode, kv = parse_tube(tube)
             except ValueError:
                 return flags + ["anode", "tube_kv"]
-            if anode not in {a for a, _ in self.tubes}:
+            if anode is not None and anode not in {a for a, _ in self.tubes}:
                 flags.append("anode")
             known = [k for _, k in self.tubes if np.isfinite(k)]
             if np.isfinite(kv) and known and all(abs(kv - k) > TUBE_KV_TOLERANCE for k in known):
@@ -224,11 +249,11 @@ class ApplicabilityChecker:
     def to_dict(self) -> dict:
         """Everything as JSON-ready lists and numbers (``inf`` thresholds as the string 'inf')."""
         return {"grid_energies_kev": self.grid_energies_kev.tolist(),
-                "tubes": [f"{a} {kv:g} kV" if np.isfinite(kv) else a for a, kv in self.tubes],
+                "tubes": [format_tube(a, kv) for a, kv in self.tubes],
                 "count_rate_range_cps": list(self.count_rate_range_cps),
                 "pca_mean": self.pca_mean.tolist(), "pca_components": self.pca_components.tolist(),
                 "pca_variances": self.pca_variances.tolist(),
-                "thresholds": {k: (v if math.isfinite(v) else "inf") for k, v in self.thresholds.items()},
+                "thresholds": {k: _finite_threshold(k, v) for k, v in self.thresholds.items()},
                 "shape_floor": SHAPE_FLOOR, "shape_band_channels": SHAPE_BAND_CHANNELS}
 
     @classmethod
@@ -241,6 +266,13 @@ class ApplicabilityChecker:
                    pca_components=np.asarray(d["pca_components"], dtype=np.float64),
                    pca_variances=np.asarray(d["pca_variances"], dtype=np.float64),
                    thresholds={k: float(v) for k, v in d["thresholds"].items()})
+
+
+def _finite_threshold(name: str, value: float) -> float:
+    """A threshold as JSON: a finite number (an infinite one would switch its check off in the field)."""
+    if not math.isfinite(value):
+        raise ValueError(f"thresholds: {name} is {value}; a check without a finite threshold checks nothing")
+    return float(value)
 
 
 def _thresholds(held_out: dict[str, np.ndarray], alpha: float) -> dict[str, float]:

@@ -19,21 +19,33 @@ variable               dims                   meaning
 
 Output: a store of the same kind (``*.nc`` or ``*.zarr``, by the output
 name) with ``concentration (spectrum, element)`` float32 in each element's
-assay unit (coordinate ``unit``: ``pct`` or ``ppm``), ``grid_status
+assay unit (coordinate ``unit``: ``pct`` or ``ppm``; below 0 reported as 0,
+:func:`axs.predict.clip_at_zero`), ``flags (spectrum)`` int32, a bit mask
+of :data:`axs.applicability.FLAG_NAMES` (bit k set: flag k; attributes
+``flag_masks``/``flag_meanings``, the CF convention), ``grid_status
 (spectrum)`` int8, and ``sample_id``/``orientation`` when the input has them.
+With the model's field.json also ``applicable (spectrum)`` int8 (1 yes, 0 no)
+and ``lower``/``upper (spectrum, element)``, the ends of the ``level``
+prediction intervals. Every spectrum goes through
+:func:`axs.predict.predict_spectra`, the function that predicts files: the
+same applicability checks (the header checks of a file are the energy-range
+check here; archives carry no tube), the same intervals, and a spectrum the
+model cannot predict (an all-zero spectrum for a scatter-normalised model,
+counts beyond float32) gets NaN and its flag instead of sinking the chunk.
 ``grid_status``: 0 on the model's grid, 1 resampled onto it, 2 zero-filled
 above the tube voltage ``tube_kv`` (:func:`axs.predict.grid_fit`), and, with
-NaN concentrations, -1 not covering the model's energy range, -2 counts that
-are negative or not finite, -3 a live time that is not positive: the checks
-:mod:`axs.importers` applies to files. :func:`predict_archive` names every
-refused spectrum by index and sample id. One row per spectrum: in the field each measurement is a
+NaN concentrations and ``applicable`` 0, -1 not covering the model's energy
+range, -2 counts that are negative or not finite, -3 a live time that is not
+positive: the checks :mod:`axs.importers` applies to files.
+:func:`predict_archive` names every refused or unpredicted spectrum by index
+and sample id. One row per spectrum: in the field each measurement is a
 prediction; averaging orientations is :mod:`axs.predict`'s job for files.
 
 How: the archive is opened lazily with xarray and dask, chunked along
 ``spectrum`` (``chunk_spectra`` spectra, all channels), and each chunk is put
 on the model's grid (:func:`axs.predict.grid_fit`'s rules, vectorised per
 distinct calibration in the chunk) and predicted by the model loaded once per
-worker process (:func:`axs.predict.cached_predictor`). Results stream into the
+worker process with its field.json (:func:`axs.predict.cached_bundle`). Results stream into the
 output store as chunks finish, so memory stays at a few chunks per worker
 whatever the archive's size. With ``scheduler`` (a ``dask.distributed``
 address such as ``tcp://10.0.0.5:8786``) the same graph runs on that cluster;
@@ -53,16 +65,21 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from axs.applicability import FLAG_NAMES, NOT_PREDICTED
 from axs.elements import UNIT_TO_PCT, assay_unit
 from axs.energy_grid import rebin_counts
 from axs.errors import DataError
 from axs.files import atomic_path
-from axs.predict import cached_predictor, grid_fit, model_grid
+from axs.intervals import DEFAULT_LEVEL
+from axs.predict import cached_bundle, clip_at_zero, grid_fit, model_grid, predict_spectra
 from axs.spectrum_files import energy_axis
 
 REQUIRED = ("counts", "live_time_s", "energy_offset_kev", "energy_gain_kev")
 PASSED_THROUGH = ("sample_id", "orientation")
 ARCHIVE_SUFFIXES = (".nc", ".zarr")
+
+#: Seconds to wait for a dask.distributed scheduler before giving up.
+CONNECT_TIMEOUT_S = 5
 
 #: grid_status values.
 ON_GRID, RESAMPLED, ZERO_FILLED, NOT_COVERED, BAD_COUNTS, BAD_LIVE_TIME = 0, 1, 2, -1, -2, -3
@@ -156,23 +173,64 @@ def rates_block(counts: np.ndarray, live_time_s: np.ndarray, calibration: np.nda
     return out, status
 
 
-def _predict_block(counts, live, calibration, model_path: str, tube_kv: float | None) -> np.ndarray:
-    """(n, elements + 1) float32: concentrations in assay units, then grid_status."""
-    model = cached_predictor(model_path)
+def flag_bits(flags: list[str]) -> np.ndarray:
+    """The ``;``-joined flag names of each spectrum as a bit mask (bit k: :data:`axs.applicability.FLAG_NAMES`[k])."""
+    bits = np.zeros(len(flags), dtype=np.int64)
+    for i, names in enumerate(flags):
+        for name in filter(None, names.split(";")):
+            bits[i] |= 1 << FLAG_NAMES.index(name)
+    return bits
+
+
+def flag_names(bits: int) -> str:
+    """The inverse of :func:`flag_bits` for one spectrum: ``;``-joined flag names."""
+    return ";".join(name for k, name in enumerate(FLAG_NAMES) if int(bits) >> k & 1)
+
+
+def _header_flags(field, counts: np.ndarray, calibration: np.ndarray, status: np.ndarray) -> list[list[str]]:
+    """The header checks a file gets, for an archive's spectra: the energy range of each spectrum moved onto
+    the grid (one on the grid has no counts outside it); archives record no tube."""
+    flags: list[list[str]] = [[] for _ in range(len(counts))]
+    for i in np.flatnonzero((status == RESAMPLED) | (status == ZERO_FILLED)):
+        flags[i] = field.checker.header_flags(counts[i], energy_axis(counts.shape[1], *calibration[i]), None)
+    return flags
+
+
+def _predict_block(counts, live, calibration, model_path: str, tube_kv: float | None, level: float) -> np.ndarray:
+    """(n, 3 elements + 3) float32: concentrations in assay units, interval ends (NaN without a field.json),
+    then grid_status, applicable and the flag bits (exact in float32: fewer than 24 flags)."""
+    loaded = cached_bundle(model_path)
+    model, field = loaded.model, loaded.field
     energies_kev, elements = model_grid(model)
     rates, status = rates_block(counts, live[:, 0], calibration, energies_kev, tube_kv)
-    values = np.full((len(rates), len(elements)), np.nan, dtype=np.float32)
-    good = status >= 0
-    if good.any():
+    n, n_elements = len(rates), len(elements)
+    out = np.full((n, 3 * n_elements + 3), np.nan, dtype=np.float32)
+    out[:, 3 * n_elements] = status
+    out[:, 3 * n_elements + 1] = 0
+    out[:, 3 * n_elements + 2] = 0
+    good = np.flatnonzero(status >= 0)
+    if len(good):
+        header = _header_flags(field, counts[good], calibration[good], status[good]) if field is not None else None
+        predictions = predict_spectra(model, rates[good], field, level, header)
         to_unit = np.array([1.0 / UNIT_TO_PCT[assay_unit(e)] for e in elements])
-        values[good] = np.asarray(model.predict(rates if good.all() else rates[good])) * to_unit
-    return np.concatenate([values, status[:, None].astype(np.float32)], axis=1)
+        out[good, :n_elements] = clip_at_zero(predictions.concentrations_pct) * to_unit
+        if field is not None:
+            out[good, n_elements: 2 * n_elements] = predictions.lower_pct * to_unit
+            out[good, 2 * n_elements: 3 * n_elements] = predictions.upper_pct * to_unit
+            out[good, 3 * n_elements + 1] = predictions.applicable
+        else:
+            out[good, 3 * n_elements + 1] = predictions.predicted
+        out[good, 3 * n_elements + 2] = flag_bits(predictions.flags)
+    return out
 
 
-def predictions_dataset(model_path: str | Path, ds: xr.Dataset, tube_kv: float | None = None) -> xr.Dataset:
+def predictions_dataset(model_path: str | Path, ds: xr.Dataset, tube_kv: float | None = None,
+                        level: float = DEFAULT_LEVEL) -> xr.Dataset:
     """The lazy output Dataset for archive ``ds`` (module doc); nothing is computed yet."""
     model_path = str(model_path)
-    _, elements = model_grid(cached_predictor(model_path))
+    loaded = cached_bundle(model_path)
+    _, elements = model_grid(loaded.model)
+    n_elements = len(elements)
     n_channels = ds.sizes["channel"]
     counts = ds["counts"].data
     if not isinstance(counts, da.Array):
@@ -184,18 +242,32 @@ def predictions_dataset(model_path: str | Path, ds: xr.Dataset, tube_kv: float |
                             da.asarray(quadratic)], axis=1).rechunk((chunks[0], 3)).astype(np.float64)
     live = da.asarray(ds["live_time_s"].data).rechunk(chunks)[:, None].astype(np.float64)
     block = da.map_blocks(_predict_block, counts.rechunk((chunks[0], n_channels)), live, calibration,
-                          model_path=model_path, tube_kv=tube_kv, dtype=np.float32,
-                          chunks=(chunks[0], (len(elements) + 1,)))
+                          model_path=model_path, tube_kv=tube_kv, level=level, dtype=np.float32,
+                          chunks=(chunks[0], (3 * n_elements + 3,)))
+    variables = {
+        "concentration": (("spectrum", "element"), block[:, :n_elements],
+                          {"long_name": "predicted concentration", "units": "see unit(element)"}),
+        "grid_status": (("spectrum",), block[:, 3 * n_elements].astype(np.int8),
+                        {"flag_values": list(STATUS_MEANINGS), "flag_meanings": " ".join(STATUS_MEANINGS.values())}),
+        "flags": (("spectrum",), block[:, 3 * n_elements + 2].astype(np.int32),
+                  {"flag_masks": [1 << k for k in range(len(FLAG_NAMES))], "flag_meanings": " ".join(FLAG_NAMES),
+                   "long_name": "applicability flags and reasons a spectrum was not predicted (axs.applicability)"}),
+    }
+    if loaded.field is not None:
+        variables["applicable"] = (("spectrum",), block[:, 3 * n_elements + 1].astype(np.int8),
+                                   {"flag_values": [0, 1], "flag_meanings": "flagged_or_not_predicted applicable"})
+        for name, k in (("lower", 1), ("upper", 2)):
+            variables[name] = (("spectrum", "element"), block[:, k * n_elements: (k + 1) * n_elements],
+                               {"long_name": f"{name} end of the {level:g} prediction interval",
+                                "units": "see unit(element)"})
     out = xr.Dataset(
-        {"concentration": (("spectrum", "element"), block[:, :-1],
-                           {"long_name": "predicted concentration", "units": "see unit(element)"}),
-         "grid_status": (("spectrum",), block[:, -1].astype(np.int8),
-                         {"flag_values": list(STATUS_MEANINGS),
-                          "flag_meanings": " ".join(STATUS_MEANINGS.values())})},
+        variables,
         # variable-length strings: portable in both netCDF and Zarr v3
         coords={"element": np.array(elements, dtype=object),
                 "unit": ("element", np.array([assay_unit(e) for e in elements], dtype=object))},
-        attrs={"model": model_path, "source": "axs predict (archive mode)"})
+        attrs={"model": model_path, "source": "axs predict (archive mode)",
+               "field_json": "checked" if loaded.field is not None else "none beside the model: not checked",
+               **({"interval_level": level} if loaded.field is not None else {})})
     for name in PASSED_THROUGH:
         if name in ds:
             passed = ds[name].variable.chunk({"spectrum": chunks[0]})
@@ -216,27 +288,35 @@ def write_store(ds: xr.Dataset, path: str | Path, replace: bool = False) -> None
         if path.suffix.lower() == ".zarr":
             ds.to_zarr(staging, mode="w-")
         else:
-            encoding = {"concentration": {"zlib": True, "complevel": 4, "shuffle": True}}
+            encoding = {name: {"zlib": True, "complevel": 4, "shuffle": True}
+                        for name in ("concentration", "lower", "upper") if name in ds}
             if chunk:
-                encoding["concentration"]["chunksizes"] = (chunk, ds.sizes["element"])
+                for name in encoding:
+                    encoding[name]["chunksizes"] = (chunk, ds.sizes["element"])
             ds.to_netcdf(staging, engine="netcdf4", encoding=encoding)
 
 
 def predict_archive(model_path: str | Path, archive_paths: list[str | Path], out_path: str | Path, *,
                     chunk_spectra: int = 8192, scheduler: str | None = None, tube_kv: float | None = None,
-                    replace: bool = False) -> dict:
+                    replace: bool = False, level: float = DEFAULT_LEVEL) -> dict:
     """Predict every spectrum of the archive into the store ``out_path``; a summary of what happened.
 
-    ``scheduler``: address of a running ``dask.distributed`` scheduler, or
-    None for dask's local threads. ``tube_kv``: the tube voltage, for spectra
-    ending short of the model's range (:func:`axs.predict.grid_fit`).
-    ``replace``: overwrite an existing ``out_path`` (else FileExistsError).
+    ``model_path``: the model file (its field.json beside it adds the checks and
+    ``level`` intervals). ``scheduler``: address of a running
+    ``dask.distributed`` scheduler, or None for dask's local threads.
+    ``tube_kv``: the tube voltage, for spectra ending short of the model's range
+    (:func:`axs.predict.grid_fit`). ``replace``: overwrite an existing
+    ``out_path`` (else FileExistsError).
 
     The summary: ``spectra`` and the count of each grid_status name
     (``on_grid``, ``resampled``, ``zero_filled``, ``not_covered``,
-    ``bad_counts``, ``bad_live_time``), and ``refused``: one line per refused
-    spectrum naming its index, sample id (when the archive has one) and why.
-    DataError for an archive of zero spectra (nothing is written).
+    ``bad_counts``, ``bad_live_time``); ``refused``: one line per refused
+    spectrum naming its index, sample id (when the archive has one) and why;
+    ``not_predicted``: the same for spectra on the grid that the model could not
+    predict (their flag); ``flagged``: spectra not applicable (None without a
+    field.json); ``flag_counts``: spectra per flag name. DataError for an
+    archive of zero spectra, OSError for a scheduler that cannot be reached
+    (nothing is written).
     """
     ds = open_archive(archive_paths, chunk_spectra)
     if ds.sizes["spectrum"] == 0:
@@ -244,13 +324,17 @@ def predict_archive(model_path: str | Path, archive_paths: list[str | Path], out
         raise DataError(", ".join(map(str, archive_paths)), "archive holds zero spectra: nothing to predict",
                         field="counts")
     client = None
-    if scheduler:
-        from distributed import Client
-        client = Client(scheduler)
-    context = contextlib.nullcontext() if client else dask.config.set(scheduler="threads")
     try:
+        if scheduler:
+            from distributed import Client
+            try:
+                client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError, ValueError) as err:   # distributed raises these for bad addresses
+                raise OSError(f"--scheduler {scheduler}: cannot reach the dask scheduler ({type(err).__name__}: "
+                              f"{err})") from None
+        context = contextlib.nullcontext() if client else dask.config.set(scheduler="threads")
         with context:
-            write_store(predictions_dataset(model_path, ds, tube_kv), out_path, replace=replace)
+            write_store(predictions_dataset(model_path, ds, tube_kv, level), out_path, replace=replace)
     finally:
         if client is not None:
             client.close()
@@ -258,12 +342,22 @@ def predict_archive(model_path: str | Path, archive_paths: list[str | Path], out
     with (xr.open_zarr(out_path) if Path(out_path).suffix.lower() == ".zarr"
           else xr.open_dataset(out_path, engine="netcdf4")) as written:
         status = written["grid_status"].values
-        refused = np.flatnonzero(status < 0)
-        ids = written["sample_id"].values[refused] if "sample_id" in written else [None] * len(refused)
+        bits = written["flags"].values
+        applicable = written["applicable"].values if "applicable" in written else None
+        ids = written["sample_id"].values if "sample_id" in written else None
     names = {ON_GRID: "on_grid", RESAMPLED: "resampled", ZERO_FILLED: "zero_filled", NOT_COVERED: "not_covered",
              BAD_COUNTS: "bad_counts", BAD_LIVE_TIME: "bad_live_time"}
+
+    def who(i):
+        return f"spectrum {i}" + (f" (sample_id {ids[i]})" if ids is not None else "")
+
+    not_predicted_mask = sum(1 << FLAG_NAMES.index(f) for f in NOT_PREDICTED)
     summary: dict = {"spectra": int(status.size)}
     summary.update({name: int((status == code).sum()) for code, name in names.items()})
-    summary["refused"] = [f"spectrum {i}" + (f" (sample_id {sid})" if sid is not None else "")
-                          + f": {REFUSED[int(status[i])]}" for i, sid in zip(refused, ids)]
+    summary["refused"] = [f"{who(i)}: {REFUSED[int(status[i])]}" for i in np.flatnonzero(status < 0)]
+    summary["not_predicted"] = [f"{who(i)}: not predicted ({flag_names(bits[i] & not_predicted_mask)})"
+                                for i in np.flatnonzero(bits & not_predicted_mask)]
+    summary["flagged"] = None if applicable is None else int((applicable[status >= 0] == 0).sum())
+    summary["flag_counts"] = {name: int((bits >> k & 1).sum()) for k, name in enumerate(FLAG_NAMES)
+                              if (bits >> k & 1).any()}
     return summary

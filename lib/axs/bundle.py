@@ -8,12 +8,20 @@ A bundle is a folder holding
   the applicability checker (:mod:`axs.applicability`: training tube, count-rate
   range, PCA of the spectrum shapes, calibrated thresholds), the interval
   calibration (:mod:`axs.intervals`: the absolute out-of-fold residual of every
-  labelled core per element, wt%), and a training summary (energy grid,
-  elements and units, tube, count-rate range, number of cores, held-out flag rate).
+  labelled core per element, wt%), a training summary (energy grid,
+  elements and units, tube, count-rate range, number of cores, held-out flag
+  rate), and ``model_file``: the name and SHA-256 of the model file it was
+  calibrated for.
 
-:func:`export_model` writes a bundle (all or nothing); :func:`load_field` reads
-``field.json``; :meth:`FieldBundle.annotate` adds the ``applicable``, ``flags``,
-``<element>_lo`` and ``<element>_hi`` columns to a prediction table.
+:func:`export_model` writes a bundle (all or nothing). :func:`load_bundle` is
+the one reader, for ``axs predict`` and ``axs info`` alike: it resolves the
+model file once (:func:`model_file`), validates ``field.json`` against
+:data:`FIELD_SCHEMA` and the sizes that tie its arrays together before any
+model is loaded, loads the model (TensorFlow only for a Keras model), and
+binds the two (:meth:`FieldBundle.bind`: model name, elements, energy grid and
+the model file's SHA-256 must match). Every problem is a DataError naming
+``field.json`` and the entry. :meth:`FieldBundle.check` gives the
+``applicable``, ``flags`` and interval columns of predicted spectra, in wt%.
 """
 
 from __future__ import annotations
@@ -29,101 +37,236 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs.applicability import (ApplicabilityChecker, calibrate_applicability, relative_reconstruction_error,
-                               total_count_rate_cps)
-from axs.elements import UNIT_TO_PCT, assay_unit
-from axs.files import atomic_path
+from axs.applicability import (SHAPE_BAND_CHANNELS, ApplicabilityChecker, calibrate_applicability,
+                               relative_reconstruction_error, total_count_rate_cps)
+from axs.elements import assay_unit, check_element
+from axs.errors import DataError
+from axs.files import atomic_path, sha256_of
 from axs.intervals import DEFAULT_LEVEL, conformal_intervals, conformity_scores
-from axs.model_files import MODEL_SUFFIXES
+from axs.model_files import MODEL_SUFFIXES, load_model_file
 
+#: The file the applicability and interval calibration of a model lives in, beside the model file.
 FIELD_FILE = "field.json"
-FIELD_FORMAT = "axs field bundle v1"
+#: v2 adds ``model_file`` (name and SHA-256), which binds field.json to the model file it was calibrated for.
+FIELD_FORMAT = "axs field bundle v2"
 
 #: Spectra per call of a decoder model's joint prediction-and-reconstruction pass.
 JOINT_BATCH = 8192
 
 _joint_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+_CHECKS = ("count_rate", "spectrum_distance", "spectrum_residual", "reconstruction")
+
+#: JSON Schema (draft 2020-12) of field.json; the sizes that tie its arrays together are checked after it
+#: (:meth:`FieldBundle.from_dict`), and NaN/Infinity literals are refused by the JSON parser (:func:`read_field_json`).
+FIELD_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["format", "model", "model_file", "elements", "training", "applicability", "intervals"],
+    "properties": {
+        "format": {"type": "string"},
+        "model": {"type": "string", "minLength": 1},
+        "model_file": {"type": "object", "required": ["name", "sha256"],
+                       "properties": {"name": {"type": "string", "minLength": 1},
+                                      "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+        "elements": {"type": "array", "minItems": 1, "uniqueItems": True,
+                     "items": {"type": "string", "pattern": "^[A-Z][a-z]?$"}},
+        "training": {"type": "object"},
+        "applicability": {
+            "type": "object",
+            "required": ["grid_energies_kev", "tubes", "count_rate_range_cps", "pca_mean", "pca_components",
+                         "pca_variances", "thresholds"],
+            "properties": {
+                "grid_energies_kev": {**_NUMBERS, "minItems": 2},
+                "tubes": {"type": "array", "items": {"type": "string"}},
+                "count_rate_range_cps": {"type": "array", "minItems": 2, "maxItems": 2,
+                                         "items": {"type": "number", "exclusiveMinimum": 0}},
+                "pca_mean": {**_NUMBERS, "minItems": 1},
+                "pca_components": {"type": "array", "minItems": 1, "items": {**_NUMBERS, "minItems": 1}},
+                "pca_variances": {"type": "array", "minItems": 1,
+                                  "items": {"type": "number", "exclusiveMinimum": 0}},
+                "thresholds": {"type": "object", "required": list(_CHECKS[:3]),
+                               "propertyNames": {"enum": list(_CHECKS)},
+                               "additionalProperties": {"type": "number", "minimum": 0}},
+            }},
+        "intervals": {"type": "object", "required": ["scores_pct"],
+                      "properties": {"scores_pct": {"type": "object",
+                                                    "additionalProperties": {**_NUMBERS, "minItems": 1}}}},
+    },
+}
+
 
 def saved_model_name(model) -> str:
     """File name of ``model`` inside a bundle: ``<name>.keras`` for Keras models, ``<name>.skops`` otherwise
-    (the suffixes :func:`axs.predict.load_predictor` looks for, :data:`axs.model_files.MODEL_SUFFIXES`)."""
+    (the suffixes :func:`model_file` looks for, :data:`axs.model_files.MODEL_SUFFIXES`)."""
     return f"{model.name}{MODEL_SUFFIXES[0] if hasattr(model, 'network') else MODEL_SUFFIXES[1]}"
+
+
+def model_file(path: str | Path) -> Path:
+    """The model file ``path`` stands for: itself, or the one ``*.keras``/``*.skops`` file of the folder
+    (``field.json`` and other files beside it are not models); DataError otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "no saved model there")
+    if path.is_dir():
+        inside = sorted(p for p in path.iterdir() if p.suffix in MODEL_SUFFIXES)
+        if len(inside) != 1:
+            old = sorted(p.name for p in path.glob("*.joblib"))
+            hint = (f" ({', '.join(old)}: joblib pickles are no longer loaded, re-save the model)" if old else "")
+            raise DataError(path, f"expected one saved model (*.keras or *.skops) in the folder, "
+                            f"found {len(inside)}{hint}")
+        path = inside[0]
+    return path
+
+
+@dataclass
+class FieldChecks:
+    """What :meth:`FieldBundle.check` says about n predicted spectra: ``applicable`` (n,) bool, ``flags``
+    (``;``-joined names of :data:`axs.applicability.FLAG_NAMES`) and the interval ends (n, elements) in wt%."""
+
+    applicable: np.ndarray
+    flags: list[str]
+    lower_pct: np.ndarray
+    upper_pct: np.ndarray
 
 
 @dataclass
 class FieldBundle:
-    """The contents of ``field.json``: applicability checker, conformal scores per element, training summary."""
+    """The contents of ``field.json``: applicability checker, conformal scores per element, training summary,
+    and the model file it belongs to (``model_file``: name and SHA-256; empty before export)."""
 
     model: str
     elements: tuple[str, ...]
     checker: ApplicabilityChecker
     scores_pct: list[np.ndarray]
     training: dict
+    model_file: dict | None = None
 
     @property
     def uses_reconstruction(self) -> bool:
         return "reconstruction" in self.checker.thresholds
 
-    def columns(self, model, X: np.ndarray, predicted_pct: np.ndarray,
-                header_flags: Sequence[Sequence[str]] | None = None, level: float = DEFAULT_LEVEL,
-                reconstruction_error: np.ndarray | None = None) -> dict:
-        """``applicable``, ``flags`` and ``<element>_lo``/``_hi`` (element's assay unit) for spectra X (counts/s).
+    def check(self, model, X: np.ndarray, predicted_pct: np.ndarray,
+              header_flags: Sequence[Sequence[str]] | None = None, level: float = DEFAULT_LEVEL,
+              reconstruction_error: np.ndarray | None = None) -> FieldChecks:
+        """Flags and ``level`` intervals of spectra X (n, channels; counts/s on the model's grid).
 
         ``predicted_pct`` (n, elements) in wt% from ``model``; ``header_flags``
         per row from :meth:`ApplicabilityChecker.header_flags`. A decoder
-        model's ``reconstruction_error`` (:func:`predict_with_field` gets it
+        model's ``reconstruction_error`` (:func:`model_outputs` gets it
         in the prediction pass) is computed with ``model.reconstruct`` when not given.
         """
         if self.uses_reconstruction and reconstruction_error is None:
             reconstruction_error = relative_reconstruction_error(X, model.reconstruct(X)) if len(X) else np.empty(0)
         flags = self.checker.flags(X, reconstruction_error if self.uses_reconstruction else None, header_flags)
         lower, upper = conformal_intervals(predicted_pct, self.scores_pct, level)
-        out = {"applicable": [not f for f in flags], "flags": flags}
-        for e, element in enumerate(self.elements):
-            factor = UNIT_TO_PCT[assay_unit(element)]
-            out[f"{element}_lo"] = lower[:, e] / factor
-            out[f"{element}_hi"] = upper[:, e] / factor
-        return out
+        return FieldChecks(np.array([not f for f in flags], dtype=bool), flags,
+                           np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64))
 
-    def annotate(self, model, table: pd.DataFrame, X: np.ndarray, spectra: Sequence[Sequence],
-                 level: float = DEFAULT_LEVEL) -> pd.DataFrame:
-        """``table`` (one row per sample, ``<element>_<unit>`` columns) with the :meth:`columns` added.
-
-        ``X`` (samples, channels): the spectra the model predicted, counts/s on
-        its grid; ``spectra[i]``: sample i's measured spectra
-        (:class:`axs.spectrum_files.Spectrum`, before resampling), for the
-        energy-range and tube checks.
-        """
-        X = np.asarray(X, dtype=np.float64).reshape(len(table), len(self.checker.grid_energies_kev))
-        predicted_pct = np.column_stack(
-            [table[f"{e}_{assay_unit(e)}"].to_numpy(np.float64) * UNIT_TO_PCT[assay_unit(e)] for e in self.elements]
-        ) if len(table) else np.empty((0, len(self.elements)))
-        header_flags = [sorted({f for s in members for f in self.checker.header_flags(
-            s.counts, s.energies_kev, s.metadata.get("tube"))}) for members in spectra]
-        return table.assign(**self.columns(model, X, predicted_pct, header_flags, level))
+    def bind(self, model, path: str | Path) -> "FieldBundle":
+        """``self``, after checking that it was calibrated for ``model`` loaded from the file ``path``: model
+        name, elements, energy grid, file name and SHA-256 must match. DataError naming field.json and the entry."""
+        path = Path(path)
+        source = path.parent / FIELD_FILE
+        name = getattr(model, "name", type(model).__name__)
+        expected = {"model": (self.model, name), "elements": (list(self.elements), list(model.elements)),
+                    "model_file.name": (self.model_file["name"], path.name)}
+        for entry, (held, actual) in expected.items():
+            if held != actual:
+                raise DataError(source, f"is for {held!r}, but the model file {path.name} has {actual!r}: "
+                                "field.json belongs to another model; re-export the bundle", field=entry)
+        grid = np.asarray(model.energies_kev, dtype=np.float64)
+        held = self.checker.grid_energies_kev
+        width = float(np.median(np.diff(grid)))
+        if len(held) != len(grid) or np.max(np.abs(held - grid)) > 1e-3 * width:
+            raise DataError(source, f"energy grid ({len(held)} channels, {held[0]:.4f}-{held[-1]:.4f} keV) is not "
+                            f"the model's ({len(grid)} channels, {grid[0]:.4f}-{grid[-1]:.4f} keV); re-export "
+                            "the bundle", field="applicability.grid_energies_kev")
+        digest = sha256_of(path)
+        if digest != self.model_file["sha256"]:
+            raise DataError(source, f"was calibrated for another {path.name} (SHA-256 {self.model_file['sha256'][:12]}"
+                            f"..., the file has {digest[:12]}...): the model file was replaced or changed; "
+                            "re-export the bundle", field="model_file.sha256")
+        return self
 
     def to_dict(self) -> dict:
-        return {"format": FIELD_FORMAT, "model": self.model, "elements": list(self.elements),
-                "training": self.training, "applicability": self.checker.to_dict(),
+        return {"format": FIELD_FORMAT, "model": self.model, "model_file": self.model_file,
+                "elements": list(self.elements), "training": self.training, "applicability": self.checker.to_dict(),
                 "intervals": {"score": "absolute out-of-fold residual", "unit": "wt%",
                               "scores_pct": {e: [v for v in s.tolist() if math.isfinite(v)]
                                              for e, s in zip(self.elements, self.scores_pct)}}}
 
     @classmethod
-    def from_dict(cls, d: dict, source: str | Path = FIELD_FILE) -> "FieldBundle":
-        """Inverse of :meth:`to_dict`; ValueError naming ``source`` and the missing entry."""
-        if d.get("format") != FIELD_FORMAT:
-            raise ValueError(f"{source}: expected format {FIELD_FORMAT!r}, got {d.get('format')!r}")
+    def from_dict(cls, d, source: str | Path = FIELD_FILE) -> "FieldBundle":
+        """Inverse of :meth:`to_dict`, after :func:`check_field_dict`; DataError naming ``source`` and the entry."""
+        check_field_dict(d, source)
+        a = d["applicability"]
+        elements = tuple(d["elements"])
+        checker = ApplicabilityChecker(
+            grid_energies_kev=np.asarray(a["grid_energies_kev"], dtype=np.float64), tubes=[],
+            count_rate_range_cps=(float(a["count_rate_range_cps"][0]), float(a["count_rate_range_cps"][1])),
+            pca_mean=np.asarray(a["pca_mean"], dtype=np.float64),
+            pca_components=np.asarray(a["pca_components"], dtype=np.float64),
+            pca_variances=np.asarray(a["pca_variances"], dtype=np.float64),
+            thresholds={k: float(v) for k, v in a["thresholds"].items()})
+        from axs.applicability import parse_tube
         try:
-            elements = tuple(d["elements"])
-            scores = d["intervals"]["scores_pct"]
-            return cls(model=d["model"], elements=elements,
-                       checker=ApplicabilityChecker.from_dict(d["applicability"]),
-                       scores_pct=[np.asarray(scores[e], dtype=np.float64) for e in elements],
-                       training=d["training"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{source}: malformed field bundle ({type(err).__name__}: {err})") from None
+            checker.tubes = [parse_tube(t) for t in a["tubes"]]
+        except ValueError as err:
+            raise DataError(source, str(err), field="applicability.tubes") from None
+        return cls(model=d["model"], elements=elements, checker=checker,
+                   scores_pct=[np.asarray(d["intervals"]["scores_pct"][e], dtype=np.float64) for e in elements],
+                   training=d["training"], model_file=dict(d["model_file"]))
+
+
+def check_field_dict(d, source: str | Path = FIELD_FILE) -> None:
+    """DataError naming ``source`` and the entry unless ``d`` is a field bundle of :data:`FIELD_FORMAT`:
+    :data:`FIELD_SCHEMA`, then the sizes that tie the arrays together (PCA against the grid's bands,
+    an interval score list for every element)."""
+    import jsonschema
+
+    if not isinstance(d, dict):
+        raise DataError(source, f"expected a JSON object (a field bundle), got {type(d).__name__}")
+    if d.get("format") != FIELD_FORMAT:
+        old = isinstance(d.get("format"), str) and d["format"].startswith("axs field bundle")
+        raise DataError(source, f"expected format {FIELD_FORMAT!r}, got {d.get('format')!r}"
+                        + ("; written by an older axs: re-export the bundle" if old else ""), field="format")
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(FIELD_SCHEMA).iter_errors(d))
+    if error is not None:
+        where = ".".join(map(str, error.absolute_path)) or "(top level)"
+        raise DataError(source, f"not a valid field bundle: {error.message}", field=where)
+    for k, element in enumerate(d["elements"]):
+        try:
+            check_element(element)
+        except KeyError:
+            raise DataError(source, f"{element!r} is not an element symbol", field=f"elements.{k}") from None
+    a = d["applicability"]
+    bands = -(-len(a["grid_energies_kev"]) // SHAPE_BAND_CHANNELS)
+    k = len(a["pca_variances"])
+    sizes = {"pca_mean": (len(a["pca_mean"]), bands),
+             "pca_components": ((len(a["pca_components"]), {len(c) for c in a["pca_components"]}), (k, {bands}))}
+    for name, (held, expected) in sizes.items():
+        if held != expected:
+            raise DataError(source, f"sizes {held} do not fit a grid of {len(a['grid_energies_kev'])} channels "
+                            f"({bands} bands) and {k} components (expected {expected})", field=f"applicability.{name}")
+    low, high = a["count_rate_range_cps"]
+    if not low <= high:
+        raise DataError(source, f"expected low <= high, got {low}, {high}", field="applicability.count_rate_range_cps")
+    missing = [e for e in d["elements"] if e not in d["intervals"]["scores_pct"]]
+    if missing:
+        raise DataError(source, f"no scores for {', '.join(missing)}", field="intervals.scores_pct")
+
+
+def read_field_json(path: str | Path):
+    """The JSON value in ``path``; NaN and Infinity literals (not JSON) are refused. DataError naming the file."""
+    def refuse(literal):
+        raise ValueError(f"{literal} is not a JSON number (field.json holds finite numbers only)")
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=refuse)
+    except (OSError, UnicodeDecodeError, ValueError) as err:   # JSONDecodeError is a ValueError
+        raise DataError(path, f"cannot be read as JSON ({err})") from None
 
 
 def export_model(model, out_dir: str | Path, X: np.ndarray, Y: np.ndarray, folds: np.ndarray,
@@ -158,29 +301,54 @@ def export_model(model, out_dir: str | Path, X: np.ndarray, Y: np.ndarray, folds
                          scores_pct=list(conformity_scores(Y, oof_predicted).T), training=training)
     with atomic_path(out_dir) as staged:
         staged.mkdir()
-        model.save(staged / saved_model_name(model))
-        (staged / FIELD_FILE).write_text(json.dumps(bundle.to_dict()) + "\n", encoding="utf-8")
+        saved = staged / saved_model_name(model)
+        model.save(saved)
+        bundle.model_file = {"name": saved.name, "sha256": sha256_of(saved)}
+        (staged / FIELD_FILE).write_text(json.dumps(bundle.to_dict(), allow_nan=False) + "\n", encoding="utf-8")
     return {"applicability_flag_rate_heldout": flag_rate}
 
 
 def load_field(model_path: str | Path) -> FieldBundle | None:
-    """The ``field.json`` of the bundle at ``model_path`` (the folder, or the model file inside it); None if absent.
+    """The ``field.json`` of the bundle at ``model_path`` (the folder, or the model file inside it), validated
+    (:func:`check_field_dict`) but not yet bound to a model (:func:`load_bundle` does both); None if absent.
 
-    Plain JSON: nothing is unpickled. ValueError naming the file when it is not a field bundle.
+    Plain JSON: nothing is unpickled. DataError naming the file and the entry when it is not a field bundle.
     """
     model_path = Path(model_path)
     path = (model_path if model_path.is_dir() else model_path.parent) / FIELD_FILE
     if not path.is_file():
         return None
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not a JSON field bundle ({err})") from None
-    return FieldBundle.from_dict(d, path)
+    return FieldBundle.from_dict(read_field_json(path), path)
+
+
+@dataclass
+class Bundle:
+    """A loaded model (``file``, ``model``) and its ``field`` (None when no field.json lies beside it)."""
+
+    file: Path
+    model: object
+    field: FieldBundle | None
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """The model at ``path`` (a model file or a bundle folder) and its bound field.json: the one reader of both.
+
+    field.json is validated before the model is loaded, so a bad one costs no model load;
+    the model loads without running code from its file (:func:`axs.model_files.load_model_file`).
+    DataError naming the file for anything wrong.
+    """
+    file = model_file(path)
+    field = load_field(file)
+    model = load_model_file(file)
+    return Bundle(file, model, field.bind(model, file) if field is not None else None)
 
 
 def _joint_pass(model):
-    """A tf.function giving a decoder model's concentrations and relative reconstruction error in one pass."""
+    """A tf.function giving a decoder model's concentrations and relative reconstruction error in one pass.
+
+    It takes the model's normalised input (:func:`axs.normalisation.normalise`): the relative error
+    ||x - x_hat|| / ||x|| does not change when a spectrum and its reconstruction are divided by the same
+    scatter counts, so it is the error on counts/s."""
     if model not in _joint_passes:
         import tensorflow as tf
 
@@ -198,26 +366,36 @@ def _joint_pass(model):
     return _joint_passes[model]
 
 
-def predict_with_field(model, field: FieldBundle, X: np.ndarray, level: float = DEFAULT_LEVEL
-                       ) -> tuple[np.ndarray, dict]:
-    """Batch prediction with the field columns: ``(concentrations (n, elements) wt%, FieldBundle.columns(...))``.
+def model_outputs(model, X: np.ndarray, reconstruction: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(concentrations (n, elements) wt%, relative reconstruction error (n,) or None)`` of spectra X.
 
-    For spectra already on the model's grid (archives, benchmarks): no header
-    checks. A decoder model predicts and reconstructs in one pass of its
-    network (eq. 12 on the same encoding), so the reconstruction check costs
-    little more than the prediction.
+    With ``reconstruction`` (a decoder model whose field.json checks it) the
+    model predicts and reconstructs in one pass of its network (eq. 12 on the
+    same encoding), so the check costs little more than the prediction.
     """
     X = np.asarray(X, dtype=np.float32)
-    if not field.uses_reconstruction:
-        predicted = np.asarray(model.predict(X), dtype=np.float64)
-        return predicted, field.columns(model, X, predicted, level=level)
+    if not reconstruction:
+        return np.asarray(model.predict(X), dtype=np.float64), None
     import tensorflow as tf
 
+    from axs.normalisation import normalise
+
+    Xn = normalise(X, model.energies_kev, model.hyperparameters["normalisation"])
     infer = _joint_pass(model)
-    parts = [infer(tf.constant(X[i: i + JOINT_BATCH])) for i in range(0, len(X), JOINT_BATCH)]
+    parts = [infer(tf.constant(Xn[i: i + JOINT_BATCH])) for i in range(0, len(Xn), JOINT_BATCH)]
     predicted = np.concatenate([p[0].numpy() for p in parts]).astype(np.float64)
     error = np.concatenate([p[1].numpy() for p in parts]).astype(np.float64)
-    return predicted, field.columns(model, X, predicted, level=level, reconstruction_error=error)
+    return predicted, error
+
+
+def predict_with_field(model, field: FieldBundle, X: np.ndarray, level: float = DEFAULT_LEVEL,
+                       header_flags: Sequence[Sequence[str]] | None = None) -> tuple[np.ndarray, FieldChecks]:
+    """Batch prediction with the field checks: ``(concentrations (n, elements) wt%, FieldChecks)``.
+
+    Every spectrum must be predictable (:func:`axs.predict.predict_spectra` sets the others aside first).
+    """
+    predicted, error = model_outputs(model, X, field.uses_reconstruction)
+    return predicted, field.check(model, np.asarray(X, dtype=np.float32), predicted, header_flags, level, error)
 
 
 def flag_summary(table: pd.DataFrame) -> str:

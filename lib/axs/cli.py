@@ -30,17 +30,27 @@ PREDICT_DESCRIPTION = textwrap.dedent("""\
     only above its tube's voltage (header 'tube: ... kV', or --tube-kv) is zero-filled there
     (with a note); one that does not cover the model's energy range, or cannot be read, is
     reported and the other files are still predicted. Energies beyond 200 keV are taken
-    for eV and refused unless --energy-unit eV. OUT (.csv) gets one row per sample:
-    sample_id, n_spectra, files, then <element>_<unit> (unit pct = weight percent, ppm),
-    then with --theta (AXS models) theta_<element>.
+    for eV and refused unless --energy-unit eV. Only regular files are read (not FIFOs or
+    devices), of at most 64 MiB also once decompressed, with 2 to 65,536 channels.
+    OUT (.csv) gets one row per sample: sample_id, n_spectra, files, then <element>_<unit>
+    (unit pct = weight percent, ppm; a value below 0 is written as 0, like its interval's
+    lower end), then with --theta (AXS models) theta_<element>, then flags; with the
+    model's field.json also applicable and <element>_lo, <element>_hi. A sample the model
+    cannot predict (no counts in a scatter-normalised model's scatter window, counts
+    beyond float32, a model error) keeps its row with empty values, applicable False and
+    the flag saying why (no_scatter_counts, count_overflow, prediction_failed). Text cells
+    that a spreadsheet would run as a formula (= + - @) are written with a leading '.
 
     Archive mode: when SPECTRA are netCDF files (*.nc) or one Zarr store (*.zarr) holding
     counts(spectrum, channel), live_time_s, energy_offset_kev, energy_gain_kev per spectrum,
     every spectrum is predicted chunk by chunk with dask (bounded memory) into OUT, a store
     of the same kind (.nc or .zarr); --scheduler runs it on a dask.distributed cluster.
-    Spectra with negative or non-finite counts, a live time that is not positive, or an
-    energy range that does not cover the model's are refused (NaN, grid_status < 0) and
-    named with their index and sample id.
+    Each spectrum goes through the same prediction and checks as a file: concentration,
+    flags (a bit mask, attribute flag_meanings) and, with a field.json, applicable,
+    lower and upper; --level and --strict work the same. Spectra with negative or
+    non-finite counts, a live time that is not positive, or an energy range that does not
+    cover the model's are refused (NaN, grid_status < 0); those and the spectra the model
+    cannot predict are named with their index and sample id.
 
     OUT is checked before any work: it must have the mode's suffix, must not be one of the
     inputs (or the model), must not be a folder, must be in a writable place, and must not
@@ -48,15 +58,17 @@ PREDICT_DESCRIPTION = textwrap.dedent("""\
     running code from them (Keras safe mode; skops with a fixed list of trusted types).
 
     Exit status: 0 all spectra predicted; 1 some could not be (details on stderr; the
-    others are in OUT); 2 bad usage, a bad OUT, or a model that cannot be loaded.""")
+    others are in OUT) or, with --strict, some were flagged; 2 bad usage, a bad OUT, a
+    model that cannot be loaded, or a field.json that is malformed or belongs to another
+    model file (it is bound to its model by name, elements, energy grid and SHA-256).""")
 
 PREDICT_EPILOG = textwrap.dedent("""\
     examples:
-      axs predict artifacts/train_axs/model data/spectra -o predictions.csv
-      axs predict artifacts/train_axs/model core_001_o1.mca core_001_o2.mca field.csv -o out.csv --force
-      axs predict artifacts/train_axs/model field_ev.csv --energy-unit eV --tube-kv 35 -o out.csv
-      axs predict artifacts/train_axs/model data/spectra --theta -o with_theta.csv
-      axs predict artifacts/train_axs/model data/unlabelled/pool_*.nc -o pool_predictions.zarr \\
+      axs predict artifacts/standin/train/axs/model data/spectra -o predictions.csv
+      axs predict artifacts/standin/train/axs/model core_001_o1.mca core_001_o2.mca field.csv -o out.csv --force
+      axs predict artifacts/standin/train/axs/model field_ev.csv --energy-unit eV --tube-kv 35 -o out.csv
+      axs predict artifacts/standin/train/axs/model data/spectra --theta -o with_theta.csv
+      axs predict artifacts/standin/train/axs/model data/unlabelled/pool_*.nc -o pool_predictions.zarr \\
           --scheduler tcp://scheduler:8786""")
 
 FILE_SUFFIXES = (".csv",)
@@ -66,32 +78,32 @@ ARCHIVE_SUFFIXES = (".nc", ".zarr")
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, metavar="MODEL",
                         help="saved model: a .keras or .skops file written by a model's save(), "
-                             "or a folder holding one (e.g. artifacts/train_axs/model)")
+                             "or a folder holding one (e.g. artifacts/standin/train/axs/model)")
     parser.add_argument("spectra", nargs="+", type=Path, metavar="SPECTRA",
                         help="spectrum files or folders of them; or netCDF/Zarr spectra archives")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
                         help="output: a .csv table for spectrum files; a .nc or .zarr store for archives")
     parser.add_argument("-f", "--force", action="store_true",
                         help="overwrite OUT if it exists (never when it is one of the inputs)")
-    parser.add_argument("--live-time-s", type=float, default=None, metavar="S",
+    parser.add_argument("--live-time-s", type=_positive(float), default=None, metavar="S",
                         help="live time (s) for files that do not record one (.mca without "
                              "#@CTIME/LIVE_TIME, .csv without '# live_time_s:', .msa without #LIVETIME)")
     parser.add_argument("--energy-unit", choices=("keV", "eV"), default="keV",
                         help="unit of the energies of files that do not state one (.csv, .mca; "
                              "default %(default)s)")
-    parser.add_argument("--tube-kv", type=float, default=None, metavar="KV",
+    parser.add_argument("--tube-kv", type=_positive(float), default=None, metavar="KV",
                         help="tube voltage (kV) for spectra that do not record one: a spectrum ending "
                              "short of the model's range only above it is zero-filled there")
     parser.add_argument("--theta", action="store_true",
                         help="AXS models, file mode: add the encoder's per-element multipliers theta "
                              "(eq. 4) as theta_<element> columns")
-    parser.add_argument("--chunk-spectra", type=int, default=8192, metavar="N",
+    parser.add_argument("--chunk-spectra", type=_positive(int), default=8192, metavar="N",
                         help="archive mode: spectra per dask chunk (memory per worker grows with it; "
                              "default %(default)s)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="archive mode: address of a dask.distributed scheduler "
                              "(default: local threads)")
-    parser.add_argument("--level", type=float, default=0.9, metavar="P",
+    parser.add_argument("--level", type=_coverage, default=0.9, metavar="P",
                         help="coverage of the prediction intervals <element>_lo, <element>_hi "
                              "(default %(default)s; from the model's field.json)")
     parser.add_argument("--strict", action="store_true",
@@ -102,35 +114,80 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
                              "of each kind and a count)")
 
 
+def _err(message: str) -> None:
+    """Print ``message`` on stderr; bytes of file names that are not UTF-8 (surrogates) shown as U+FFFD."""
+    print(message.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), file=sys.stderr)
+
+
 def _usage(message: str) -> int:
-    print(f"axs predict: {message}", file=sys.stderr)
+    _err(f"axs predict: {message}")
     return 2
+
+
+def _positive(kind):
+    """An argparse type: a positive ``kind`` (int or float)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive {'integer' if kind is int else 'number'}, "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
+def _coverage(text: str) -> float:
+    """An argparse type for --level: the one check of the coverage (:func:`axs.intervals.check_level`)."""
+    from axs.intervals import check_level
+
+    try:
+        return check_level(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` names a spectra archive (``*.nc``, ``*.zarr``; :mod:`axs.archive`), by its suffix."""
+    return path.suffix.lower() in ARCHIVE_SUFFIXES
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` made absolute with symlinks followed as far as they go (a symlink loop stays as it is)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):   # Python 3.11 raises RuntimeError for a symlink loop
+        return path.absolute()
 
 
 def output_problem(out: Path, inputs: list[Path], suffixes: tuple[str, ...], force: bool) -> str | None:
     """Why ``out`` cannot be written (None if it can): checked before any work, the same for both modes.
 
-    ``inputs``: every path read (model, spectra files, folders, archives).
+    ``inputs``: every path read (model, spectra files, the folders named, archives).
     """
-    from axs.predict import spectrum_paths
+    import tempfile
 
     if out.suffix.lower() not in suffixes:
         kinds = "spectrum files" if suffixes == FILE_SUFFIXES else "archives"
         return f"{out}: expected a {' or '.join(suffixes)} output for {kinds}"
-    target = out.resolve()
+    place = Path(os.path.abspath(out)).parent
+    while not os.path.exists(place):   # os.path.exists says False where Path.exists raises (names too long)
+        place = place.parent
+    try:
+        longest = os.pathconf(place, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    # atomic_path writes under '.<name>.<8 random characters>.part' first
+    if len(os.fsencode(out.name)) + 16 > longest:
+        return (f"{out.name[:40]}...: name of {len(os.fsencode(out.name))} bytes is too long for {place} "
+                f"(at most {longest - 16})")
+    target = _resolved(out)
     for path in inputs:
-        read = [path]
-        if path.is_dir() and path.suffix.lower() not in ARCHIVE_SUFFIXES:
-            try:
-                read += spectrum_paths([path])[0]
-            except ValueError:
-                pass  # a folder without spectra is reported by the prediction itself
-        for p in read:
-            source = p.resolve()
-            nested = path.suffix.lower() in ARCHIVE_SUFFIXES and (source in target.parents
-                                                                 or target in source.parents)
-            if target == source or nested:
-                return f"{out}: is one of the inputs ({p}); choose another output"
+        source = _resolved(path)
+        nested = is_archive(path) and (source in target.parents or target in source.parents)
+        if target == source or nested:
+            return f"{out}: is one of the inputs ({path}); choose another output"
     if out.is_dir() and out.suffix.lower() != ".zarr":
         return f"{out}: is a folder; expected a {' or '.join(suffixes)} file name"
     if out.exists() and not force:
@@ -142,152 +199,183 @@ def output_problem(out: Path, inputs: list[Path], suffixes: tuple[str, ...], for
         return f"{out}: cannot be written, {place} is not a folder"
     if not os.access(place, os.W_OK | os.X_OK):
         return f"{out}: cannot be written, no permission to write in {place}"
+    try:   # some folders pass os.access and still refuse (/proc, /sys, read-only mounts)
+        os.rmdir(tempfile.mkdtemp(dir=place, prefix=".axs-probe-"))
+    except OSError as err:
+        return f"{out}: cannot be written in {place} ({err.strerror or err})"
     return None
 
 
-def _load_model(path: Path):
-    from axs.predict import load_predictor
-
-    try:
-        return load_predictor(path), None
-    except (OSError, ValueError) as err:  # DataError is a ValueError
-        return None, f"cannot load the model: {err}"
-
-
 def run_predict(args: argparse.Namespace) -> int:
-    from axs.archive import is_archive
+    from axs.errors import DataError
 
     archives = [p for p in args.spectra if is_archive(p)]
     if archives and len(archives) != len(args.spectra):
         return _usage("give either spectrum files or archives (.nc/.zarr), not both")
-    if args.tube_kv is not None and not args.tube_kv > 0:
-        return _usage(f"--tube-kv: expected a positive voltage, got {args.tube_kv}")
-    problem = output_problem(args.out, [args.model, *args.spectra],
-                             ARCHIVE_SUFFIXES if archives else FILE_SUFFIXES, args.force)
+    if archives and args.theta:
+        return _usage("--theta: only for spectrum files (a .csv output), not archives")
+    inputs = None
+    read = [args.model, *args.spectra]
+    if not archives:
+        from axs.predict import collect_inputs
+
+        inputs = collect_inputs(args.spectra)   # folders are listed here, once
+        read += inputs[0]
+    problem = output_problem(args.out, read, ARCHIVE_SUFFIXES if archives else FILE_SUFFIXES, args.force)
     if problem:
         return _usage(problem)
+    from axs.predict import cached_bundle, require_theta
+    from axs.bundle import model_file
+
+    try:
+        file = str(_resolved(model_file(args.model)))
+        loaded = cached_bundle(file)   # the model and its field.json, validated and bound once
+    except (OSError, DataError) as err:
+        return _usage(f"cannot load the model: {err}")
+    if args.theta:
+        try:
+            require_theta(loaded.model)
+        except ValueError as err:
+            return _usage(str(err))
+    if loaded.field is None and args.strict:
+        return _usage(f"--strict: {args.model} has no field.json to check applicability with "
+                      "(export the model with axs.bundle.export_model)")
     if archives:
-        return _predict_archive(args)
-    return _predict_files(args)
+        return _predict_archive(args, file, loaded)
+    return _predict_files(args, loaded, inputs)
 
 
 def _print_notes(notes: list[str], verbose: bool, what: str, prefix: str = "note") -> None:
     listed = notes if verbose else notes[:WARNINGS_LISTED]
     for note in listed:
-        print(f"{prefix}: {note}", file=sys.stderr)
+        _err(f"{prefix}: {note}")
     if len(notes) > len(listed):
-        print(f"{prefix}: ... and {len(notes) - len(listed)} more {what} (--verbose lists them)", file=sys.stderr)
+        _err(f"{prefix}: ... and {len(notes) - len(listed)} more {what} (--verbose lists them)")
 
 
-def _predict_files(args) -> int:
-    from axs.predict import predict_files, require_theta, write_table
+def _predict_files(args, loaded, inputs) -> int:
+    from axs.bundle import flag_summary
+    from axs.predict import predict_files, write_table
 
-    model, problem = _load_model(args.model)
-    if problem:
-        return _usage(problem)
-    if args.theta:
-        try:
-            require_theta(model)
-        except ValueError as err:
-            return _usage(str(err))
-    if not 0 < args.level < 1:
-        return _usage(f"--level: expected a coverage between 0 and 1, got {args.level}")
-    from axs.bundle import flag_summary, load_field   # applicability flags and intervals
-    try:
-        field = load_field(args.model)
-    except ValueError as err:
-        return _usage(f"cannot load the model: {err}")
-    if field is None and args.strict:
-        return _usage(f"--strict: {args.model} has no field.json to check applicability with "
-                      "(export the model with axs.bundle.export_model)")
-    run = predict_files(model, args.spectra, live_time_s=args.live_time_s, energy_unit=args.energy_unit,
-                        tube_kv=args.tube_kv, theta=args.theta, field=field, level=args.level)
-    _print_notes(run.skipped, args.verbose, "files skipped")
+    files, skipped, folder_errors = inputs
+    run = predict_files(loaded.model, files, live_time_s=args.live_time_s, energy_unit=args.energy_unit,
+                        tube_kv=args.tube_kv, theta=args.theta, field=loaded.field, level=args.level)
+    errors = [str(e) for e in folder_errors] + run.errors
+    _print_notes(skipped, args.verbose, "files skipped")
     _print_notes(run.warnings, args.verbose, "spectra moved onto the model's grid")
-    for error in run.errors:
-        print(f"error: {error}", file=sys.stderr)
+    for error in errors:
+        _err(f"error: {error}")
+    _print_notes(run.not_predicted, args.verbose, "samples not predicted", prefix="error")
     if len(run.table):
-        write_table(run.table, args.out)
+        try:
+            write_table(run.table, args.out)
+        except OSError as err:
+            _err(f"error: {args.out}: cannot be written ({err.strerror or err}); nothing written")
+            return 1
     n_files = int(run.table["n_spectra"].sum()) if len(run.table) else 0
-    print(f"{len(run.table)} samples from {n_files} spectra -> "
-          f"{args.out if len(run.table) else '(nothing written)'}; {len(run.errors)} failed"
-          + (f"; {len(run.skipped)} files skipped" if run.skipped else ""), file=sys.stderr)
-    print(flag_summary(run.table) if field is not None else
-          f"applicability: not checked ({args.model} has no field.json)", file=sys.stderr)
-    flagged = field is not None and len(run.table) > 0 and not run.table["applicable"].all()
-    return 0 if run.ok and len(run.table) and not (args.strict and flagged) else 1
+    _err(f"{len(run.table)} samples from {n_files} spectra -> "
+          f"{args.out if len(run.table) else '(nothing written)'}; {len(errors)} failed"
+          + (f"; {len(run.not_predicted)} not predicted (empty values, see 'flags')" if run.not_predicted else "")
+          + (f"; {len(skipped)} files skipped" if skipped else ""))
+    _err(flag_summary(run.table) if loaded.field is not None else
+          f"applicability: not checked ({args.model} has no field.json)")
+    flagged = loaded.field is not None and len(run.table) > 0 and not run.table["applicable"].all()
+    ok = not errors and not run.not_predicted
+    return 0 if ok and len(run.table) and not (args.strict and flagged) else 1
 
 
-def _predict_archive(args) -> int:
+def _predict_archive(args, file: str, loaded) -> int:
     from axs.archive import predict_archive
     from axs.errors import DataError
-    from axs.predict import cached_predictor, model_path
 
-    if args.theta:
-        return _usage("--theta: only for spectrum files (a .csv output), not archives")
     try:
-        model_file = str(model_path(args.model).resolve())
-        cached_predictor(model_file)
-    except (OSError, ValueError) as err:
-        return _usage(f"cannot load the model: {err}")
-    try:
-        summary = predict_archive(model_file, args.spectra, args.out, chunk_spectra=args.chunk_spectra,
-                                  scheduler=args.scheduler, tube_kv=args.tube_kv, replace=args.force)
+        summary = predict_archive(file, args.spectra, args.out, chunk_spectra=args.chunk_spectra,
+                                  scheduler=args.scheduler, tube_kv=args.tube_kv, replace=args.force,
+                                  level=args.level)
+    except OSError as err:
+        if args.scheduler and "--scheduler" in str(err):
+            return _usage(str(err))
+        _err(f"error: {err}")
+        return 1
     except (DataError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        _err(f"error: {err}")
         return 1
-    refused = summary["refused"]
+    refused, not_predicted = summary["refused"], summary["not_predicted"]
     _print_notes(refused, args.verbose, "spectra refused", prefix="error")
-    print(f"{summary['spectra']} spectra -> {args.out} ({summary['on_grid']} on the model's grid, "
+    _print_notes(not_predicted, args.verbose, "spectra not predicted", prefix="error")
+    _err(f"{summary['spectra']} spectra -> {args.out} ({summary['on_grid']} on the model's grid, "
           f"{summary['resampled']} resampled, {summary['zero_filled']} zero-filled above the tube voltage, "
-          f"{len(refused)} refused)", file=sys.stderr)
+          f"{len(refused)} refused, {len(not_predicted)} not predicted)")
+    detail = ", ".join(f"{name} {count}" for name, count in summary["flag_counts"].items())
+    if summary["flagged"] is None:
+        _err(f"applicability: not checked ({args.model} has no field.json)")
+    else:
+        _err(f"applicability: {summary['flagged']} of {summary['spectra'] - len(refused)} spectra flagged"
+              + (f" ({detail})" if detail else "") + " (variables 'applicable', 'flags')")
     if refused:
-        print(f"error: {len(refused)} spectra could not be predicted (not covering the model's energy "
+        _err(f"error: {len(refused)} spectra could not be predicted (not covering the model's energy "
               f"range: {summary['not_covered']}, bad counts: {summary['bad_counts']}, bad live time: "
-              f"{summary['bad_live_time']}): their concentrations are NaN (grid_status < 0)", file=sys.stderr)
-        return 1
-    return 0
+              f"{summary['bad_live_time']}): their concentrations are NaN (grid_status < 0)")
+    failed = bool(refused or not_predicted)
+    return 1 if failed or (args.strict and summary["flagged"]) else 0
 
 
 INFO_HELP = "show what a saved model was trained on and how it is calibrated"
 
 INFO_DESCRIPTION = textwrap.dedent("""\
     Print what a saved model records: its energy grid, the elements it predicts (with
-    units), its hyperparameters, a summary of its training data, the tube, and every entry
-    of the field.json beside the model file (applicability thresholds, interval
-    calibration), whatever keys it holds.
+    units), its hyperparameters, a summary of its training data, the tube, and the
+    field.json beside the model file (applicability thresholds, interval calibration),
+    read and checked as axs predict reads it. Long lists are summarised (count and range,
+    or shape); --json prints everything.
 
     Exit status: 0 printed; 2 the model (or its field.json) cannot be read.""")
 
 INFO_EPILOG = textwrap.dedent("""\
     examples:
-      axs info artifacts/train_axs/model
-      axs info artifacts/train_axs/model/axs.keras --json""")
+      axs info artifacts/standin/train/axs/model
+      axs info artifacts/standin/train/axs/model/axs.keras --json""")
 
 
 def add_info_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, metavar="MODEL",
                         help="saved model: a .keras or .skops file, or a folder holding one")
-    parser.add_argument("--json", action="store_true", help="print it as JSON")
+    parser.add_argument("--json", action="store_true", help="print everything, as JSON")
+
+
+#: Longest line of ``axs info``, and most lines per entry (``--json`` prints everything).
+INFO_LINE_CHARS = 110
+INFO_LINES_PER_KEY = 6
 
 
 def format_info(info, indent: int = 0) -> list[str]:
-    """Indented ``key: value`` lines of a nested dict; long lists of numbers summarised."""
+    """Indented ``key: value`` lines of a nested dict, readable: lists of numbers summarised by their
+    count and range, tables (lists of lists) by their shape, long values wrapped at :data:`INFO_LINE_CHARS`
+    and cut after :data:`INFO_LINES_PER_KEY` lines."""
     lines = []
     pad = "  " * indent
     for key, value in info.items():
         if isinstance(value, dict) and value:
             lines.append(f"{pad}{key}:")
             lines += format_info(value, indent + 1)
+            continue
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value):
+            text = f"{len(value)} x {max(len(v) for v in value)} values"
         elif isinstance(value, (list, tuple)) and len(value) > 12 and all(
                 isinstance(v, (int, float)) for v in value):
-            lines.append(f"{pad}{key}: {len(value)} values, {min(value):.6g} .. {max(value):.6g}")
+            text = f"{len(value)} values, {min(value):.6g} .. {max(value):.6g}"
         elif isinstance(value, float):
-            lines.append(f"{pad}{key}: {value:.6g}")
+            text = f"{value:.6g}"
         elif isinstance(value, (list, tuple)):
-            lines.append(f"{pad}{key}: {', '.join(map(str, value))}")
+            # items are kept whole ("Sr (ppm)"): no-break spaces inside them while wrapping
+            text = ", ".join((f"{v:.6g}" if isinstance(v, float) else str(v)).replace(" ", "\xa0") for v in value)
         else:
-            lines.append(f"{pad}{key}: {value}")
+            text = str(value)
+        wrapped = [line.replace("\xa0", " ") for line in
+                   textwrap.wrap(f"{pad}{key}: {text}", INFO_LINE_CHARS, subsequent_indent=pad + "    ")]
+        if len(wrapped) > INFO_LINES_PER_KEY:
+            wrapped = wrapped[:INFO_LINES_PER_KEY - 1] + [pad + "    ... (axs info --json prints all of it)"]
+        lines += wrapped
     return lines
 
 
@@ -298,8 +386,8 @@ def run_info(args: argparse.Namespace) -> int:
 
     try:
         info = describe_model(args.model)
-    except (OSError, ValueError) as err:
-        print(f"axs info: cannot read the model: {err}", file=sys.stderr)
+    except (OSError, ValueError, KeyError) as err:
+        _err(f"axs info: cannot read the model: {err}")
         return 2
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -331,10 +419,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow is imported only for network models; when it is, its C++ and Python logs stay quiet
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    for noisy in ("tensorflow", "absl", "h5py", "distributed"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        _err("axs: interrupted; nothing written")
+        return 130
+    except Exception as err:   # the last guard: a message, not a traceback (AXS_TRACEBACK=1 shows it)
+        if os.environ.get("AXS_TRACEBACK"):
+            raise
+        _err(f"axs {args.command}: unexpected {type(err).__name__}: {err} (nothing written; please report it, "
+              "with AXS_TRACEBACK=1 for the details)")
+        return 1
 
 
 if __name__ == "__main__":

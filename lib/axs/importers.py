@@ -70,9 +70,6 @@ ENERGY_UNITS = {"keV": 1.0, "eV": 1e-3}
 #: No EDXRF tube reaches 200 kV: a last channel beyond this many keV means energies in eV.
 LARGEST_ENERGY_KEV = 200.0
 
-#: ``tube: Rh 40 kV`` -> 40.
-TUBE_KV = re.compile(r"(?P<kv>\d+(?:\.\d*)?)\s*kV", re.IGNORECASE)
-
 #: A number written with a decimal comma, e.g. ``0,040``.
 DECIMAL_COMMA = re.compile(r"(^|[;\t ])-?\d+,\d+($|[;\t ])")
 
@@ -107,9 +104,16 @@ def sample_from_name(path: str | Path) -> tuple[str, int]:
 
 
 def tube_kv(spectrum: Spectrum) -> float | None:
-    """The tube voltage (kV) from the spectrum's ``tube`` header field (e.g. ``Rh 40 kV``), or None."""
-    match = TUBE_KV.search(spectrum.metadata.get("tube", ""))
-    return float(match["kv"]) if match else None
+    """The tube voltage (kV) from the spectrum's ``tube`` header field (``Rh 40 kV``, ``40 kV``), or None
+    when the field is absent, states no voltage or cannot be read (:func:`axs.applicability.parse_tube`,
+    the one parser of the field; the applicability check flags an unreadable one)."""
+    from axs.applicability import parse_tube
+
+    try:
+        kv = parse_tube(spectrum.metadata["tube"])[1] if "tube" in spectrum.metadata else math.nan
+    except ValueError:
+        return None
+    return kv if math.isfinite(kv) else None
 
 
 def keV_per_unit(energy_unit: str) -> float:
@@ -181,6 +185,9 @@ def read_mca(path: str | Path, live_time_s: float | None = None, energy_unit: st
     to_kev = keV_per_unit(energy_unit)
     if not path.is_file() or path.stat().st_size == 0:
         raise DataError(path, "file is missing or empty")
+    blocks = amptek_blocks(path)
+    if len(blocks) > 1:
+        return _read_amptek_blocks(path, blocks, live_time_s, energy_unit)
     try:
         specfile = specfilewrapper.Specfile(str(path))
         scans = []
@@ -202,6 +209,41 @@ def read_mca(path: str | Path, live_time_s: float | None = None, energy_unit: st
             spectrum = _mca_spectrum(path, counts, calib, ctime, lines, live_time_s, to_kev)
             if n_total > 1 and "sample_id" not in _key_values(lines, "#C "):
                 spectrum.sample_id = f"{spectrum.sample_id}#{len(spectra) + 1}"
+            spectra.append(spectrum)
+    return spectra
+
+
+#: The line that opens each spectrum of an Amptek MCA file.
+AMPTEK_START = b"<<PMCA SPECTRUM>>"
+
+
+def amptek_blocks(path: Path) -> list[bytes]:
+    """The ``<<PMCA SPECTRUM>>`` blocks of an Amptek MCA file (one per measurement), each from its opening
+    line to the next; ``[]`` for a file that does not start like one (SPEC-style MCA)."""
+    raw = path.read_bytes()
+    if not raw.lstrip().startswith(AMPTEK_START):
+        return []
+    starts = [m.start() for m in re.finditer(re.escape(AMPTEK_START), raw)]
+    return [raw[a:b] for a, b in zip(starts, starts[1:] + [len(raw)])]
+
+
+def _read_amptek_blocks(path: Path, blocks: list[bytes], live_time_s: float | None,
+                        energy_unit: str) -> list[Spectrum]:
+    """Each block of a multi-spectrum Amptek file read on its own by PyMca's reader (which would join them
+    into one spectrum several times too long): the spectra ``<name>#<k>``, k = 1, 2, ... in file order."""
+    import tempfile
+
+    spectra = []
+    with tempfile.TemporaryDirectory(prefix="axs_amptek_") as tmp:
+        for k, block in enumerate(blocks, start=1):
+            single = Path(tmp) / f"block{k}.mca"
+            single.write_bytes(block)
+            try:
+                [spectrum] = read_mca(single, live_time_s, energy_unit)
+            except DataError as err:
+                raise DataError(f"{path}#{k}", str(err).split(": ", 1)[1]) from None
+            sample, orientation = sample_from_name(path)
+            spectrum.sample_id, spectrum.orientation = f"{sample}#{k}", orientation
             spectra.append(spectrum)
     return spectra
 

@@ -1,103 +1,106 @@
-"""Concentrations of new spectra from a saved model: what ``axs predict`` does with files.
+"""Concentrations of new spectra from a saved model: what ``axs predict`` does, for files and archives alike.
 
-Steps, for spectra files in any format of :mod:`axs.importers`:
+The steps, each a function that a caller (the CLI, :mod:`axs.archive`, a lab's
+own script) can call or extend:
 
-1. read every file; a file that cannot be read is reported and left out;
-2. group the orientations of each sample (header, or ``<sample>_o<k>.<ext>``);
-3. put each spectrum on the model's energy grid: counts per second
-   (counts / live time); a spectrum on another grid (other channel count or
-   calibration) is moved onto the model's grid with the count-conserving
-   :func:`axs.energy_grid.rebin_counts`, with a warning; one that ends short of
-   the model's grid only where its tube cannot emit (above the tube voltage,
-   from the file's ``tube`` header or the caller's ``tube_kv``) is zero-filled
-   there, with a note; any other spectrum whose energy range does not cover
-   the model's grid (:func:`axs.energy_grid.covers`) is an error;
-4. average the orientations of each sample (as the training data were
-   averaged, paper section 2);
-5. predict all samples in one batched call of the model (the neural models run
-   a ``tf.function``-compiled graph over batches, never ``keras.Model.predict``
-   per spectrum);
-6. one row per sample: ``sample_id``, ``n_spectra``, ``files``, then one
-   column per element named ``<element>_<unit>`` with the concentration in the
-   unit the assay lab reports it in (``pct`` weight percent or ``ppm``); with
-   ``theta=True`` (AXS only) then one ``theta_<element>`` column per simulator
-   element: the Encoder's multipliers theta of eq. 4.
-
-Errors are collected per file (:class:`PredictionRun`) so one bad file never
-stops the others; files of a folder that are not spectra are named in
-:attr:`PredictionRun.skipped`.
+1. :func:`axs.bundle.load_bundle`: the model file and its ``field.json``,
+   resolved, validated and bound once;
+2. :func:`spectrum_paths`: the files named, folders replaced by their spectrum
+   files (done once, by the CLI, which also checks ``-o`` against them);
+3. :func:`read_measurements`: every spectrum of every file, or a DataError
+   per file that cannot be read (one bad file never stops the others);
+4. :func:`sample_spectra`: the orientations of each sample grouped (header, or
+   ``<sample>_o<k>.<ext>``), each put on the model's energy grid in counts per
+   second (:func:`rates_on_grid`: moved with the count-conserving
+   :func:`axs.energy_grid.rebin_counts` when on another grid, zero-filled above
+   the tube voltage, a DataError when it does not cover the model's range), and
+   averaged (as the training data were, paper section 2);
+5. :func:`predict_spectra`: every spectrum predicted in one batched call of the
+   model, after setting aside those it cannot predict (counts beyond float32,
+   no counts in a scatter-normalised model's scatter window, a model that
+   raises or returns infinities): those keep empty values, ``applicable``
+   False and a flag saying why (:data:`axs.applicability.NOT_PREDICTED`). With
+   the model's field.json, the applicability flags and intervals. Concentrations
+   stay in wt% until the table is written; archive mode calls this same function
+   per chunk;
+6. :func:`concentrations_table`: one row per sample, ``sample_id``,
+   ``n_spectra``, ``files``, one ``<element>_<unit>`` column per element in the
+   unit the assay lab reports it in (``pct`` weight percent or ``ppm``), with
+   ``theta=True`` (AXS models) the ``theta_<element>`` columns, then ``flags``,
+   and with a field.json ``applicable`` and ``<element>_lo``/``<element>_hi``.
+   A prediction below 0 is reported as 0, as the interval's lower end is
+   (:func:`clip_at_zero`); :func:`write_table` escapes cells a spreadsheet
+   would run as a formula.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from axs.elements import UNIT_TO_PCT, assay_unit
+from axs.applicability import FLAG_NAMES
+from axs.bundle import FieldBundle, load_bundle, model_file, model_outputs
 from axs.dataset import counts_per_second
+from axs.elements import UNIT_TO_PCT, assay_unit
 from axs.energy_grid import channel_edges_kev, covers
 from axs.errors import DataError
 from axs.files import atomic_path
 from axs.importers import FORMATS, group_by_sample, read_spectra, tube_kv as header_tube_kv
-from axs.model_files import MODEL_SUFFIXES
+from axs.intervals import DEFAULT_LEVEL
+from axs.model_files import load_model_file
 from axs.spectrum_files import Spectrum
 
 #: Two grids are the same when their channel energies agree within this share of a channel.
 SAME_GRID_TOLERANCE_CHANNELS = 1e-3
 
+#: Largest count rate every model computes with (float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+#: Largest spectrum file read, on disk and after gzip decompression (a 65,536-channel text spectrum is ~1 MB).
+MAX_FILE_BYTES = 64 * 2**20
+
+#: Most channels a spectrum may have (EDXRF MCAs have at most 16,384).
+MAX_CHANNELS = 65536
+
+#: First characters of a CSV cell that spreadsheets run as a formula (OWASP's list, tab and CR included).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 @dataclass
 class PredictionRun:
-    """The outcome of predicting a set of files."""
+    """The outcome of predicting a set of files: the table, and what went wrong per file or per spectrum.
+
+    ``errors``: files or spectra left out; ``not_predicted``: samples that have a
+    row but no concentrations (their ``flags`` say why).
+    """
 
     table: pd.DataFrame
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    not_predicted: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.not_predicted
 
 
 def load_predictor(path: str | Path):
-    """The model saved at ``path``: a file written by a model's ``save`` or a folder holding one.
-
-    A folder holding exactly one ``*.keras`` or ``*.skops`` file stands for
-    that file (other files beside it, such as ``field.json``, are ignored);
-    files go to :func:`axs.models.load_model` (every model of the registry,
-    the PyMca peer included), which never unpickles. DataError naming the
-    path for anything that is not a model.
-    """
-    path = model_path(path)
-    from axs.models import load_model
-    return load_model(path)
-
-
-def model_path(path: str | Path) -> Path:
-    """The model file ``path`` stands for (itself, or the one model file in the folder); DataError otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "no saved model there")
-    if path.is_dir():
-        inside = sorted(p for p in path.iterdir() if p.suffix in MODEL_SUFFIXES)
-        if len(inside) != 1:
-            old = sorted(p.name for p in path.glob("*.joblib"))
-            hint = (f" ({', '.join(old)}: joblib pickles are no longer loaded, re-save the model)" if old else "")
-            raise DataError(path, f"expected one saved model (*.keras or *.skops) in the folder, "
-                            f"found {len(inside)}{hint}")
-        path = inside[0]
-    return path
+    """The model saved at ``path``: a file written by a model's ``save`` or a folder holding one
+    (:func:`axs.bundle.model_file`), loaded without running code from it (:func:`axs.model_files.load_model_file`).
+    DataError naming the path for anything that is not a model."""
+    return load_model_file(model_file(path))
 
 
 @functools.lru_cache(maxsize=4)
-def cached_predictor(path: str):
-    """:func:`load_predictor`, once per process (dask workers call this for every chunk)."""
-    return load_predictor(path)
+def cached_bundle(path: str):
+    """:func:`axs.bundle.load_bundle`, once per process (dask workers call this for every chunk)."""
+    return load_bundle(path)
 
 
 def model_grid(model) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -190,8 +193,8 @@ def spectrum_paths(arguments: list[str | Path]) -> tuple[list[Path], list[str]]:
             continue
         found = []
         for p in sorted(argument.iterdir()):
-            if not p.is_file():
-                continue
+            if p.is_dir():
+                continue   # sub-folders are not searched; a FIFO or a broken link is reported when read
             if any(p.name.lower().endswith(e) for e in FORMATS):
                 found.append(p)
             else:
@@ -204,62 +207,96 @@ def spectrum_paths(arguments: list[str | Path]) -> tuple[list[Path], list[str]]:
     return paths, skipped
 
 
-def concentrations_table(sample_ids: list[str], concentrations_pct: np.ndarray, elements,
-                         extra: dict[str, list] | None = None) -> pd.DataFrame:
-    """One row per sample: ``sample_id``, the ``extra`` columns, then ``<element>_<unit>`` columns.
-
-    ``concentrations_pct`` (samples, elements) is in weight percent; each
-    element is converted to its assay unit (:func:`axs.elements.assay_unit`).
-    """
-    columns = {"sample_id": list(sample_ids), **(extra or {})}
-    for e, element in enumerate(elements):
-        unit = assay_unit(element)
-        columns[f"{element}_{unit}"] = concentrations_pct[:, e] / UNIT_TO_PCT[unit]
-    return pd.DataFrame(columns)
-
-
-def predict_files(model, arguments: list[str | Path], live_time_s: float | None = None, *,
-                  energy_unit: str = "keV", tube_kv: float | None = None, theta: bool = False,
-                  field=None, level: float = 0.9) -> PredictionRun:
-    """Predict every sample in the spectra files (and folders) ``arguments`` with ``model``.
-
-    ``model`` is a loaded model (anything with ``predict``, ``energies_kev``
-    and ``elements``); ``live_time_s`` is used for files that do not give one,
-    ``energy_unit`` for files that do not state theirs (:mod:`axs.importers`),
-    ``tube_kv`` for files that do not give their tube voltage
-    (:func:`rates_on_grid`). ``theta`` adds the ``theta_<element>`` columns
-    (AXS models only, :func:`theta_columns`). ``field``: the model's
-    :class:`axs.bundle.FieldBundle`, which adds the ``applicable``, ``flags``,
-    ``<element>_lo`` and ``<element>_hi`` columns (intervals at ``level``).
-    """
-    energies_kev, elements = model_grid(model)
-    if theta:
-        require_theta(model)
-    errors: list[DataError] = []
-    warnings: list[str] = []
-    read = []
-    skipped: list[str] = []
+def collect_inputs(arguments: Sequence[str | Path]) -> tuple[list[Path], list[str], list[DataError]]:
+    """:func:`spectrum_paths` argument by argument: ``(files, skipped, errors)``, a folder without spectra
+    being one DataError among the others rather than the end of the run."""
+    files, skipped, errors = [], [], []
     for argument in arguments:
         try:
-            paths, skipped_here = spectrum_paths([argument])
+            found, skipped_here = spectrum_paths([argument])
         except DataError as err:
             errors.append(err)
             continue
+        files += found
         skipped += skipped_here
-        for path in paths:
-            try:
-                spectra = read_spectra(path, live_time_s, energy_unit)
-            except DataError as err:
-                errors.append(err)
-                continue
-            except OSError as err:
-                errors.append(DataError(path, f"cannot be read ({err.strerror or err})"))
-                continue
-            for k, spectrum in enumerate(spectra):
-                read.append((Path(f"{path}#{k + 1}") if len(spectra) > 1 else path, spectrum))
-    samples, rows, files = [], [], []
-    for sample, members in group_by_sample(read, errors).items():
-        rates, used = [], []
+    return files, skipped, errors
+
+
+def check_input_file(path: Path) -> None:
+    """DataError unless ``path`` is a regular file of at most :data:`MAX_FILE_BYTES`, also once decompressed
+    (``.gz``): a FIFO would block the reader, ``/dev/zero`` or a gzip bomb would fill the memory."""
+    import stat
+
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise DataError(path, f"cannot be read ({err.strerror or err})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
+        raise DataError(path, f"is {kind}, not a regular file; spectra are read from regular files only")
+    if info.st_size > MAX_FILE_BYTES:
+        raise DataError(path, f"is {info.st_size / 2**20:.0f} MiB; a spectrum file is at most "
+                        f"{MAX_FILE_BYTES // 2**20} MiB")
+    if path.name.lower().endswith(".gz"):
+        import gzip
+        import zlib
+
+        try:
+            with gzip.open(path, "rb") as stream:
+                size = len(stream.read(MAX_FILE_BYTES + 1))
+        except (OSError, EOFError, zlib.error) as err:
+            raise DataError(path, f"cannot be read as gzip ({err})") from None
+        if size > MAX_FILE_BYTES:
+            raise DataError(path, f"decompresses to more than {MAX_FILE_BYTES // 2**20} MiB; a spectrum file "
+                            "is smaller (refused, as a gzip bomb would be)")
+
+
+def check_channels(path: Path, spectrum: Spectrum) -> None:
+    """DataError unless ``spectrum`` has between 2 and :data:`MAX_CHANNELS` channels."""
+    n = len(spectrum.counts)
+    if not 2 <= n <= MAX_CHANNELS:
+        raise DataError(path, f"expected a spectrum of 2 to {MAX_CHANNELS} channels, got {n}", field="channels")
+
+
+def read_measurements(paths: Sequence[str | Path], live_time_s: float | None = None,
+                      energy_unit: str = "keV") -> Iterator[tuple[Path, Spectrum] | DataError]:
+    """Every spectrum in the files ``paths``, as ``(path, spectrum)`` (``path#k`` for the k-th of a file
+    holding several), or one DataError for a file that cannot be read: per file, in order."""
+    for path in map(Path, paths):
+        try:
+            check_input_file(path)
+            spectra = read_spectra(path, live_time_s, energy_unit)
+            for spectrum in spectra:
+                check_channels(path, spectrum)
+        except DataError as err:
+            yield err
+            continue
+        except OSError as err:
+            yield DataError(path, f"cannot be read ({err.strerror or err})")
+            continue
+        for k, spectrum in enumerate(spectra):
+            yield (Path(f"{path}#{k + 1}") if len(spectra) > 1 else path), spectrum
+
+
+@dataclass
+class Sample:
+    """One sample's spectra on the model's grid: their mean (counts/s) and the files and spectra it came from."""
+
+    sample_id: str
+    rates_cps: np.ndarray
+    files: list[str]
+    spectra: list[Spectrum]
+
+
+def sample_spectra(measured: list[tuple[Path, Spectrum]], energies_kev: np.ndarray, tube_kv: float | None,
+                   errors: list[DataError], warnings: list[str]) -> list[Sample]:
+    """The samples of ``measured``: orientations grouped (:func:`axs.importers.group_by_sample`), put on
+    the grid ``energies_kev`` (:func:`rates_on_grid`) and averaged. A spectrum that cannot be put on the
+    grid, or repeats an orientation, is appended to ``errors`` and left out; notes go to ``warnings``."""
+    samples = []
+    for sample, members in group_by_sample(measured, errors).items():
+        rates, used, spectra = [], [], []
         for path, spectrum in members:
             try:
                 row, warning = rates_on_grid(spectrum, energies_kev, path, tube_kv)
@@ -268,23 +305,198 @@ def predict_files(model, arguments: list[str | Path], live_time_s: float | None 
                 continue
             rates.append(row)
             used.append(str(path))
+            spectra.append(spectrum)
             if warning:
                 warnings.append(warning)
         if rates:
-            samples.append(sample)
-            rows.append(np.mean(rates, axis=0))
-            files.append(used)
-    X = np.stack(rows).astype(np.float32) if rows else np.empty((0, len(energies_kev)), np.float32)
-    predicted = (np.asarray(model.predict(X), dtype=np.float64) if rows else np.empty((0, len(elements))))
-    table = concentrations_table(samples, predicted, elements,
-                                 {"n_spectra": [len(f) for f in files], "files": [";".join(f) for f in files]})
+            with np.errstate(over="ignore"):   # counts beyond float64 are flagged by predict_spectra
+                samples.append(Sample(sample, np.mean(rates, axis=0), used, spectra))
+    return samples
+
+
+@dataclass
+class Predictions:
+    """What :func:`predict_spectra` says about n spectra; concentrations and interval ends in wt%.
+
+    ``flags[i]``: ``;``-joined flag names (:data:`axs.applicability.FLAG_NAMES`),
+    only the :data:`~axs.applicability.NOT_PREDICTED` ones without a field.json;
+    ``applicable``, ``lower_pct``, ``upper_pct``: None without a field.json.
+    ``problems[i]``: why spectrum i was not predicted, in words ('' if it was).
+    """
+
+    concentrations_pct: np.ndarray
+    flags: list[str]
+    problems: list[str]
+    applicable: np.ndarray | None = None
+    lower_pct: np.ndarray | None = None
+    upper_pct: np.ndarray | None = None
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return np.array([not p for p in self.problems], dtype=bool)
+
+
+def unpredictable(model, X: np.ndarray) -> list[tuple[str, str]]:
+    """``(flag, why)`` per spectrum of X (counts/s, float64) that ``model`` cannot predict, ``("", "")`` for the
+    others: counts/s that are not finite in float32 (``count_overflow``), or a scatter-normalised model and no
+    counts in the scatter window (``no_scatter_counts``, :func:`axs.normalisation.scatter_counts`)."""
+    X = np.asarray(X, dtype=np.float64)
+    out = [("", "")] * len(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        overflow = ~np.all(np.isfinite(X) & (np.abs(X) <= FLOAT32_MAX), axis=1)
+    normalisation = dict(getattr(model, "hyperparameters", {})).get("normalisation", "none")
+    empty = np.zeros(len(X), dtype=bool)
+    if normalisation == "scatter" and len(X):
+        from axs.normalisation import scatter_counts
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            empty = ~(scatter_counts(np.where(overflow[:, None], 0.0, X), model.energies_kev) > 0)
+    for i in np.flatnonzero(overflow):
+        out[i] = ("count_overflow", "counts per second beyond float32's range (3.4e38) or not finite")
+    for i in np.flatnonzero(empty & ~overflow):
+        out[i] = ("no_scatter_counts", "no counts in the scatter window the model divides by (an empty or "
+                  "peak-only spectrum)")
+    return out
+
+
+def _model_outputs_isolated(model, X: np.ndarray, reconstruction: bool):
+    """:func:`axs.bundle.model_outputs`; if the batch raises, spectrum by spectrum, so one bad spectrum does
+    not take the others with it. ``(predicted, error or None, failures: {row: message})``."""
+    try:
+        predicted, error = model_outputs(model, X, reconstruction)
+        failures = {}
+    except (ValueError, ArithmeticError) as batch_error:
+        predicted = np.full((len(X), len(model.elements)), np.nan)
+        error = np.full(len(X), np.nan) if reconstruction else None
+        failures = {}
+        for i in range(len(X)):
+            try:
+                p, e = model_outputs(model, X[i: i + 1], reconstruction)
+            except (ValueError, ArithmeticError) as err:
+                failures[i] = f"the model raised {type(err).__name__}: {err}"
+                continue
+            predicted[i] = p[0]
+            if reconstruction:
+                error[i] = e[0]
+        if not failures:   # the batch failed, every spectrum alone did not: say so rather than hide it
+            raise batch_error
+    bad = np.isinf(predicted).any(axis=1) | np.isnan(predicted).all(axis=1)
+    for i in np.flatnonzero(bad):
+        failures.setdefault(int(i), "the model returned infinite or no concentrations")
+    return predicted, error, failures
+
+
+def predict_spectra(model, X: np.ndarray, field: FieldBundle | None = None, level: float = DEFAULT_LEVEL,
+                    header_flags: Sequence[Sequence[str]] | None = None) -> Predictions:
+    """Predict spectra X (n, channels; counts/s on the model's grid) with ``model``; with its ``field``, the
+    applicability flags (``header_flags`` per spectrum from the files' headers) and ``level`` intervals.
+
+    The one prediction path of files and archives. Spectra the model cannot
+    predict (:func:`unpredictable`, or the model raising on them alone) get NaN,
+    ``applicable`` False and the flag; the others are predicted in one batch.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, n_elements = len(X), len(model.elements)
+    flags, problems = map(list, zip(*unpredictable(model, X))) if n else ([], [])
+    concentrations = np.full((n, n_elements), np.nan)
+    rows = np.flatnonzero([not f for f in flags])
+    reconstruction = field is not None and field.uses_reconstruction
+    if len(rows):
+        predicted, error, failures = _model_outputs_isolated(model, X[rows].astype(np.float32), reconstruction)
+        for k, message in failures.items():
+            flags[rows[k]], problems[rows[k]] = "prediction_failed", message
+        kept = np.array([k not in failures for k in range(len(rows))], dtype=bool)
+        concentrations[rows[kept]] = predicted[kept]
+        rows, predicted = rows[kept], predicted[kept]
+        error = error[kept] if error is not None else None
+    out = Predictions(concentrations, flags, problems)
+    if field is None:
+        return out
+    out.applicable = np.zeros(n, dtype=bool)
+    out.lower_pct, out.upper_pct = np.full((n, n_elements), np.nan), np.full((n, n_elements), np.nan)
+    if len(rows):
+        checks = field.check(model, X[rows].astype(np.float32), predicted,
+                             [header_flags[i] for i in rows] if header_flags is not None else None, level, error)
+        out.applicable[rows] = checks.applicable
+        out.lower_pct[rows], out.upper_pct[rows] = checks.lower_pct, checks.upper_pct
+        for i, f in zip(rows, checks.flags):
+            out.flags[i] = f
+    for i in np.flatnonzero([bool(p) for p in problems]):   # header flags of spectra not predicted, too
+        extra = [h for h in (header_flags[i] if header_flags is not None else ()) if h != out.flags[i]]
+        out.flags[i] = ";".join(sorted({out.flags[i], *extra}, key=FLAG_NAMES.index))
+    return out
+
+
+def clip_at_zero(values_pct: np.ndarray) -> np.ndarray:
+    """Concentrations below 0 reported as 0 (NaN kept): a mass fraction is not negative, and the interval's
+    lower end is cut at 0 (:func:`axs.intervals.conformal_intervals`), so the value stays inside its interval."""
+    return np.where(np.asarray(values_pct) < 0, 0.0, values_pct)
+
+
+def concentrations_table(sample_ids: list[str], predictions: Predictions, elements,
+                         extra: dict[str, list] | None = None, theta: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per sample: ``sample_id``, the ``extra`` columns, ``<element>_<unit>``, the ``theta`` columns,
+    ``flags``, then with a field.json ``applicable`` and ``<element>_lo``/``<element>_hi``.
+
+    The one place wt% becomes each element's assay unit (:func:`axs.elements.assay_unit`); values below 0
+    are reported as 0 (:func:`clip_at_zero`).
+    """
+    to_unit = np.array([1.0 / UNIT_TO_PCT[assay_unit(e)] for e in elements])
+    columns = {"sample_id": [printable(i) for i in sample_ids],
+               **{k: [printable(v) for v in values] for k, values in (extra or {}).items()}}
+    values = clip_at_zero(predictions.concentrations_pct) * to_unit
+    for e, element in enumerate(elements):
+        columns[f"{element}_{assay_unit(element)}"] = values[:, e]
+    if theta is not None:
+        columns.update({name: theta[name].to_numpy() for name in theta})
+    if predictions.applicable is not None:
+        columns["applicable"] = predictions.applicable
+    columns["flags"] = predictions.flags
+    if predictions.lower_pct is not None:
+        lower, upper = predictions.lower_pct * to_unit, predictions.upper_pct * to_unit
+        for e, element in enumerate(elements):
+            columns[f"{element}_lo"], columns[f"{element}_hi"] = lower[:, e], upper[:, e]
+    return pd.DataFrame(columns)
+
+
+def predict_files(model, paths: list[str | Path], live_time_s: float | None = None, *,
+                  energy_unit: str = "keV", tube_kv: float | None = None, theta: bool = False,
+                  field: FieldBundle | None = None, level: float = DEFAULT_LEVEL) -> PredictionRun:
+    """Predict every sample in the spectra files ``paths`` (folders are replaced by their spectrum files,
+    :func:`spectrum_paths`) with ``model``: the steps of the module doc.
+
+    ``model`` is a loaded model (anything with ``predict``, ``energies_kev``
+    and ``elements``); ``live_time_s`` is used for files that do not give one,
+    ``energy_unit`` for files that do not state theirs (:mod:`axs.importers`),
+    ``tube_kv`` for files that do not give their tube voltage
+    (:func:`rates_on_grid`). ``theta`` adds the ``theta_<element>`` columns
+    (AXS models only, :func:`theta_columns`). ``field``: the model's
+    :class:`axs.bundle.FieldBundle` (bound, :func:`axs.bundle.load_bundle`),
+    which adds the ``applicable`` and ``<element>_lo``/``_hi`` columns and
+    the checks of ``flags`` (intervals at ``level``).
+    """
+    energies_kev, elements = model_grid(model)
     if theta:
-        table = pd.concat([table, theta_columns(model, X)], axis=1)
-    if field is not None:  # applicability flags and intervals (axs.bundle)
-        spectrum_of = {str(p): s for p, s in read}
-        table = field.annotate(model, table, np.asarray(X).reshape(len(table), len(energies_kev)),
-                               [[spectrum_of[f] for f in used] for used in files], level)
-    return PredictionRun(table, [str(e) for e in errors], warnings, skipped)
+        require_theta(model)
+    files, skipped, errors = collect_inputs(paths)
+    warnings: list[str] = []
+    measured = []
+    for item in read_measurements(files, live_time_s, energy_unit):
+        (errors if isinstance(item, DataError) else measured).append(item)
+    samples = sample_spectra(measured, energies_kev, tube_kv, errors, warnings)
+    X = np.stack([s.rates_cps for s in samples]) if samples else np.empty((0, len(energies_kev)))
+    header_flags = None
+    if field is not None:
+        header_flags = [sorted({f for s in sample.spectra for f in field.checker.header_flags(
+            s.counts, s.energies_kev, s.metadata.get("tube"))}) for sample in samples]
+    predictions = predict_spectra(model, X, field, level, header_flags)
+    theta_table = theta_columns(model, X, predictions.predicted) if theta else None
+    table = concentrations_table([s.sample_id for s in samples], predictions, elements,
+                                 {"n_spectra": [len(s.files) for s in samples],
+                                  "files": [";".join(s.files) for s in samples]}, theta_table)
+    not_predicted = [f"{s.sample_id} ({';'.join(s.files)}): not predicted, {why}"
+                     for s, why in zip(samples, predictions.problems) if why]
+    return PredictionRun(table, [str(e) for e in errors], warnings, skipped, not_predicted)
 
 
 def require_theta(model) -> None:
@@ -295,43 +507,58 @@ def require_theta(model) -> None:
                          "for AXS and AXS+ models")
 
 
-def theta_columns(model, X: np.ndarray) -> pd.DataFrame:
+def theta_columns(model, X: np.ndarray, rows: np.ndarray | None = None) -> pd.DataFrame:
     """AXS: the Encoder's theta (eq. 4) of spectra ``X`` (counts/s on the model's grid), one
-    ``theta_<element>`` column per simulator element (in counts per unit line shape, eq. 6)."""
+    ``theta_<element>`` column per simulator element (in counts per unit line shape, eq. 6);
+    only the spectra where ``rows`` (bool) is True, NaN for the others."""
     require_theta(model)
     names = [f"theta_{e}" for e in model.simulator_elements]
-    values = model.theta(X) if len(X) else np.empty((0, len(names)))
+    rows = np.ones(len(X), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    values = np.full((len(X), len(names)), np.nan)
+    if rows.any():
+        values[rows] = model.theta(np.asarray(X, dtype=np.float64)[rows].astype(np.float32))
     return pd.DataFrame(values, columns=names)
 
 
+def printable(value):
+    """``value``, with the bytes of a file name that are not UTF-8 (which Python keeps as surrogates, and
+    which neither a CSV nor pandas' strings can hold) replaced by U+FFFD; anything but text unchanged."""
+    if not isinstance(value, str):
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def safe_cell(cell):
+    """``cell`` as it may go into a CSV: text a spreadsheet would run as a formula gets a leading ``'``
+    (OWASP's CSV-injection advice); numbers and other text unchanged."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell
+
+
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write ``table`` as CSV to ``path`` atomically (a failed run leaves no partial file)."""
+    """Write ``table`` as CSV to ``path`` atomically (a failed run leaves no partial file); text cells that
+    would start a formula (sample ids and file names come from the files) are escaped (:func:`safe_cell`)."""
+    text = table.select_dtypes(include=["object", "string"]).columns
+    safe = table.assign(**{c: table[c].map(safe_cell) for c in text})
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-
-
-#: The file the applicability and interval calibration of a model lives in, beside the model file.
-FIELD_FILE = "field.json"
+        safe.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
 
 
 def describe_model(path: str | Path) -> dict:
     """What ``axs info`` prints about the saved model at ``path`` (a file or a folder holding one).
 
-    Keys: ``model`` (file, kind, class), ``energy_grid``, ``elements`` (with
+    Keys: ``model`` (file, name, class, seed), ``energy_grid``, ``elements`` (with
     assay units), ``hyperparameters``, ``training_data`` (what the saved
-    scalers record about the training spectra), ``tube``, then every key of
-    the ``field.json`` beside the model file as it is (applicability
-    thresholds, interval calibration...). DataError if the model or its
-    ``field.json`` cannot be read.
+    scalers record about the training spectra), ``tube``, ``theta_elements``
+    (decoder models), then ``field.json``: the bundle's content as it is
+    (:func:`axs.bundle.load_bundle` read, validated and bound it). DataError if
+    the model or its ``field.json`` cannot be read or do not belong together.
     """
-    import json
-
-    file = model_path(path)
-    model = load_predictor(file)
+    loaded = load_bundle(path)
+    model = loaded.model
     energies_kev, elements = model_grid(model)
     gain = np.diff(energies_kev)
     info: dict = {
-        "model": {"file": str(file), "name": getattr(model, "name", type(model).__name__),
+        "model": {"file": str(loaded.file), "name": getattr(model, "name", type(model).__name__),
                   "class": f"{type(model).__module__}.{type(model).__name__}",
                   "seed": getattr(model, "seed", None)},
         "energy_grid": {"channels": len(energies_kev), "first_kev": float(energies_kev[0]),
@@ -342,23 +569,20 @@ def describe_model(path: str | Path) -> dict:
         "training_data": training_summary(model),
         "tube": "not recorded in the model file",
     }
-    if getattr(model, "name", None) == "axs":
+    try:
+        require_theta(model)
         info["theta_elements"] = list(model.simulator_elements)
+    except ValueError:
+        pass   # no decoder, no theta
     if "excitation_kev" in info["hyperparameters"]:
         info["tube"] = f"{info['hyperparameters']['excitation_kev']:g} kV (the PyMca fit's excitation energy)"
-    beside = file.parent / FIELD_FILE
-    if beside.is_file():
-        try:
-            field_info = json.loads(beside.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DataError(beside, f"cannot be read as JSON ({err})") from None
-        if not isinstance(field_info, dict):
-            raise DataError(beside, f"expected a JSON object, got {type(field_info).__name__}")
-        if "tube" in field_info:
-            info["tube"] = field_info.pop("tube")
-        info.update({f"{FIELD_FILE}: {k}": v for k, v in field_info.items()})
-    else:
-        info[FIELD_FILE] = "none beside the model file (no applicability thresholds or interval calibration)"
+    if loaded.field is None:
+        info["field.json"] = "none beside the model file (no applicability thresholds or interval calibration)"
+        return info
+    content = loaded.field.to_dict()
+    if loaded.field.training.get("tube"):
+        info["tube"] = loaded.field.training["tube"]
+    info["field.json"] = content
     return info
 
 
