@@ -25,6 +25,10 @@ the instrument's nominal 1024-channel grid).
   noisy spectra (its thresholds do not change the time).
 * ``axs_over_pymca_fastfit`` (with the field columns on), ``axs_bare_over_pymca_fastfit``
   (prediction only), ``axs_over_pymca_fit``: throughput ratios.
+* ``predict_process_s_linear``: wall-clock seconds of one ``axs predict``
+  process (start-up and imports included) with a LASSO bundle (model and
+  field.json, all checks and intervals on) on one spectrum file: the median of
+  ``PROCESS_RUNS`` runs. The LASSO path imports no TensorFlow.
 * ``archive_spectra_per_s``, ``archive_peak_memory_mb``: ``axs.archive`` on a
   Zarr archive of 1,000,000 spectra (int16 counts, default Zarr compression,
   about 1 GB on disk in a temporary folder: 50,000 noisy spectra written 20
@@ -63,6 +67,7 @@ LATENCY_CALLS = 200
 FIELD_CHUNK = 8192
 N_CALIBRATION = 400
 SEED = 2026
+PROCESS_RUNS = 5
 
 ARCHIVE_CHILD = """
 import json, resource, sys, time
@@ -151,12 +156,39 @@ def write_archive(path: Path, rng, expected_counts, live_s, energies_kev) -> Non
             ds.to_zarr(path, append_dim="spectrum")
 
 
+def predict_process_s_linear(rng, expected: np.ndarray, live_s: np.ndarray, energies_kev: np.ndarray) -> float:
+    """Median wall-clock seconds of an ``axs predict`` process: a LASSO bundle, one spectrum file."""
+    from axs.bundle import export_model
+    from axs.elements import ASSAY_ELEMENTS
+    from axs.linear import LassoRegression
+    from axs.spectrum_files import Spectrum, write_spectrum
+
+    X = noisy_copies(rng, expected, N_CALIBRATION) / np.resize(live_s, N_CALIBRATION)[:, None]
+    Y = rng.uniform(0.0, 1.0, (N_CALIBRATION, len(ASSAY_ELEMENTS)))   # the time does not depend on the fit
+    model = LassoRegression(energies_kev, ASSAY_ELEMENTS, alpha=0.01).fit(X, Y)
+    folds = np.arange(N_CALIBRATION) % 10
+    with tempfile.TemporaryDirectory(prefix="axs_bench_process_") as tmp:
+        tmp = Path(tmp)
+        export_model(model, tmp / "lasso", X, Y, folds, model.predict(X), tube="Rh 40 kV")
+        counts = np.round(X[0] * live_s[0])
+        write_spectrum(tmp / "rock_o1.txt", Spectrum("rock", 1, counts, float(live_s[0]), float(energies_kev[0]),
+                                                    float(energies_kev[1] - energies_kev[0])))
+        seconds = []
+        for k in range(PROCESS_RUNS):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "axs.cli", "predict", str(tmp / "lasso"), str(tmp / "rock_o1.txt"),
+                            "-o", str(tmp / f"out{k}.csv")], check=True, capture_output=True)
+            seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
+
+
 def run() -> dict[str, float]:
     rng = np.random.default_rng(SEED)
     energies, live, expected = simulated_spectra()
     live_fast = np.resize(live, N_FAST)
     X = noisy_copies(rng, expected, N_FAST) / live_fast[:, None]
 
+    process_s = predict_process_s_linear(rng, expected, live, energies)
     fast_rate = per_second(N_FAST, lambda: PeakFitModel(energies, method="fast").peak_areas(X))
     classic_rate = per_second(N_CLASSIC, lambda: PeakFitModel(energies, method="classic").peak_areas(X[:N_CLASSIC]))
 
@@ -199,6 +231,7 @@ def run() -> dict[str, float]:
         "axs_bare_over_pymca_fastfit": axs_rate / fast_rate,
         "axs_over_pymca_fit": axs_rate / classic_rate,
         "axs_model_trained": trained,
+        "predict_process_s_linear": process_s,
         "archive_spectra_per_s": N_ARCHIVE / archive["seconds"],
         "archive_peak_memory_mb": archive["peak_mb"],
     }

@@ -155,17 +155,20 @@ def test_flag_summary_counts_reasons():
                                    "(columns 'applicable', 'flags')")
 
 
-def test_decoder_model_predicts_and_reconstructs_in_one_pass():
+@pytest.mark.parametrize("name", ["axs", "axs_scatter"])
+def test_decoder_model_predicts_and_reconstructs_in_one_pass(name):
+    """The joint pass gives the model's predictions and reconstruction error, a scatter-normalised one's too
+    (its network sees normalised spectra; the relative error does not change with the normalisation)."""
     from axs.applicability import ApplicabilityChecker, relative_reconstruction_error
     from axs.bundle import FieldBundle, predict_with_field
 
     X, _ = synthetic_set(30, seed=23)
-    model = make_model("axs", energies_kev=ENERGIES_KEV, conv_filters=(2,), dense_units=(8,))   # untrained
+    model = make_model(name, energies_kev=ENERGIES_KEV, conv_filters=(2,), dense_units=(8,))   # untrained
     checker = ApplicabilityChecker.fit(X, ENERGIES_KEV, [TUBE])
     error = relative_reconstruction_error(X, model.reconstruct(X))
     checker.thresholds = {"count_rate": 0.1, "spectrum_distance": np.inf, "spectrum_residual": np.inf,
                           "reconstruction": float(np.median(error))}
-    field = FieldBundle("axs", ASSAY_ELEMENTS, checker, [np.linspace(0, 1, 50)] * len(ASSAY_ELEMENTS), {})
+    field = FieldBundle(name, ASSAY_ELEMENTS, checker, [np.linspace(0, 1, 50)] * len(ASSAY_ELEMENTS), {})
     predicted, checks = predict_with_field(model, field, X)
     assert_allclose(predicted, model.predict(X), rtol=1e-5, atol=1e-6)
     expected = ["reconstruction" if e > np.median(error) else "" for e in error]

@@ -13,19 +13,21 @@ A bundle is a folder holding
   rate), and ``model_file``: the name and SHA-256 of the model file it was
   calibrated for.
 
-:func:`export_model` writes a bundle (all or nothing). :func:`load_bundle` is
-the one reader, for ``axs predict`` and ``axs info`` alike: it resolves the
-model file once (:func:`model_file`), validates ``field.json`` against
-:data:`FIELD_SCHEMA` and the sizes that tie its arrays together before any
-model is loaded, loads the model (TensorFlow only for a Keras model), and
-binds the two (:meth:`FieldBundle.bind`: model name, elements, energy grid and
-the model file's SHA-256 must match). Every problem is a DataError naming
+:func:`export_model` writes a bundle (all or nothing).
+:func:`axs.predict.load_bundle` is the one reader, for ``axs predict`` and
+``axs info`` alike: it resolves the model file once (:func:`model_file`),
+validates ``field.json`` (:func:`load_field`: :data:`FIELD_SCHEMA` and the
+sizes that tie its arrays together) before any model is loaded, loads the
+model (TensorFlow only for a Keras model), and binds the two
+(:meth:`FieldBundle.bind`: model name, elements, energy grid and the model
+file's SHA-256 must match). Every problem is a DataError naming
 ``field.json`` and the entry. :meth:`FieldBundle.check` gives the
 ``applicable``, ``flags`` and interval columns of predicted spectra, in wt%.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import weakref
@@ -43,7 +45,7 @@ from axs.elements import assay_unit, check_element
 from axs.errors import DataError
 from axs.files import atomic_path, sha256_of
 from axs.intervals import DEFAULT_LEVEL, conformal_intervals, conformity_scores
-from axs.model_files import MODEL_SUFFIXES, load_model_file
+from axs.model_files import MODEL_SUFFIXES
 
 #: The file the applicability and interval calibration of a model lives in, beside the model file.
 FIELD_FILE = "field.json"
@@ -58,10 +60,11 @@ _joint_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
 _CHECKS = ("count_rate", "spectrum_distance", "spectrum_residual", "reconstruction")
 
-#: JSON Schema (draft 2020-12) of field.json; the sizes that tie its arrays together are checked after it
+#: JSON Schema (draft 7, validated with fastjsonschema: it compiles the schema to a function, and imports in
+#: a fraction of jsonschema's time, which counts for every ``axs predict``) of field.json; the sizes that tie its arrays together are checked after it
 #: (:meth:`FieldBundle.from_dict`), and NaN/Infinity literals are refused by the JSON parser (:func:`read_field_json`).
 FIELD_SCHEMA: dict = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$schema": "http://json-schema.org/draft-07/schema#",
     "type": "object",
     "required": ["format", "model", "model_file", "elements", "training", "applicability", "intervals"],
     "properties": {
@@ -220,11 +223,19 @@ class FieldBundle:
                    training=d["training"], model_file=dict(d["model_file"]))
 
 
+@functools.lru_cache(maxsize=1)
+def _field_validator():
+    """:data:`FIELD_SCHEMA` compiled once per process."""
+    import fastjsonschema
+
+    return fastjsonschema.compile(FIELD_SCHEMA)
+
+
 def check_field_dict(d, source: str | Path = FIELD_FILE) -> None:
     """DataError naming ``source`` and the entry unless ``d`` is a field bundle of :data:`FIELD_FORMAT`:
-    :data:`FIELD_SCHEMA`, then the sizes that tie the arrays together (PCA against the grid's bands,
+    :data:`FIELD_SCHEMA` (:func:`_field_validator`), then the sizes that tie the arrays together (PCA against the grid's bands,
     an interval score list for every element)."""
-    import jsonschema
+    import fastjsonschema
 
     if not isinstance(d, dict):
         raise DataError(source, f"expected a JSON object (a field bundle), got {type(d).__name__}")
@@ -232,10 +243,12 @@ def check_field_dict(d, source: str | Path = FIELD_FILE) -> None:
         old = isinstance(d.get("format"), str) and d["format"].startswith("axs field bundle")
         raise DataError(source, f"expected format {FIELD_FORMAT!r}, got {d.get('format')!r}"
                         + ("; written by an older axs: re-export the bundle" if old else ""), field="format")
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(FIELD_SCHEMA).iter_errors(d))
-    if error is not None:
-        where = ".".join(map(str, error.absolute_path)) or "(top level)"
-        raise DataError(source, f"not a valid field bundle: {error.message}", field=where)
+    try:
+        _field_validator()(d)
+    except fastjsonschema.JsonSchemaValueException as error:
+        where = ".".join(map(str, error.path[1:])) or None
+        what = error.message.removeprefix(f"{error.name} ").removeprefix("data ")
+        raise DataError(source, f"not a valid field bundle: {what}", field=where) from None
     for k, element in enumerate(d["elements"]):
         try:
             check_element(element)
@@ -310,7 +323,7 @@ def export_model(model, out_dir: str | Path, X: np.ndarray, Y: np.ndarray, folds
 
 def load_field(model_path: str | Path) -> FieldBundle | None:
     """The ``field.json`` of the bundle at ``model_path`` (the folder, or the model file inside it), validated
-    (:func:`check_field_dict`) but not yet bound to a model (:func:`load_bundle` does both); None if absent.
+    (:func:`check_field_dict`) but not yet bound to a model (:func:`axs.predict.load_bundle` does both); None if absent.
 
     Plain JSON: nothing is unpickled. DataError naming the file and the entry when it is not a field bundle.
     """
@@ -319,28 +332,6 @@ def load_field(model_path: str | Path) -> FieldBundle | None:
     if not path.is_file():
         return None
     return FieldBundle.from_dict(read_field_json(path), path)
-
-
-@dataclass
-class Bundle:
-    """A loaded model (``file``, ``model``) and its ``field`` (None when no field.json lies beside it)."""
-
-    file: Path
-    model: object
-    field: FieldBundle | None
-
-
-def load_bundle(path: str | Path) -> Bundle:
-    """The model at ``path`` (a model file or a bundle folder) and its bound field.json: the one reader of both.
-
-    field.json is validated before the model is loaded, so a bad one costs no model load;
-    the model loads without running code from its file (:func:`axs.model_files.load_model_file`).
-    DataError naming the file for anything wrong.
-    """
-    file = model_file(path)
-    field = load_field(file)
-    model = load_model_file(file)
-    return Bundle(file, model, field.bind(model, file) if field is not None else None)
 
 
 def _joint_pass(model):

@@ -95,48 +95,11 @@ def load_skops(path: str | Path):
         raise DataError(path, f"cannot be loaded from its skops archive ({type(err).__name__}: {err})") from None
 
 
-def load_model_file(path: str | Path):
-    """The model saved in the file ``path`` (:func:`model_file_kind` decides how): a skops archive holding
-    one of :data:`SKOPS_MODELS`, or a Keras archive through :func:`axs.models.load_model`. TensorFlow is
-    imported only for the Keras kind, so LR, LASSO and the PyMca peer predict without it. DataError otherwise."""
-    path = Path(path)
-    if model_file_kind(path) == "keras":
-        _import_tensorflow_quietly()
-        from axs.models import load_model
-
-        return load_model(path)
+def load_skops_model(path: str | Path):
+    """The model in the skops archive ``path``: one of :data:`SKOPS_MODELS` (LR, LASSO, the PyMca peer),
+    loaded without TensorFlow and without running code from the file; DataError otherwise."""
     model = load_skops(path)
     kind = f"{type(model).__module__}.{type(model).__qualname__}"
     if kind not in SKOPS_MODELS:
         raise DataError(path, f"holds a {type(model).__name__}; expected {EXPECTED}")
     return model
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (through :mod:`axs.models`) with the process's stderr held back: its C++ layer logs
-    (absl, oneDNN) before any log level can be set. What it wrote is shown only if the import fails."""
-    import os
-    import sys
-    import tempfile
-
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):   # no real stderr (pytest capture, notebooks): nothing to hide
-        import axs.models  # noqa: F401
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), fd)
-        try:
-            import axs.models  # noqa: F401
-        except BaseException:
-            os.dup2(saved, fd)
-            held.seek(0)
-            sys.stderr.write(held.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)

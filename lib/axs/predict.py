@@ -3,7 +3,7 @@
 The steps, each a function that a caller (the CLI, :mod:`axs.archive`, a lab's
 own script) can call or extend:
 
-1. :func:`axs.bundle.load_bundle`: the model file and its ``field.json``,
+1. :func:`load_bundle`: the model file and its ``field.json``,
    resolved, validated and bound once;
 2. :func:`spectrum_paths`: the files named, folders replaced by their spectrum
    files (done once, by the CLI, which also checks ``-o`` against them);
@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from axs.applicability import FLAG_NAMES
-from axs.bundle import FieldBundle, load_bundle, model_file, model_outputs
+from axs.bundle import FieldBundle, load_field, model_file, model_outputs
 from axs.dataset import counts_per_second
 from axs.elements import UNIT_TO_PCT, assay_unit
 from axs.energy_grid import channel_edges_kev, covers
@@ -52,7 +52,7 @@ from axs.errors import DataError
 from axs.files import atomic_path
 from axs.importers import FORMATS, group_by_sample, read_spectra, tube_kv as header_tube_kv
 from axs.intervals import DEFAULT_LEVEL
-from axs.model_files import load_model_file
+from axs.model_files import load_skops_model, model_file_kind
 from axs.spectrum_files import Spectrum
 
 #: Two grids are the same when their channel energies agree within this share of a channel.
@@ -92,14 +92,73 @@ class PredictionRun:
 
 def load_predictor(path: str | Path):
     """The model saved at ``path``: a file written by a model's ``save`` or a folder holding one
-    (:func:`axs.bundle.model_file`), loaded without running code from it (:func:`axs.model_files.load_model_file`).
-    DataError naming the path for anything that is not a model."""
-    return load_model_file(model_file(path))
+    (:func:`axs.bundle.model_file`), loaded without running code from it (:mod:`axs.model_files`): a skops
+    archive (LR, LASSO, the PyMca peer) without TensorFlow, a Keras archive through
+    :func:`axs.models.load_model`, TensorFlow's start-up log held back. DataError for anything else."""
+    path = model_file(path)
+    if model_file_kind(path) == "skops":
+        return load_skops_model(path)
+    _import_tensorflow_quietly()
+    from axs.models import load_model
+
+    return load_model(path)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow (through :mod:`axs.models`) with the process's stderr held back: its C++ layer logs
+    (absl, oneDNN) before any log level can be set. What it wrote is shown only if the import fails."""
+    import os
+    import sys
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):   # no real stderr (pytest capture, notebooks): nothing to hide
+        import axs.models  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), fd)
+        try:
+            import axs.models  # noqa: F401
+        except BaseException:
+            os.dup2(saved, fd)
+            held.seek(0)
+            sys.stderr.write(held.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+@dataclass
+class Bundle:
+    """A loaded model (``file``, ``model``) and its ``field`` (None when no field.json lies beside it)."""
+
+    file: Path
+    model: object
+    field: FieldBundle | None
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """The model at ``path`` (a model file or a bundle folder) and its bound field.json: the one reader of both.
+
+    field.json is validated before the model is loaded, so a bad one costs no model load;
+    the model loads without running code from its file (:func:`load_predictor`).
+    DataError naming the file for anything wrong.
+    """
+    file = model_file(path)
+    field = load_field(file)
+    model = load_predictor(file)
+    return Bundle(file, model, field.bind(model, file) if field is not None else None)
 
 
 @functools.lru_cache(maxsize=4)
 def cached_bundle(path: str):
-    """:func:`axs.bundle.load_bundle`, once per process (dask workers call this for every chunk)."""
+    """:func:`load_bundle`, once per process (dask workers call this for every chunk)."""
     return load_bundle(path)
 
 
@@ -471,7 +530,7 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
     ``tube_kv`` for files that do not give their tube voltage
     (:func:`rates_on_grid`). ``theta`` adds the ``theta_<element>`` columns
     (AXS models only, :func:`theta_columns`). ``field``: the model's
-    :class:`axs.bundle.FieldBundle` (bound, :func:`axs.bundle.load_bundle`),
+    :class:`axs.bundle.FieldBundle` (bound, :func:`load_bundle`),
     which adds the ``applicable`` and ``<element>_lo``/``_hi`` columns and
     the checks of ``flags`` (intervals at ``level``).
     """
@@ -550,7 +609,7 @@ def describe_model(path: str | Path) -> dict:
     assay units), ``hyperparameters``, ``training_data`` (what the saved
     scalers record about the training spectra), ``tube``, ``theta_elements``
     (decoder models), then ``field.json``: the bundle's content as it is
-    (:func:`axs.bundle.load_bundle` read, validated and bound it). DataError if
+    (:func:`load_bundle` read, validated and bound it). DataError if
     the model or its ``field.json`` cannot be read or do not belong together.
     """
     loaded = load_bundle(path)
