@@ -66,12 +66,12 @@ import numpy as np
 import xarray as xr
 
 from axs.applicability import FLAG_NAMES, NOT_PREDICTED
-from axs.elements import UNIT_TO_PCT, assay_unit
+from axs.elements import assay_unit
 from axs.energy_grid import rebin_counts
 from axs.errors import DataError
 from axs.files import atomic_path
 from axs.intervals import DEFAULT_LEVEL
-from axs.predict import cached_bundle, clip_at_zero, grid_fit, model_grid, predict_spectra
+from axs.predict import cached_bundle, clip_at_zero, grid_fit, model_grid, per_pct, predict_spectra
 from axs.spectrum_files import energy_axis
 
 REQUIRED = ("counts", "live_time_s", "energy_offset_kev", "energy_gain_kev")
@@ -89,11 +89,6 @@ STATUS_MEANINGS = {ON_GRID: "on_model_grid", RESAMPLED: "resampled", ZERO_FILLED
 #: What a refused spectrum's status means, as the CLI reports it.
 REFUSED = {NOT_COVERED: "energy range does not cover the model's", BAD_COUNTS: "negative or non-finite counts",
            BAD_LIVE_TIME: "live time not positive"}
-
-
-def is_archive(path: str | Path) -> bool:
-    """Whether ``path`` names a spectra archive (``*.nc`` or ``*.zarr``) rather than spectrum files."""
-    return Path(path).suffix.lower() in ARCHIVE_SUFFIXES
 
 
 def open_archive(paths: list[str | Path], chunk_spectra: int = 8192) -> xr.Dataset:
@@ -212,7 +207,7 @@ def _predict_block(counts, live, calibration, model_path: str, tube_kv: float | 
     if len(good):
         header = _header_flags(field, counts[good], calibration[good], status[good]) if field is not None else None
         predictions = predict_spectra(model, rates[good], field, level, header)
-        to_unit = np.array([1.0 / UNIT_TO_PCT[assay_unit(e)] for e in elements])
+        to_unit = per_pct(elements)
         out[good, :n_elements] = clip_at_zero(predictions.concentrations_pct) * to_unit
         if field is not None:
             out[good, n_elements: 2 * n_elements] = predictions.lower_pct * to_unit

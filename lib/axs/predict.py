@@ -492,6 +492,12 @@ def clip_at_zero(values_pct: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(values_pct) < 0, 0.0, values_pct)
 
 
+def per_pct(elements) -> np.ndarray:
+    """(elements,) factors from wt% to each element's assay unit (:func:`axs.elements.assay_unit`): the one
+    conversion of predicted wt%, for tables and archives alike."""
+    return np.array([1.0 / UNIT_TO_PCT[assay_unit(e)] for e in elements])
+
+
 def concentrations_table(sample_ids: list[str], predictions: Predictions, elements,
                          extra: dict[str, list] | None = None, theta: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per sample: ``sample_id``, the ``extra`` columns, ``<element>_<unit>``, the ``theta`` columns,
@@ -500,7 +506,7 @@ def concentrations_table(sample_ids: list[str], predictions: Predictions, elemen
     The one place wt% becomes each element's assay unit (:func:`axs.elements.assay_unit`); values below 0
     are reported as 0 (:func:`clip_at_zero`).
     """
-    to_unit = np.array([1.0 / UNIT_TO_PCT[assay_unit(e)] for e in elements])
+    to_unit = per_pct(elements)
     columns = {"sample_id": [printable(i) for i in sample_ids],
                **{k: [printable(v) for v in values] for k, values in (extra or {}).items()}}
     values = clip_at_zero(predictions.concentrations_pct) * to_unit
