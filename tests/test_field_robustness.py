@@ -3,7 +3,7 @@ archives checked through the same code path as files, field.json validated and b
 the tube header read by one parser, Amptek files with several spectra, and no traceback for bad input.
 
 The model is a scatter-normalised LASSO with a fixed penalty, exported as a bundle like the pipeline's
-(axs.bundle.export_model) on synthetic spectra (test_peakfit.synthetic_set): it trains in seconds, and its
+(axs.bundle.export_model) on synthetic spectra (synthetic_spectra.synthetic_set): it trains in seconds, and its
 normalisation is the one that raised on empty spectra.
 """
 
@@ -30,7 +30,7 @@ from axs.importers import read_spectra, tube_kv
 from axs.linear import LassoRegression
 from axs.spectrum_files import Spectrum, write_spectrum
 from test_importers import amptek_mca, emsa_file
-from test_peakfit import ENERGIES_KEV, synthetic_set
+from synthetic_spectra import ENERGIES_KEV, synthetic_set
 
 LIVE_TIME_S = 30.0
 TUBE = "Rh 40 kV"

@@ -24,15 +24,13 @@ from pathlib import Path
 
 from axs.errors import DataError
 from axs.files import atomic_path
-from axs.model_registry import trusted_types
+from axs.model_registry import MODELS, trusted_types
 
 #: Types a skops archive may hold besides those skops trusts by default (scikit-learn's estimators, numpy's,
 #: Python's containers): each registered model's class and what it keeps (LassoCV's splitter), from
 #: :data:`axs.model_registry.MODELS`.
 TRUSTED_TYPES: tuple[str, ...] = trusted_types()
 
-#: The model classes a skops archive may hold (the rest of :data:`TRUSTED_TYPES` are their parts).
-SKOPS_MODELS: tuple[str, ...] = TRUSTED_TYPES[:3]
 
 #: File endings of saved models, as :func:`axs.predict.load_predictor` looks for them in a folder.
 MODEL_SUFFIXES: tuple[str, ...] = (".keras", ".skops")
@@ -96,10 +94,11 @@ def load_skops(path: str | Path):
 
 
 def load_skops_model(path: str | Path):
-    """The model in the skops archive ``path``: one of :data:`SKOPS_MODELS` (LR, LASSO, the PyMca peer),
-    loaded without TensorFlow and without running code from the file; DataError otherwise."""
+    """The model in the skops archive ``path``: an estimator class of the registry (LR, LASSO, the PyMca peer,
+    :data:`axs.model_registry.MODELS`, read when called), loaded without TensorFlow and without running code
+    from the file; DataError otherwise."""
     model = load_skops(path)
     kind = f"{type(model).__module__}.{type(model).__qualname__}"
-    if kind not in SKOPS_MODELS:
+    if kind not in {spec.estimator for spec in MODELS.values() if spec.estimator}:
         raise DataError(path, f"holds a {type(model).__name__}; expected {EXPECTED}")
     return model

@@ -46,7 +46,7 @@ from axs.errors import DataError
 from axs.files import atomic_path
 # the estimator classes of the registry, imported so a stage's computed dependencies include their modules
 from axs.linear import LassoRegression, LineRegression  # noqa: F401
-from axs.model_files import EXPECTED, load_skops, model_file_kind
+from axs.model_files import EXPECTED, load_skops_model, model_file_kind
 from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, family, has_decoder,  # noqa: F401
                                 is_linear, model_names, parse, uses_unlabelled)
 from axs.networks import SpectrumNetwork
@@ -339,10 +339,7 @@ def load_model(path):
     """
     path = Path(path)
     if model_file_kind(path) == "skops":
-        model = load_skops(path)
-        if not isinstance(model, tuple(estimator_class(s) for s in MODELS.values() if s.family != "network")):
-            raise DataError(path, f"holds a {type(model).__name__}; expected {EXPECTED}")
-        return model
+        return load_skops_model(path)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             staged = Path(tmp) / "model.keras"     # Keras insists on the .keras suffix
