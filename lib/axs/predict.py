@@ -634,11 +634,11 @@ def describe_model(path: str | Path) -> dict:
         "training_data": training_summary(model),
         "tube": "not recorded in the model file",
     }
-    try:
-        require_theta(model)
+    from axs.model_registry import has_decoder, is_model_name
+
+    name = getattr(model, "name", "")
+    if is_model_name(name) and has_decoder(name):   # the registry says which models have theta
         info["theta_elements"] = list(model.simulator_elements)
-    except ValueError:
-        pass   # no decoder, no theta
     if "excitation_kev" in info["hyperparameters"]:
         info["tube"] = f"{info['hyperparameters']['excitation_kev']:g} kV (the PyMca fit's excitation energy)"
     if loaded.field is None:
