@@ -5,12 +5,17 @@ spectrum files it lists, ``data/assays.csv``, ``data/assay_limits.csv`` and the
 optional ``data/samples.csv``; formats in docs/data-format.md), checks
 everything against everything, and builds one :class:`xarray.Dataset`:
 
-* ``spectrum_cps(sample, channel)``: counts per second per channel, the mean
-  over a sample's orientations (one or more) of ``counts / rate_time_s``
-  (the live time, or 1 s for files in ``units: cps``) after each measurement
-  has been moved (count-conserving, :func:`axs.energy_grid.rebin_counts`)
-  onto one common energy grid ``energy_kev(channel)`` (channel centres, keV;
-  any number of channels);
+* ``measurement_cps(sample, orientation, channel)``: counts per second per
+  channel of each measurement, ``counts / rate_time_s`` (the live time, or 1 s
+  for files in ``units: cps``) after it has been moved (count-conserving,
+  :func:`axs.energy_grid.rebin_counts`) onto one common energy grid
+  ``energy_kev(channel)`` (channel centres, keV; any number of channels); NaN
+  where a sample has no measurement in that orientation. What models read
+  (:func:`model_input`): each measurement is normalised before a sample's
+  orientations are combined (:func:`axs.normalisation.model_spectra`);
+* ``spectrum_cps(sample, channel)``: the mean over a sample's orientations of
+  ``measurement_cps``, for display (plots, the mean spectrum); models do not
+  read it, since averaging raw spectra weighs closer orientations more;
 * ``concentration_pct(sample, element)``: assays in weight percent, with
   censored values replaced by the documented rule :data:`CENSORING_RULE`,
   and NaN where the lab left the cell blank (not analysed; never filled);
@@ -264,6 +269,11 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
 
     samples = sorted(measured)
     sample_index = pd.Index(manifest["sample_id"])
+    orientations = sorted(set(manifest["orientation"]))
+    per_measurement = np.full((len(samples), len(orientations), len(energies_kev)), np.nan)
+    row_of = {s: k for k, s in enumerate(samples)}
+    for k, row in enumerate(manifest.itertuples()):
+        per_measurement[row_of[row.sample_id], orientations.index(row.orientation)] = cps[k]
     averaged = np.stack([cps[sample_index == s].mean(axis=0) for s in samples])
     n_orientations = np.array([(sample_index == s).sum() for s in samples], dtype=np.int32)
     live_times = [[sp.live_time_s for sp, sid in zip(spectra, sample_index) if sid == s] for s in samples]
@@ -275,9 +285,12 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
                              limits_path).loc[samples, elements]
     return xr.Dataset(
         {
+            "measurement_cps": (("sample", "orientation", "channel"), per_measurement,
+                                {"units": "counts/s", "long_name": "counts per second per channel of each "
+                                 "measurement, on the common energy grid; NaN where not measured"}),
             "spectrum_cps": (("sample", "channel"), averaged,
                              {"units": "counts/s", "long_name": "mean over orientations of counts per "
-                              "second per channel, on the common energy grid"}),
+                              "second per channel, on the common energy grid (display only)"}),
             "concentration_pct": (("sample", "element"), values.to_numpy(dtype=np.float64),
                                   {"units": "wt%", "long_name": "assay, censored values imputed, "
                                    "NaN where not analysed"}),
@@ -296,6 +309,7 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
                                                      "(NaN when a file in cps gives none)"}),
         },
         coords={"sample": samples, "element": elements, "channel": np.arange(len(energies_kev)),
+                "orientation": np.asarray(orientations, dtype=np.int32),
                 "family": (("sample",), family.astype(str), {"long_name": "rock or matrix family "
                                                               "(samples.csv); not a model input"}),
                 "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
@@ -327,17 +341,18 @@ def assign_folds(n_samples: int, n_folds: int, seed: int) -> np.ndarray:
 
 
 def read_unlabelled(data_dir: str | Path, energies_kev: np.ndarray, max_cores: int | None = None) -> xr.Dataset | None:
-    """The unlabelled spectra archive (``data/unlabelled/pool_*.nc``) on the common grid, orientations averaged.
+    """The unlabelled spectra archive (``data/unlabelled/pool_*.nc``) on the common grid, per measurement.
 
     Each file holds ``counts(spectrum, channel)``, ``sample_id``, ``orientation``,
     ``live_time_s``, ``energy_offset_kev`` and ``energy_gain_kev`` per spectrum.
-    Returns ``spectrum_cps(sample, channel)`` like :func:`build_dataset`, the
-    first ``max_cores`` samples by id, or None when there is no archive.
+    Returns ``measurement_cps(sample, orientation, channel)`` (float32) and
+    ``spectrum_cps(sample, channel)`` like :func:`build_dataset`, the first
+    ``max_cores`` samples by id, or None when there is no archive.
     """
     files = sorted((Path(data_dir) / "unlabelled").glob("pool_*.nc"))
     if not files:
         return None
-    parts = []
+    parts, orientation_parts = [], []
     for path in files:
         with xr.open_dataset(path, engine=NETCDF_ENGINE) as pool:
             for name in ("counts", "sample_id", "orientation", "live_time_s", "energy_offset_kev",
@@ -362,16 +377,38 @@ def read_unlabelled(data_dir: str | Path, energies_kev: np.ndarray, max_cores: i
                                     "common grid", field="energy_gain_kev")
                 cps[k] = counts_per_second(counts[k], src, live[k], energies_kev)
             parts.append(pd.DataFrame(cps, index=pool["sample_id"].to_numpy().astype(str)))
+            orientation_parts.append(pool["orientation"].to_numpy().astype(np.int64))
     frame = pd.concat(parts)
     averaged = frame.groupby(level=0, sort=True).mean()
     if max_cores is not None:
         averaged = averaged.iloc[: int(max_cores)]
+    samples = averaged.index.to_numpy(str)
+    orientations = np.concatenate(orientation_parts)
+    slots = sorted(set(orientations.tolist()))
+    # float32: the pool is ~4000 measurements; counts/s need no more than 7 digits
+    per_measurement = np.full((len(samples), len(slots), len(energies_kev)), np.nan, np.float32)
+    row_of = {s: k for k, s in enumerate(samples)}
+    for values, sample, orientation in zip(frame.to_numpy(), frame.index, orientations):
+        if sample in row_of:
+            per_measurement[row_of[sample], slots.index(orientation)] = values
     return xr.Dataset(
-        {"spectrum_cps": (("sample", "channel"), averaged.to_numpy(),
-                          {"units": "counts/s", "long_name": "unlabelled: mean over orientations"})},
-        coords={"sample": averaged.index.to_numpy(str), "channel": np.arange(len(energies_kev)),
+        {"measurement_cps": (("sample", "orientation", "channel"), per_measurement,
+                             {"units": "counts/s", "long_name": "unlabelled: each measurement, NaN where none"}),
+         "spectrum_cps": (("sample", "channel"), averaged.to_numpy(),
+                          {"units": "counts/s", "long_name": "unlabelled: mean over orientations (display only)"})},
+        coords={"sample": samples, "orientation": np.asarray(slots, dtype=np.int32),
+                "channel": np.arange(len(energies_kev)),
                 "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
     )
+
+
+def model_input(ds: xr.Dataset) -> np.ndarray:
+    """The spectra a model reads from a prepared dataset: ``measurement_cps`` (sample, orientation, channel),
+    counts/s, NaN where a sample lacks an orientation (:func:`axs.normalisation.model_spectra` normalises
+    each measurement, then combines); ``spectrum_cps`` (sample, channel) for a dataset prepared without it."""
+    if "measurement_cps" in ds:
+        return ds["measurement_cps"].transpose("sample", "orientation", "channel").to_numpy()
+    return ds["spectrum_cps"].transpose("sample", "channel").to_numpy()
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
@@ -412,8 +449,10 @@ TRUTH_FILE = Path("truth") / "truth.nc"
 def prepare_truth(data_dir: str | Path, samples, out_path: str | Path) -> bool:
     """Copy what the evaluation needs of the ground truth, if the data has one (the stand-in's
     ``truth/truth.nc``), to ``out_path``: each labelled sample's true surface composition averaged over
-    its orientations (``surface_pct``, wt%) and its rock type. Never an input to a model: only the
-    error floor and the per-family reporting read it. Returns whether a truth file was found.
+    its orientations (``surface_pct``, wt%), its rock type, and each measurement's true path
+    (``distance_cm``, ``dust_g_cm2`` (sample, orientation)). Never an input to a model: only the
+    references of :mod:`axs.references` (floor, oracle, family-aware) and the per-family reporting read it.
+    Returns whether a truth file was found.
     """
     path = Path(data_dir) / TRUTH_FILE
     if not path.exists():
@@ -421,7 +460,8 @@ def prepare_truth(data_dir: str | Path, samples, out_path: str | Path) -> bool:
     with xr.open_dataset(path, engine=NETCDF_ENGINE) as truth:
         labelled = truth.sel(sample=np.asarray(samples))
         out = xr.Dataset({"surface_pct": labelled["surface_pct"].mean("orientation").load()})
-        if "rock_type" in labelled:
-            out["rock_type"] = labelled["rock_type"].load()
+        for name in ("rock_type", "distance_cm", "dust_g_cm2"):
+            if name in labelled:
+                out[name] = labelled[name].load()
     write_netcdf(out, out_path)
     return True
