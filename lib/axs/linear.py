@@ -6,8 +6,12 @@
   spectrum to each element's (standardised) concentration.
 
 Both take a ``normalisation`` (:mod:`axs.normalisation`) applied to every
-spectrum before anything else, in ``fit`` and in ``predict``; each element is
-fitted on the rows where its concentration is known (NaN cells of Y left out).
+measurement before anything else, in ``fit`` and in ``predict``
+(:func:`axs.normalisation.model_spectra`: X is (n, channels) or (n, m,
+channels), m measurements per sample); its state is fitted in ``fit`` on the
+training spectra and saved with the model (``normalisation_state``). Each
+element is fitted on the rows where its concentration is known (NaN cells of
+Y left out).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 from axs.lines import line_energy_kev
-from axs.arrays import check_spectra, check_targets
+from axs.arrays import check_targets
 from axs.model_files import save_skops
-from axs.normalisation import check_normalisation, model_name, normalise
+from axs.normalisation import check_normalisation, fit_normalisation, model_name, model_spectra
 
 
 def _reject_unlabelled(name: str, X_unlabelled) -> None:
@@ -35,10 +39,22 @@ def _reject_unlabelled(name: str, X_unlabelled) -> None:
 
 class SkopsSaved:
     """``save(path)`` for scikit-learn based models: the fitted object as a skops archive (no pickle), read back
-    by :func:`axs.models.load_model` trusting only the types of :data:`axs.model_files.TRUSTED_TYPES`."""
+    by :func:`axs.models.load_model` trusting only the types of :data:`axs.model_files.TRUSTED_TYPES`.
+    Also the geometry normalisation both linear models share: fitted on the training spectra, kept in
+    ``normalisation_state`` (a dict of floats, saved with the model)."""
+
+    normalisation_state: dict = {}
 
     def save(self, path) -> None:
         save_skops(self, path)
+
+    def _fit_normalisation(self, X) -> None:
+        self.normalisation_state = fit_normalisation(X, self.energies_kev, self.hyperparameters["normalisation"])
+
+    def _input(self, X) -> np.ndarray:
+        """(n, channels) float64: X's measurements normalised, then combined per sample."""
+        return model_spectra(X, self.energies_kev, self.hyperparameters["normalisation"],
+                             self.normalisation_state).astype(np.float64)
 
 
 class LineRegression(SkopsSaved):
@@ -72,7 +88,7 @@ class LineRegression(SkopsSaved):
     def line_counts(self, X) -> np.ndarray:
         """(n, elements) counts/s (after the normalisation) at each applicable element's K-L3 channel
         (NaN columns where not applicable)."""
-        X = normalise(check_spectra(X, len(self.energies_kev)), self.energies_kev, self.hyperparameters["normalisation"])
+        X = self._input(X)
         w = self.hyperparameters["half_window_channels"]
         counts = np.full((X.shape[0], len(self.elements)), np.nan)
         for j, element in enumerate(self.elements):
@@ -83,6 +99,7 @@ class LineRegression(SkopsSaved):
 
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
         _reject_unlabelled(self.name, X_unlabelled)
+        self._fit_normalisation(X)
         counts = self.line_counts(X)
         Y = check_targets(Y, counts.shape[0], len(self.elements), allow_missing=True)
         known = ~np.isnan(Y)
@@ -130,6 +147,7 @@ class LassoRegression(SkopsSaved):
 
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
         _reject_unlabelled(self.name, X_unlabelled)
+        self._fit_normalisation(X)
         X = self._input(X)
         Y = check_targets(Y, X.shape[0], len(self.elements), allow_missing=True).astype(np.float64)
         self.x_scaler = StandardScaler().fit(X)
@@ -155,10 +173,6 @@ class LassoRegression(SkopsSaved):
             model = Lasso(alpha=h["alpha"], max_iter=h["max_iter"])
         known = ~np.isnan(t)
         return model.fit(Z[known], t[known])
-
-    def _input(self, X) -> np.ndarray:
-        return normalise(check_spectra(X, len(self.energies_kev)), self.energies_kev,
-                         self.hyperparameters["normalisation"]).astype(np.float64)
 
     def predict(self, X) -> np.ndarray:
         Z = self.x_scaler.transform(self._input(X))

@@ -40,7 +40,7 @@ import numpy as np
 import keras
 import tensorflow as tf
 
-from axs.arrays import check_spectra, check_targets
+from axs.arrays import check_targets
 from axs.elements import ASSAY_ELEMENTS
 from axs.errors import DataError
 from axs.files import atomic_path
@@ -50,7 +50,7 @@ from axs.model_files import EXPECTED, load_skops_model, model_file_kind
 from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, family, has_decoder,  # noqa: F401
                                 is_linear, model_names, parse, uses_unlabelled)
 from axs.networks import SpectrumNetwork
-from axs.normalisation import model_name, normalise, scatter_counts
+from axs.normalisation import fit_normalisation, model_name, model_spectra, scatter_counts
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel  # noqa: F401
 from axs.training import (EpochProgress, element_weights, input_standardisation, pretraining_batches, set_seed,
                           spectrum_scale, target_offset, target_scaling, training_batches, transform_targets,
@@ -135,6 +135,9 @@ class NeuralModel:
         self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
         self.elements = tuple(elements)
         self.seed = int(seed)
+        # the normalisation's fitted state travels in the network's architecture (its saved config)
+        hyperparameters = dict(hyperparameters)
+        self.normalisation_state = hyperparameters.pop("normalisation_state", None) or {}
         self.hyperparameters = {"normalisation": "none", **hyperparameters}
         self.name = model_name(kind, self.hyperparameters["normalisation"])
         if network is None:
@@ -154,6 +157,8 @@ class NeuralModel:
         held-out share's J_p (eq. 14, ``val_prediction_mse``) and restores the best epoch's weights.
         """
         h = self.hyperparameters
+        self.normalisation_state = fit_normalisation(X, self.energies_kev, h["normalisation"])
+        self.network.architecture["normalisation_state"] = self.normalisation_state
         X = self._input(X)
         Y = check_targets(Y, X.shape[0], len(self.elements), allow_missing=True)
         if X_unlabelled is not None and self.network.simulator is None:
@@ -231,9 +236,10 @@ class NeuralModel:
         return self._inference[what]
 
     def _input(self, X, name: str = "X") -> np.ndarray:
-        """Raw spectra (counts/s), checked, after the model's geometry normalisation (axs.normalisation)."""
-        return normalise(check_spectra(X, len(self.energies_kev), name), self.energies_kev,
-                         self.hyperparameters["normalisation"])
+        """Raw spectra (counts/s; (n, channels) or (n, m, channels)), checked, each measurement normalised
+        with the model's geometry normalisation, then combined per sample (axs.normalisation.model_spectra)."""
+        return model_spectra(X, self.energies_kev, self.hyperparameters["normalisation"], self.normalisation_state,
+                             name)
 
     def _run(self, what: str, X) -> tuple[np.ndarray, ...]:
         X = self._input(X)
@@ -259,12 +265,13 @@ class NeuralModel:
         return self._run("encode", X)[0]
 
     def reconstruct(self, X) -> np.ndarray:
-        """AXS, AXS+: eq. 12 (P8) applied to the encoding of X, in counts/s (n, channels) (a normalised model's
-        reconstruction is multiplied back by each spectrum's scatter counts)."""
+        """AXS, AXS+: eq. 12 (P8) applied to the encoding of X, in counts/s (n, channels) (a scatter-normalised
+        model's reconstruction is multiplied back by the scatter counts of each sample's mean spectrum; a
+        path-normalised model's is of the spectrum at the reference geometry)."""
         self._require("reconstruct", self.network.simulator is not None)
         reconstruction = self._run("reconstruct", X)[0]
         if self.hyperparameters["normalisation"] == "scatter":
-            reconstruction *= scatter_counts(check_spectra(X, len(self.energies_kev)).astype(np.float64),
+            reconstruction *= scatter_counts(model_spectra(X, self.energies_kev, "none").astype(np.float64),
                                              self.energies_kev)[:, None]
         return reconstruction
 

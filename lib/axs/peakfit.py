@@ -73,7 +73,7 @@ import xraylib
 from sklearn.linear_model import LinearRegression
 
 from axs.elements import ASSAY_ELEMENTS, atomic_number
-from axs.normalisation import check_normalisation, model_name, scatter_counts
+from axs.normalisation import check_normalisation, fit_normalisation, model_name, model_spectra, scatter_counts
 
 #: Elements whose peaks are fitted but not calibrated: matrix (Si), air (Ar), tube anode scatter (Rh).
 NUISANCE_ELEMENTS: tuple[str, ...] = ("Si", "Ar", "Rh")
@@ -202,6 +202,7 @@ class PeakFitModel:
         self.config = self.fit_configuration(linear=method == "fast")
         self.groups = self._group_names()
         self.calibration: dict[str, dict] | None = None
+        self.normalisation_state: dict = {}     # axs.normalisation.fit_normalisation, fitted in fit()
         self._theory = None
         self._config_digest = hashlib.sha1(json.dumps(self.config, sort_keys=True, default=str)
                                            .encode()).digest()
@@ -217,7 +218,7 @@ class PeakFitModel:
         return {k: v for k, v in self.__dict__.items() if k not in ("_theory", "config")}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update({"normalisation_state": {}, **state})
         self.options["nuisance_elements"] = tuple(self.options["nuisance_elements"])
         self._theory = None
         self.config = self.fit_configuration(linear=self.options["method"] == "fast")
@@ -272,17 +273,31 @@ class PeakFitModel:
         return areas
 
     def calibration_features(self, X) -> np.ndarray:
-        """(n, groups) what the calibration reads: peak areas, divided by the scatter counts when normalised."""
-        areas = self.peak_areas(X)
+        """(n, groups) what the calibration reads: peak areas of each sample's spectrum.
+
+        X is (n, channels) or (n, m, channels) (m measurements per sample,
+        :func:`axs.normalisation.model_spectra`). ``path``: areas of the
+        path-corrected spectra (counts/s at the reference geometry, each
+        measurement corrected before the sample's mean). ``none`` and
+        ``scatter``: areas of the mean raw spectrum, divided by its scatter counts
+        for ``scatter`` (PyMca fits counts, so the scatter division stays after
+        the fit; one fit per sample keeps the cost of the peer as it was).
+        """
+        if self.normalisation == "path":
+            return self.peak_areas(model_spectra(X, self.energies_kev, "path", self.normalisation_state))
+        spectra = self._checked(X)
+        areas = self.peak_areas(spectra)
         if self.normalisation == "scatter":
-            areas = areas / scatter_counts(self._checked(X), self.energies_kev)[:, None]
+            areas = areas / scatter_counts(spectra, self.energies_kev)[:, None]
         return areas
 
     def _checked(self, X) -> np.ndarray:
+        """(n, channels) float64: each sample's mean raw spectrum (axs.normalisation.model_spectra, ``none``)."""
         X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.energies_kev):
-            raise ValueError(f"expected spectra of shape (n, {len(self.energies_kev)}), got {X.shape}")
-        return X
+        if X.ndim not in (2, 3) or X.shape[-1] != len(self.energies_kev):
+            raise ValueError(f"expected spectra of shape (n, {len(self.energies_kev)}) or (n, m, "
+                             f"{len(self.energies_kev)}), got {X.shape}")
+        return model_spectra(X, self.energies_kev, "none").astype(np.float64)
 
     # -- calibration ------------------------------------------------------------------------
     def fit(self, X, Y, X_unlabelled=None, verbose: int = 0) -> "PeakFitModel":
@@ -291,6 +306,7 @@ class PeakFitModel:
             raise ValueError("the PyMca peak-fitting model learns from labelled spectra only; "
                              "X_unlabelled must be None")
         Y = np.asarray(Y, dtype=np.float64)
+        self.normalisation_state = fit_normalisation(X, self.energies_kev, self.normalisation)
         areas = self.calibration_features(X)
         if Y.shape != (len(areas), len(self.elements)):
             raise ValueError(f"expected Y of shape {(len(areas), len(self.elements))}, got {Y.shape}")
