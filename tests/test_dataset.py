@@ -30,11 +30,16 @@ def _prepare(raw: Path, out: Path, **kw):
 
 def test_dataset_averages_orientations_in_counts_per_second(raw, tmp_path):
     ds = _prepare(raw, tmp_path / "out")
-    assert ds.sizes == {"sample": 6, "channel": 1024, "element": 48}
+    assert ds.sizes == {"sample": 6, "orientation": 2, "channel": 1024, "element": 48}
     # core_002 has the nominal calibration in both orientations, which is also the common grid.
     spectra = [read_spectrum(raw / f"spectra/core_002_o{o}.txt") for o in (1, 2)]
     expected = np.mean([s.counts / s.live_time_s for s in spectra], axis=0)
     np.testing.assert_allclose(ds["spectrum_cps"].sel(sample="core_002"), expected, rtol=1e-12)
+    # each measurement is kept apart too: what models read (dataset.model_input)
+    for o, s in zip((1, 2), spectra):
+        np.testing.assert_allclose(ds["measurement_cps"].sel(sample="core_002", orientation=o),
+                                   s.counts / s.live_time_s, rtol=1e-12)
+    assert dataset.model_input(ds).shape == (6, 2, 1024)
     np.testing.assert_allclose(ds["energy_kev"], spectra[0].energies_kev)
     assert int(ds["n_orientations"].sel(sample="core_002")) == 2
     assert float(ds["live_time_s"].sel(sample="core_002")) == pytest.approx(41.0)
@@ -99,6 +104,9 @@ def test_unlabelled_archive_is_rebinned_and_averaged(raw, tmp_path):
     assert pool["sample"].to_numpy().tolist() == ["u1", "u2"]
     np.testing.assert_allclose(pool["spectrum_cps"].sel(sample="u1")[:4], [1.25, 1.5, 1.75, 2.0])
     np.testing.assert_allclose(pool["spectrum_cps"].sel(sample="u2")[:4], [1.0] * 4)
+    # per measurement: u2 has no orientation 2 (NaN), so model_input leaves it out of u2's mean
+    np.testing.assert_allclose(pool["measurement_cps"].sel(sample="u1", orientation=2)[:4], [1.5, 1.0, 0.5, 0.0])
+    assert np.isnan(pool["measurement_cps"].sel(sample="u2", orientation=2)).all()
     _prepare(raw, tmp_path / "out")
     assert (tmp_path / "out/unlabelled.nc").exists()
 
@@ -249,7 +257,7 @@ def write_lab_data(root: Path, n: int = 8, n_channels: int = 2020) -> Path:
 def test_lab_data_with_gaps_cps_one_orientation_and_other_elements(tmp_path):
     raw = write_lab_data(tmp_path / "data")
     ds = _prepare(raw, tmp_path / "out", n_folds=8)                   # k = n works
-    assert ds.sizes == {"sample": 8, "channel": 2020, "element": 3}
+    assert ds.sizes == {"sample": 8, "orientation": 1, "channel": 2020, "element": 3}
     assert list(ds["element"].to_numpy()) == ["Si", "Cl", "Fe"]       # the assay table's order
     np.testing.assert_allclose(ds["energy_kev"][[0, -1]], [0.02, 40.40])
     s01 = read_spectrum(raw / "spectra/S01.txt")

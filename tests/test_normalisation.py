@@ -67,3 +67,167 @@ def test_model_names_split_into_base_and_normalisation():
         with pytest.raises(ValueError, match="name: expected"):
             parse_model_name(name, bases)
     assert model_name("cnn", "scatter") == "cnn_scatter" and model_name("cnn", "none") == "cnn"
+
+
+# --------------------------------------------------------------------------- orientations and the path
+
+from axs.normalisation import (air_attenuation_per_cm, combine_measurements, estimate_path, fit_normalisation,  # noqa: E402
+                               fit_path, measurement_rows, model_spectra, path_factor)
+
+
+def test_each_measurement_is_normalised_before_a_samples_mean():
+    rng = np.random.default_rng(1)
+    X = rng.gamma(2.0, 3.0, size=(3, 2, STANDIN_ENERGIES.size)).astype(np.float32)
+    X[:, 1] *= 4.0                           # the second orientation four times closer, say
+    X[2, 1] = np.nan                         # sample 2 was measured once
+    got = model_spectra(X, STANDIN_ENERGIES, "scatter")
+    each = [normalise(X[k, :2 if k < 2 else 1], STANDIN_ENERGIES, "scatter").mean(axis=0) for k in range(3)]
+    np.testing.assert_allclose(got, np.stack(each), rtol=1e-5)
+    np.testing.assert_allclose(model_spectra(X, STANDIN_ENERGIES, "none")[2], X[2, 0], rtol=1e-6)
+    np.testing.assert_allclose(model_spectra(X[:, 0], STANDIN_ENERGIES, "none"), X[:, 0])   # 2-D: one per row
+    rows, sample = measurement_rows(X, STANDIN_ENERGIES.size)
+    assert rows.shape == (5, STANDIN_ENERGIES.size) and sample.tolist() == [0, 0, 1, 1, 2]
+    np.testing.assert_allclose(combine_measurements(rows, sample, 3)[0], X[0].mean(axis=0), rtol=1e-6)
+
+
+def test_orientation_errors_name_the_row_and_measurement():
+    X = np.ones((2, 2, STANDIN_ENERGIES.size), np.float32)
+    X[1, 1, 5] = np.nan
+    with pytest.raises(ValueError, match="X: row 1, measurement 1 has a non-finite count"):
+        model_spectra(X, STANDIN_ENERGIES, "none")
+    X[1, 1] = np.nan
+    X[1, 0, STANDIN_ENERGIES > 15] = 0.0
+    with pytest.raises(ValueError, match="X: row 1, measurement 0 has no counts in the scatter region"):
+        model_spectra(X, STANDIN_ENERGIES, "scatter")
+    X[1, 0] = np.nan
+    with pytest.raises(ValueError, match="X: row 1 has no measurement"):
+        model_spectra(X, STANDIN_ENERGIES, "none")
+
+
+#: Dry air at sea level, total mass attenuation (cm²/g) from NIST's X-ray mass attenuation coefficients
+#: (Hubbell & Seltzer, NISTIR 5632, table 4 "Air, Dry (near sea level)"); density 1.205e-3 g/cm³.
+NIST_AIR_CM2_G = {3.0: 162.5, 5.0: 40.27, 10.0: 5.120, 20.0: 0.7779}
+
+
+def test_air_attenuation_and_the_energy_dependence_of_the_correction_follow_nist_air():
+    energies = np.array(sorted(NIST_AIR_CM2_G))
+    np.testing.assert_allclose(air_attenuation_per_cm(energies) / 1.205e-3,
+                               [NIST_AIR_CM2_G[e] for e in energies], rtol=0.05)
+    state = {"nominal_distance_cm": 10.0, "incidence_deg": 60.0, "takeoff_deg": 60.0, "air_legs": 1.0,
+             "dust_legs": 0.0, "min_energy_kev": 2.0}
+    # one leg of 3 cm of extra air, no dust: log factor mu_air(E) * 3 cm at each energy
+    factor = path_factor(energies, [13.0], [0.0], state)[0]
+    np.testing.assert_allclose(factor, 3.0 * 1.205e-3 * np.array([NIST_AIR_CM2_G[e] for e in energies]), rtol=0.05)
+    assert path_factor([0.5, 1.0, 2.0], [13.0], [0.0], state)[0].tolist() == [factor[0] * 0 + path_factor(
+        [2.0], [13.0], [0.0], state)[0, 0]] * 3   # below min_energy_kev: the factor at 2 keV
+
+
+@pytest.fixture(scope="module")
+def standin_measurements():
+    """40 measurements by the stand-in instrument (its fixed Ar line) of 40 rocks at known distance and dust."""
+    from standin.instrument import Geometry, Simulator
+    from standin.rocks import draw_core
+
+    rng = np.random.default_rng(16)
+    sim = Simulator()
+    cores = [draw_core(rng, 1) for _ in range(40)]
+    geometry = Geometry.nominal(40)
+    geometry.distance_cm[:] = rng.uniform(8.0, 14.0, 40)
+    geometry.dust_g_cm2[:] = 3e-4 * np.exp(rng.standard_normal(40))
+    counts = sim.measure(np.array([c.surface_mass_fractions[0] for c in cores]), geometry, rng)
+    return counts / geometry.live_time_s[:, None], sim.energies_kev(geometry)[0], geometry, sim
+
+
+def test_path_estimation_recovers_the_standin_distance(standin_measurements):
+    X, energies, geometry, _ = standin_measurements
+    state = fit_path(X[:30], energies)
+    distance, dust = estimate_path(X[30:], energies, state)
+    error = distance - geometry.distance_cm[30:]
+    # the Ar scale is anchored to the nominal 10 cm (the median of 8-14 cm is ~11): compare up to that offset
+    assert np.abs(error - np.median(error)).max() < 0.6                        # cm
+    assert np.corrcoef(distance, geometry.distance_cm[30:])[0, 1] > 0.97
+    # the scattered Rh L lines are too weak in the stand-in's spectra: dust is not measured, w = 0
+    assert state["dust_measured"] == 0.0 and not dust.any()
+    assert 0.3 < state["air_legs"] < 3.0
+
+
+def test_path_normalisation_removes_the_distance_from_low_energy_lines(standin_measurements):
+    """One rock at 8, 11 and 14 cm (stand-in, expected counts): scatter-normalised K K-alpha still changes by
+    about 3x; path-normalised, within 25 %. Fe K-alpha, which air barely touches, within 10 % either way."""
+    from standin.instrument import Geometry
+    from standin.rocks import draw_core
+
+    X, energies, _, sim = standin_measurements
+    state = fit_normalisation(X[:30], energies, "path")
+    rock = draw_core(np.random.default_rng(5), 1).surface_mass_fractions[0]
+    geometry = Geometry.nominal(3, dust_g_cm2=3e-4)
+    geometry.distance_cm[:] = [8.0, 11.0, 14.0]
+    rock_counts = sim.expected_counts(np.tile(rock, (3, 1)), geometry) / geometry.live_time_s[:, None]
+    lines = {"K": np.abs(energies - 3.31) < 0.08, "Fe": np.abs(energies - 6.40) < 0.1}
+    scatter = normalise(rock_counts, energies, "scatter").astype(np.float64)
+    path = normalise(rock_counts, energies, "path", state).astype(np.float64)
+    change = {(name, e): s[2, lines[e]].sum() / s[0, lines[e]].sum()
+              for name, s in (("scatter", scatter), ("path", path)) for e in lines}
+    assert change["scatter", "K"] < 0.5
+    assert 0.75 < change["path", "K"] < 1.25
+    assert 0.9 < change["path", "Fe"] < 1.1
+
+
+def test_path_estimation_recovers_distance_and_dust_from_clean_peaks():
+    """The inversion alone, on spectra built from its own peak model: a known (d, w) comes back."""
+    from axs.normalisation import (_PEAK_GROUPS, _dust_contrast_cm2_g, _legs, _peak_design, _peak_window,
+                                   _rh_k_kev, _rh_l_kev, PATH_DEFAULTS)
+    rng = np.random.default_rng(3)
+    n = 60
+    distance = rng.uniform(8.0, 14.0, n)
+    dust = rng.uniform(-2e-4, 4e-4, n)
+    mu_ar = air_attenuation_per_cm(2.9574)[0]
+    mu_l, mu_k = air_attenuation_per_cm([_rh_l_kev(), _rh_k_kev()])
+    window = _peak_window(STANDIN_ENERGIES)
+    design = _peak_design(STANDIN_ENERGIES[window], 0.1)
+    groups = list(_PEAK_GROUPS)
+    X = np.zeros((n, STANDIN_ENERGIES.size))
+    X[:, scatter_channels(STANDIN_ENERGIES)] = 1.0                              # scatter counts S = 1.0 * width
+    scatter = scatter_counts(X, STANDIN_ENERGIES)
+    for k in range(n):
+        amplitudes = np.zeros(len(groups) + 2)
+        amplitudes[groups.index("Ar K")] = 2000.0 * np.exp(-mu_ar * distance[k]) / distance[k]
+        rh_l = scatter[k] * 0.3 * np.exp(-2 * (mu_l - mu_k) * distance[k]
+                                          - _dust_contrast_cm2_g(_legs(PATH_DEFAULTS)[0]) * dust[k])
+        amplitudes[groups.index("Rh L3")] = rh_l
+        amplitudes[-2] = 0.5                                                     # flat background
+        X[k, window] = design @ amplitudes
+    state = fit_path(X, STANDIN_ENERGIES)
+    assert state["dust_measured"] == 1.0
+    got_d, got_w = estimate_path(X, STANDIN_ENERGIES, state)
+    np.testing.assert_allclose(got_d - np.median(got_d), distance - np.median(distance), atol=0.02)
+    np.testing.assert_allclose(got_w - np.median(got_w), dust - np.median(dust), atol=1e-5)
+
+
+def test_a_spectrum_without_an_argon_peak_is_named():
+    X = np.zeros((2, STANDIN_ENERGIES.size))
+    X[:, scatter_channels(STANDIN_ENERGIES)] = 1.0
+    X[:, (STANDIN_ENERGIES > 2.4) & (STANDIN_ENERGIES < 3.6)] = 0.5
+    state = {"noise_fwhm_kev": 0.1, "log_argon_scale": 5.0, "dust_measured": 0.0}
+    with pytest.raises(ValueError, match="X: row 0 has no Ar K peak"):
+        estimate_path(X, STANDIN_ENERGIES, state)
+    with pytest.raises(ValueError, match="needs the state"):
+        normalise(X, STANDIN_ENERGIES, "path")
+
+
+@pytest.mark.parametrize("name", ["lasso_path", "cnn_path"])
+def test_the_fitted_path_state_is_saved_with_the_model(standin_measurements, tmp_path, name):
+    from axs.models import load_model, make_model
+
+    X, energies, _, _ = standin_measurements
+    Y = np.column_stack([X[:, 100:110].sum(axis=1), X[:, 200:210].sum(axis=1)])      # any two targets
+    settings = ({"n_alphas": 3, "cv_folds": 2} if name == "lasso_path" else
+                {"epochs": 1, "patience": 1, "conv_filters": [2], "dense_units": [4], "batch_size": 8})
+    model = make_model(name, energies, ["A", "B"], seed=0, **settings).fit(X[:, None], Y)
+    assert model.normalisation_state["air_legs"] > 0 and "log_argon_scale" in model.normalisation_state
+    path = tmp_path / ("model.skops" if name == "lasso_path" else "model.keras")
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded.normalisation_state == model.normalisation_state
+    np.testing.assert_allclose(loaded.predict(X[:5]), model.predict(X[:5]), rtol=1e-6)
+    assert "normalisation_state" not in loaded.hyperparameters

@@ -21,10 +21,13 @@ and at least :data:`MIN_VALUES_PER_FOLD` non-blank values in every fold;
 and, once scored, some model's CV MSE below the training-fold mean
 predictor's. The others are listed as removed with the reason. Ratios of
 MSEs (relative MSE) are NaN where the denominator is below
-:data:`MIN_MSE_PCT2`, never a division by ~0. The error floor (a predictor that knew each
-core's true mean surface composition over its orientations and calibrated it
-to the assays on the training folds; needs the stand-in's truth file) is
-scored the same way (:func:`floor_scores`).
+:data:`MIN_MSE_PCT2`, never a division by ~0. The ``floor`` row, the
+assay-and-heterogeneity reference (each core's true mean surface composition
+over its orientations, calibrated to the assays on the training folds; needs
+the stand-in's truth file), is scored the same way (:func:`floor_scores`), and
+so are the references of :mod:`axs.references`. The floor holds grain
+counting (surface against bulk), assay noise and the per-core digestion
+recovery; it is not a bound: a model that learns rock types can beat it.
 """
 
 from __future__ import annotations
@@ -102,12 +105,14 @@ def cv_scores(measured: xr.DataArray, predicted: xr.DataArray, folds: xr.DataArr
     return _summarise(per_fold, models, measured["element"].to_numpy())
 
 
-def floor_scores(measured: xr.DataArray, floor_predicted: xr.DataArray, folds: xr.DataArray) -> xr.Dataset:
-    """``mse`` and ``se`` of the error floor (model :data:`FLOOR`), scored on the same folds."""
+def floor_scores(measured: xr.DataArray, floor_predicted: xr.DataArray, folds: xr.DataArray,
+                 name: str = FLOOR) -> xr.Dataset:
+    """``mse`` and ``se`` of the error floor (model :data:`FLOOR`), or of another reference row ``name``
+    (:mod:`axs.references`), scored on the same folds."""
     y = measured.transpose("sample", "element").to_numpy()
     p = floor_predicted.sel(sample=measured["sample"], element=measured["element"]).transpose("sample", "element")
     per_fold = fold_mse(y, p.to_numpy(), folds.to_numpy())[None]
-    return _summarise(per_fold, [FLOOR], measured["element"].to_numpy())
+    return _summarise(per_fold, [name], measured["element"].to_numpy())
 
 
 def _summarise(per_fold: np.ndarray, models: Sequence[str], elements) -> xr.Dataset:
@@ -152,9 +157,11 @@ def floor_predictions(truth_path: str | Path, measured: xr.DataArray, folds: xr.
     Each core's true surface composition averaged over its orientations
     (``surface_pct`` of the truth that ``prepare`` copied from the stand-in's
     truth file, :func:`axs.dataset.prepare_truth`), mapped to the assay by a
-    :class:`SurfaceCalibration` fitted on the training folds only: the best a
-    model could do if it read the surface perfectly. Without a truth file (a
-    user's own data) there is no floor.
+    :class:`SurfaceCalibration` fitted on the training folds only: the
+    assay-and-heterogeneity reference, what one line per element makes of a
+    perfectly read surface. It is not the best a model could do: a model that
+    learns rock types can beat it (:mod:`axs.references`). Without a truth file
+    (a user's own data) there is no floor.
     """
     truth_path = Path(truth_path)
     if not truth_path.exists():
@@ -338,13 +345,20 @@ def table1(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -
 def table2(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
     """Table 2 in long form: element, model, mse, se, unit, for each kept element and model.
 
-    The floor follows the models when ``scores`` has it; a model not
-    applicable to an element has empty mse and se.
+    The reference rows follow the models when ``scores`` has them (the floor, then those of
+    :mod:`axs.references`); a model not applicable to an element has empty mse and se.
     """
-    names = list(models) + ([FLOOR] if FLOOR in scores["model"] else [])
+    names = list(models) + reference_rows(scores, models)
     rows = [(e, m, float(scores["mse"].sel(model=m, element=e)), float(scores["se"].sel(model=m, element=e)),
              MSE_UNIT) for e in elements for m in names]
     return pd.DataFrame(rows, columns=["element", "model", "mse", "se", "unit"])
+
+
+def reference_rows(scores: xr.Dataset, models: Sequence[str]) -> list[str]:
+    """The rows of ``scores`` that are neither a model of ``models`` nor the mean predictor: the floor
+    first, then the references of :mod:`axs.references` (oracle, family-aware), in their order."""
+    others = [m for m in scores["model"].to_numpy().tolist() if m not in set(models) and m != MEAN]
+    return sorted(others, key=lambda m: m != FLOOR)
 
 
 def table2_wide(long: pd.DataFrame) -> pd.DataFrame:
@@ -384,7 +398,7 @@ def mse_per_element(scores: xr.Dataset, models: Sequence[str], elements: Sequenc
                     relative: bool = False) -> pd.DataFrame:
     """Wide table for ``dvc plots``: one row per element, one MSE column per model (and the floor when
     present); ``relative`` divides by the training-fold mean predictor's MSE (1 = no better than the mean)."""
-    names = list(models) + ([FLOOR] if FLOOR in scores["model"] else [])
+    names = list(models) + reference_rows(scores, models)
     mse = relative_mse(scores, names, elements) if relative else scores["mse"].sel(model=names, element=list(elements))
     return mse.to_pandas().T.rename_axis(columns=None).reset_index()
 

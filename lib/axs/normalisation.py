@@ -240,9 +240,16 @@ def model_spectra(X, energies_kev, normalisation: str, state: dict | None = None
         normalised = normalise(rows, energies_kev, normalisation, state).astype(np.float64)
     except ValueError as err:
         raise ValueError(_name_row(str(err), name, sample, np.asarray(X).ndim)) from None
-    total = np.zeros((n, len(energies_kev)))
-    np.add.at(total, sample, normalised)
-    return (total / np.bincount(sample, minlength=n)[:, None]).astype(np.float32)
+    return combine_measurements(normalised, sample, n)
+
+
+def combine_measurements(spectra, sample, n_samples: int) -> np.ndarray:
+    """(n_samples, channels) float32: the :data:`COMBINATION` (unweighted mean) of the measurement rows
+    ``spectra`` (N, channels) of each sample (``sample`` (N,), its index)."""
+    spectra = np.asarray(spectra, dtype=np.float64)
+    total = np.zeros((n_samples, spectra.shape[1]))
+    np.add.at(total, sample, spectra)
+    return (total / np.bincount(sample, minlength=n_samples)[:, None]).astype(np.float32)
 
 
 def _name_row(message: str, name: str, sample: np.ndarray, ndim: int) -> str:
