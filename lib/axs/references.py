@@ -184,7 +184,7 @@ def reference_scores(measured: xr.DataArray, predictions: dict[str, xr.DataArray
                      ) -> xr.Dataset:
     """``mse``, ``se`` and ``fold_mse`` of each reference row (name -> (sample, element) predictions), scored
     on the same folds as the models (:func:`axs.evaluation.floor_scores`)."""
-    return xr.merge([floor_scores(measured, p, folds, name=name) for name, p in predictions.items()])
+    return xr.concat([floor_scores(measured, p, folds, name=name) for name, p in predictions.items()], dim="model")
 
 
 # -- paired comparison --------------------------------------------------------------------------------
