@@ -37,13 +37,14 @@ out_dir = str(paths.ARTIFACTS / "standin" / "train" / model)
 # %%
 layout = paths.Layout.of_artifacts(artifacts_dir)
 ds = dataset.load_dataset(layout.prepared("dataset"))
-X = ds["spectrum_cps"].to_numpy()
+X = dataset.model_input(ds)              # (sample, orientation, channel): normalised per measurement, then averaged
+X_mean = ds["spectrum_cps"].to_numpy()   # each sample's mean raw spectrum: the applicability checks' input
 Y = ds["concentration_pct"].to_numpy()
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
 settings, use_unlabelled = split_unlabelled(hyperparams)
 pool = layout.prepared("unlabelled")
-X_unlabelled = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if use_unlabelled and pool.exists() else None
+X_unlabelled = dataset.model_input(dataset.load_dataset(pool)) if use_unlabelled and pool.exists() else None
 fit_kwargs = {"verbose": 0} | ({"X_unlabelled": X_unlabelled} if X_unlabelled is not None else {})
 print(f"{model} on {dataset_name}: {len(X)} labelled cores, "
       f"{0 if X_unlabelled is None else len(X_unlabelled)} unlabelled, {ds.attrs['n_folds']} folds, "
@@ -61,7 +62,7 @@ def new_model(j: int):
 has_decoder = models.has_decoder(model)
 theta_elements = list(new_model(0).simulator_elements) if has_decoder else []
 fold_parameters, histories = {}, {}
-reconstruction, theta = X * np.nan, np.full((len(X), len(theta_elements)), np.nan)
+reconstruction, theta = X_mean * np.nan, np.full((len(X), len(theta_elements)), np.nan)
 
 
 def keep(j, fitted, test):
@@ -97,7 +98,7 @@ if histories:
 
 # %%
 final = new_model(0).fit(X, Y, **fit_kwargs)
-exported = bundle.export_model(final, Path(out_dir) / paths.MODEL_DIR, X, Y, folds, predicted,
+exported = bundle.export_model(final, Path(out_dir) / paths.MODEL_DIR, X_mean, Y, folds, predicted,
                                tube=ds.attrs.get("tube", ""), oof_reconstruction=reconstruction if has_decoder else None)
 print(f"held-out spectra flagged by the applicability checks: {exported['applicability_flag_rate_heldout']:.3f}")
 

@@ -224,6 +224,23 @@ def measurement_rows(X, n_channels: int, name: str = "X") -> tuple[np.ndarray, n
     return X[sample, measurement], sample
 
 
+def stack_measurements(measurements) -> np.ndarray:
+    """Model input (n, m, channels) from a list of n samples, each a list (or array) of its measurements'
+    spectra (channels,) in counts/s; m is the most any sample has, and shorter ones are padded with NaN
+    rows. Every model's ``predict`` takes it and combines each sample's measurements after normalising
+    them (:func:`model_spectra`), as in training: ``axs predict`` passes a sample's spectra this way."""
+    samples = [np.atleast_2d(np.asarray(m, dtype=np.float64)) for m in measurements]
+    if not samples or any(len(m) == 0 for m in samples):
+        raise ValueError("measurements: expected a non-empty list of samples, each with one or more spectra")
+    n_channels = {m.shape[1] for m in samples}
+    if len(n_channels) != 1:
+        raise ValueError(f"measurements: spectra of different lengths {sorted(n_channels)}")
+    out = np.full((len(samples), max(len(m) for m in samples), n_channels.pop()), np.nan)
+    for k, m in enumerate(samples):
+        out[k, : len(m)] = m
+    return out
+
+
 def model_spectra(X, energies_kev, normalisation: str, state: dict | None = None, name: str = "X") -> np.ndarray:
     """What a model reads: (n, channels) float32 from X (n, channels) or (n, m, channels) raw counts/s.
 

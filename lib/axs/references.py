@@ -92,9 +92,11 @@ def oracle_predictions(X, energies_kev, Y, folds, distance_cm, dust_g_cm2, eleme
     return out
 
 
-def oracle_from_truth(truth_path: str | Path, ds: xr.Dataset, seed: int = 0, **lasso) -> xr.DataArray | None:
-    """:func:`oracle_predictions` for a prepared dataset ``ds`` (with ``measurement_cps``), as a
-    (sample, element) DataArray in wt%; None when the truth file or its per-measurement geometry is absent."""
+def oracle_from_truth(truth_path: str | Path, ds: xr.Dataset, elements: Sequence[str] | None = None, seed: int = 0,
+                      **lasso) -> xr.DataArray | None:
+    """:func:`oracle_predictions` for a prepared dataset ``ds`` (with ``measurement_cps``) on ``elements``
+    (None: all), as a (sample, element) DataArray in wt% over all of ds's elements (NaN for the others);
+    None when the truth file or its per-measurement geometry is absent."""
     truth_path = Path(truth_path)
     if not truth_path.exists() or "measurement_cps" not in ds:
         return None
@@ -104,12 +106,32 @@ def oracle_from_truth(truth_path: str | Path, ds: xr.Dataset, seed: int = 0, **l
         geometry = truth[["distance_cm", "dust_g_cm2"]].sel(sample=ds["sample"],
                                                              orientation=ds["orientation"]).load()
     X = ds["measurement_cps"].transpose("sample", "orientation", "channel").to_numpy()
-    measured = ds["concentration_pct"].transpose("sample", "element")
+    every = ds["concentration_pct"].transpose("sample", "element")
+    measured = every if elements is None else every.sel(element=list(elements))
     predicted = oracle_predictions(X, ds["energy_kev"].to_numpy(), measured.to_numpy(), ds["fold"].to_numpy(),
                                    geometry["distance_cm"].transpose("sample", "orientation").to_numpy(),
                                    geometry["dust_g_cm2"].transpose("sample", "orientation").to_numpy(),
                                    measured["element"].to_numpy().tolist(), seed, **lasso)
-    return measured.copy(data=predicted)
+    return measured.copy(data=predicted).reindex(element=every["element"])
+
+
+def reference_predictions(truth_path: str | Path, ds: xr.Dataset, reference_dir: str | Path,
+                          oracle_elements: Sequence[str] | None = None, seed: int = 0, **lasso
+                          ) -> dict[str, xr.DataArray]:
+    """The references beside the floor that these data allow, name -> (sample, element) wt% predictions:
+    :data:`ORACLE` (on ``oracle_elements``; ``lasso``: its LassoRegression settings) and
+    :data:`FAMILY_REFERENCE`; an empty dict without a truth file (measured data)."""
+    out = {ORACLE: oracle_from_truth(truth_path, ds, oracle_elements, seed, **lasso),
+           FAMILY_REFERENCE: family_reference_predictions(reference_dir, truth_path, ds["concentration_pct"])}
+    return {name: p for name, p in out.items() if p is not None}
+
+
+def with_references(scores: xr.Dataset, measured: xr.DataArray, predictions: dict[str, xr.DataArray],
+                    folds: xr.DataArray) -> xr.Dataset:
+    """``scores`` with a row for each reference of ``predictions`` appended (:func:`reference_scores`)."""
+    if not predictions:
+        return scores
+    return xr.concat([scores, reference_scores(measured, predictions, folds)], dim="model")
 
 
 # -- the family-aware reference -----------------------------------------------------------------------

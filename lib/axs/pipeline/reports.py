@@ -91,8 +91,12 @@ def evaluation_sections(*, metrics: dict[str, dict], table1: pd.DataFrame, remov
     (:func:`headline`), Tables 1 and 2, removed elements, targets, each decoder model against its CNN
     (``versus``: :func:`axs.evaluation.decoder_vs_cnn`), families, interval coverage and the decoder models'
     reconstruction R² by region (``reconstruction_r2``: model -> region -> R²)."""
-    floor_note = ("The floor: a predictor that knew each core's true mean surface composition, calibrated "
-                  "linearly to the assays on the training folds." if has_floor else
+    floor_note = ("Row floor, the assay-and-heterogeneity reference: each core's true mean surface composition, "
+                  "calibrated linearly to the assays on the training folds (it holds grain counting, assay noise "
+                  "and digestion recovery; a model that learns rock types can beat it). family_reference: true "
+                  "surface plus rock type, fitted on an independent draw. lasso_oracle: LASSO with the TRUE path "
+                  "of each measurement, information no instrument has. None of them is a model or counts in "
+                  "Table 1." if has_floor else
                   "No ground truth for these data, so no error floor; the reference values have their own "
                   "uncertainty.")
     verdicts = versus.groupby(["model", "cnn", "verdict"]).size().unstack(fill_value=0).reset_index()
