@@ -114,7 +114,7 @@ def test_air_attenuation_and_the_energy_dependence_of_the_correction_follow_nist
     np.testing.assert_allclose(air_attenuation_per_cm(energies) / 1.205e-3,
                                [NIST_AIR_CM2_G[e] for e in energies], rtol=0.05)
     state = {"nominal_distance_cm": 10.0, "incidence_deg": 60.0, "takeoff_deg": 60.0, "air_legs": 1.0,
-             "dust_legs": 0.0, "min_energy_kev": 2.0}
+             "dust_legs": 0.0, "min_energy_kev": 2.0, "max_log_factor": 10.0}
     # one leg of 3 cm of extra air, no dust: log factor mu_air(E) * 3 cm at each energy
     factor = path_factor(energies, [13.0], [0.0], state)[0]
     np.testing.assert_allclose(factor, 3.0 * 1.205e-3 * np.array([NIST_AIR_CM2_G[e] for e in energies]), rtol=0.05)
@@ -231,3 +231,16 @@ def test_the_fitted_path_state_is_saved_with_the_model(standin_measurements, tmp
     assert loaded.normalisation_state == model.normalisation_state
     np.testing.assert_allclose(loaded.predict(X[:5]), model.predict(X[:5]), rtol=1e-6)
     assert "normalisation_state" not in loaded.hyperparameters
+
+
+def test_stack_measurements_pads_samples_for_model_input():
+    from axs.normalisation import stack_measurements
+
+    a, b, c = (np.full(STANDIN_ENERGIES.size, v) for v in (1.0, 3.0, 5.0))
+    X = stack_measurements([[a, b], [c]])
+    assert X.shape == (2, 2, STANDIN_ENERGIES.size) and np.isnan(X[1, 1]).all()
+    np.testing.assert_allclose(model_spectra(X, STANDIN_ENERGIES, "none"), np.stack([(a + b) / 2, c]))
+    with pytest.raises(ValueError, match="different lengths"):
+        stack_measurements([[a], [a[:10]]])
+    with pytest.raises(ValueError, match="non-empty"):
+        stack_measurements([[a], []])

@@ -355,9 +355,10 @@ def table2(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -
 
 
 def reference_rows(scores: xr.Dataset, models: Sequence[str]) -> list[str]:
-    """The rows of ``scores`` that are neither a model of ``models`` nor the mean predictor: the floor
-    first, then the references of :mod:`axs.references` (oracle, family-aware), in their order."""
-    others = [m for m in scores["model"].to_numpy().tolist() if m not in set(models) and m != MEAN]
+    """The reference rows of ``scores`` that are not in ``models``: the floor first, then those whose name
+    contains ``oracle`` or ``reference`` (:mod:`axs.references`), in their order."""
+    others = [m for m in scores["model"].to_numpy().tolist() if m not in set(models)
+              and (m == FLOOR or "oracle" in m or "reference" in m)]
     return sorted(others, key=lambda m: m != FLOOR)
 
 

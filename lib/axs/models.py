@@ -7,11 +7,14 @@ fit); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
 :mod:`axs.linear`), ``fcnn``, ``cnn``, ``axs`` (Keras, :mod:`axs.networks`),
 ``axs_plus`` (AXS with the extended decoder
 :mod:`axs.decoder_plus`), ``pymca`` (:mod:`axs.peakfit`), each also as ``<name>_<normalisation>``
-(``lasso_scatter``): the same model on geometry-normalised spectra
+(``lasso_scatter``, ``lasso_path``): the same model on geometry-normalised spectra
 (:mod:`axs.normalisation`; the hyperparameter ``normalisation``, stored with
-the model and applied again by ``predict``). What each base model is (family,
-decoder, counterpart, colour, trusted types) is its entry in
-:data:`axs.model_registry.MODELS`, re-exported here; :func:`model_kind` splits a name.
+the model with its fitted state ``normalisation_state`` and applied again by
+``predict``). What each base model is (family, decoder, counterpart, colour,
+trusted types) is its entry in :data:`axs.model_registry.MODELS`, re-exported
+here; :func:`model_kind` splits a name. X may also be (n, m, channels), m
+measurements (orientations) per sample, NaN rows where a sample has fewer: each
+is normalised, then a sample's are averaged (:func:`axs.normalisation.model_spectra`).
 
     m = make_model("axs", energies_kev=energies, elements=ASSAY_ELEMENTS, seed=0, beta=1.0)
     m.fit(X, Y, X_unlabelled=None, verbose=0)

@@ -199,14 +199,14 @@ def fit_normalisation(X, energies_kev, normalisation: str, name: str = "X") -> d
 
 
 def measurement_rows(X, n_channels: int, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
-    """(measurements (N, channels) float32, sample index (N,)) of model input X.
+    """(measurements (N, channels) float64, sample index (N,)) of model input X.
 
     X is (n, channels), one measurement per sample, or (n, m, channels), up to
     m measurements per sample with all-NaN rows where a sample has fewer. Any
     other shape, a partly non-finite measurement or a sample without one is a
     ValueError naming ``name`` and the row.
     """
-    X = np.asarray(X, dtype=np.float32)
+    X = np.asarray(X, dtype=np.float64)
     if X.ndim == 2:
         X = X[:, None, :]
     if X.ndim != 3 or X.shape[2] != n_channels:
@@ -260,13 +260,13 @@ def model_spectra(X, energies_kev, normalisation: str, state: dict | None = None
     return combine_measurements(normalised, sample, n)
 
 
-def combine_measurements(spectra, sample, n_samples: int) -> np.ndarray:
-    """(n_samples, channels) float32: the :data:`COMBINATION` (unweighted mean) of the measurement rows
+def combine_measurements(spectra, sample, n_samples: int, dtype=np.float32) -> np.ndarray:
+    """(n_samples, channels) of ``dtype``: the :data:`COMBINATION` (unweighted mean) of the measurement rows
     ``spectra`` (N, channels) of each sample (``sample`` (N,), its index)."""
     spectra = np.asarray(spectra, dtype=np.float64)
     total = np.zeros((n_samples, spectra.shape[1]))
     np.add.at(total, sample, spectra)
-    return (total / np.bincount(sample, minlength=n_samples)[:, None]).astype(np.float32)
+    return (total / np.bincount(sample, minlength=n_samples)[:, None]).astype(dtype)
 
 
 def _name_row(message: str, name: str, sample: np.ndarray, ndim: int) -> str:
@@ -320,10 +320,12 @@ DUST_OXIDES_WT_PCT = {"SiO2": 66.62, "TiO2": 0.64, "Al2O3": 15.40, "FeO": 5.04, 
 #: 10 cm, 60°/60°), silicon's Fano factor and the 3.65 eV per electron-hole pair, the window of the Rh L /
 #: Ar K peak fit, the 0.2 keV bins over 3-12 keV that fit k_air and k_dust (module docstring), and the
 #: energy below which channels get the factor of ``min_energy_kev``: below 2 keV 10 cm of air leaves
-#: under 0.3 % of the counts, too few to restore, and the factor would grow without bound.
+#: under 0.3 % of the counts, too few to restore, and the factor would grow without bound; and the
+#: largest factor any channel gets (``max_log_factor``, x10): a heavily dusted measurement's low channels
+#: restored further are mostly amplified noise, and a linear model extrapolates wildly on them.
 PATH_DEFAULTS = {"nominal_distance_cm": 10.0, "incidence_deg": 60.0, "takeoff_deg": 60.0, "fano": 0.115,
                  "pair_energy_kev": 3.65e-3, "peak_window_kev": (2.45, 3.5), "fit_window_kev": (3.0, 12.0),
-                 "fit_bin_kev": 0.2, "min_energy_kev": 2.0}
+                 "fit_bin_kev": 0.2, "min_energy_kev": 2.0, "max_log_factor": float(np.log(10.0))}
 
 #: Line groups of the 2.45-3.5 keV fit: (Z, xraylib lines). One amplitude per group; within a group the
 #: lines share a vacancy (one subshell), so their ratios are xraylib's radiative rates.
@@ -504,13 +506,15 @@ def estimate_path(X, energies_kev, state: dict) -> tuple[np.ndarray, np.ndarray]
 
 def path_factor(energies_kev, distance_cm, dust_g_cm2, state: dict) -> np.ndarray:
     """(n, channels) log of what the path took from counts at ``energies_kev``, relative to the reference
-    geometry (nominal distance, training-median dust): k_air mu_air(E) (d - d_0) + k_dust mu_dust(E) w / sin psi2."""
+    geometry (nominal distance, training-median dust): k_air mu_air(E) (d - d_0) + k_dust mu_dust(E) w / sin psi2,
+    at most ``max_log_factor``."""
     _, out_leg = _legs(state)
     d = np.asarray(distance_cm, dtype=np.float64)[:, None] - state["nominal_distance_cm"]
     w = np.asarray(dust_g_cm2, dtype=np.float64)[:, None]
     energies_kev = np.maximum(np.asarray(energies_kev, dtype=np.float64), state["min_energy_kev"])
-    return (state["air_legs"] * _cached_attenuation(air_attenuation_per_cm, energies_kev)[None, :] * d
-            + state["dust_legs"] * _cached_attenuation(dust_attenuation_cm2_g, energies_kev)[None, :] * w * out_leg)
+    return np.minimum(state["air_legs"] * _cached_attenuation(air_attenuation_per_cm, energies_kev)[None, :] * d
+            + state["dust_legs"] * _cached_attenuation(dust_attenuation_cm2_g, energies_kev)[None, :] * w * out_leg,
+                      state["max_log_factor"])
 
 
 _ATTENUATION_CACHE: dict = {}

@@ -73,7 +73,8 @@ import xraylib
 from sklearn.linear_model import LinearRegression
 
 from axs.elements import ASSAY_ELEMENTS, atomic_number
-from axs.normalisation import check_normalisation, fit_normalisation, model_name, model_spectra, scatter_counts
+from axs.normalisation import (check_normalisation, combine_measurements, fit_normalisation, measurement_rows,
+                               model_name, model_spectra, scatter_counts)
 
 #: Elements whose peaks are fitted but not calibrated: matrix (Si), air (Ar), tube anode scatter (Rh).
 NUISANCE_ELEMENTS: tuple[str, ...] = ("Si", "Ar", "Rh")
@@ -292,12 +293,13 @@ class PeakFitModel:
         return areas
 
     def _checked(self, X) -> np.ndarray:
-        """(n, channels) float64: each sample's mean raw spectrum (axs.normalisation.model_spectra, ``none``)."""
+        """(n, channels) float64: each sample's mean raw spectrum (axs.normalisation.combine_measurements)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim not in (2, 3) or X.shape[-1] != len(self.energies_kev):
             raise ValueError(f"expected spectra of shape (n, {len(self.energies_kev)}) or (n, m, "
                              f"{len(self.energies_kev)}), got {X.shape}")
-        return model_spectra(X, self.energies_kev, "none").astype(np.float64)
+        rows, sample = measurement_rows(X, len(self.energies_kev))
+        return combine_measurements(rows, sample, len(X), np.float64)
 
     # -- calibration ------------------------------------------------------------------------
     def fit(self, X, Y, X_unlabelled=None, verbose: int = 0) -> "PeakFitModel":

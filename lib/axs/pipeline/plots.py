@@ -44,10 +44,11 @@ def model_colour(label: str):
 
 
 def model_linestyle(label: str) -> str:
-    """Dotted for a run with the unlabelled pool, dashed for a geometry-normalised model, else solid."""
+    """Dotted for a run with the unlabelled pool, dashed for a scatter-normalised model, dash-dot for a
+    path-normalised one, else solid."""
     model, pooled = _model_of(label)
-    normalised = model_registry.is_model_name(model) and model_registry.parse(model)[1] != "none"
-    return ":" if pooled else "--" if normalised else "-"
+    normalisation = model_registry.parse(model)[1] if model_registry.is_model_name(model) else "none"
+    return ":" if pooled else {"scatter": "--", "path": "-."}.get(normalisation, "-")
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
