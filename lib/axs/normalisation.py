@@ -229,9 +229,9 @@ def stack_measurements(measurements) -> np.ndarray:
     spectra (channels,) in counts/s; m is the most any sample has, and shorter ones are padded with NaN
     rows. Every model's ``predict`` takes it and combines each sample's measurements after normalising
     them (:func:`model_spectra`), as in training: ``axs predict`` passes a sample's spectra this way."""
-    samples = [np.atleast_2d(np.asarray(m, dtype=np.float64)) for m in measurements]
-    if not samples or any(len(m) == 0 for m in samples):
+    if not len(measurements) or any(np.size(m) == 0 for m in measurements):
         raise ValueError("measurements: expected a non-empty list of samples, each with one or more spectra")
+    samples = [np.atleast_2d(np.asarray(m, dtype=np.float64)) for m in measurements]
     n_channels = {m.shape[1] for m in samples}
     if len(n_channels) != 1:
         raise ValueError(f"measurements: spectra of different lengths {sorted(n_channels)}")
@@ -399,7 +399,8 @@ def _peak_window(energies_kev: np.ndarray) -> np.ndarray:
 
 def path_peak_areas(X, energies_kev, noise_fwhm_kev: float) -> dict[str, np.ndarray]:
     """Net areas (units of X, per row) of the line groups of :data:`_PEAK_GROUPS`, keyed by group name, and
-    under ``"Rh L se"`` the standard error of the summed Rh L area (from the fit's residuals).
+    under ``"Rh L se"`` and ``"Ar K se"`` the standard errors of the summed Rh L area and of the Ar K area
+    (from the fit's residuals).
 
     One bounded linear least-squares fit per row over the peak window: areas
     >= 0, a free straight background."""
@@ -411,12 +412,14 @@ def path_peak_areas(X, energies_kev, noise_fwhm_kev: float) -> dict[str, np.ndar
     lower = np.r_[np.zeros(n_groups), -np.inf, -np.inf]
     fits = [lsq_linear(design, row, bounds=(lower, np.inf)) for row in X[:, window]]
     areas = np.array([f.x[:n_groups] for f in fits])
-    rh_l = np.isin(list(_PEAK_GROUPS), _RH_L_GROUPS).astype(np.float64)
-    rh_l = np.r_[rh_l, 0.0, 0.0]
-    unit_variance = float(rh_l @ np.linalg.pinv(design.T @ design) @ rh_l)
     dof = max(design.shape[0] - design.shape[1], 1)
     residual_variance = np.array([2.0 * f.cost / dof for f in fits])
-    return {**dict(zip(_PEAK_GROUPS, areas.T)), "Rh L se": np.sqrt(residual_variance * unit_variance)}
+    inverse = np.linalg.pinv(design.T @ design)
+    out = dict(zip(_PEAK_GROUPS, areas.T))
+    for name, groups in (("Rh L se", _RH_L_GROUPS), ("Ar K se", ("Ar K",))):
+        pick = np.r_[np.isin(list(_PEAK_GROUPS), groups).astype(np.float64), 0.0, 0.0]
+        out[name] = np.sqrt(residual_variance * float(pick @ inverse @ pick))
+    return out
 
 
 def fit_noise_fwhm_kev(X, energies_kev) -> float:
@@ -450,10 +453,13 @@ def _path_features(X, energies_kev, noise_fwhm_kev: float, need_rh_l: bool
     argon = areas["Ar K"]
     rh_l = sum(areas[g] for g in _RH_L_GROUPS)
     scatter = scatter_counts(np.asarray(X, dtype=np.float64), energies_kev)
+    # a peak counts as found when its area exceeds 3 standard errors of the fit (a residual-free fit of
+    # a spectrum without the peak would otherwise pass with a round-off area)
     checks = [(scatter, "no counts in the scatter region"),
-              (argon, "no Ar K peak of the air column, cannot estimate the distance")]
+              (argon - 3.0 * areas["Ar K se"] - 1e-12 * scatter,
+               "no Ar K peak of the air column, cannot estimate the distance")]
     if need_rh_l:
-        checks.append((rh_l, "no scattered Rh L peak, cannot estimate the dust"))
+        checks.append((rh_l - 3.0 * areas["Rh L se"], "no scattered Rh L peak, cannot estimate the dust"))
     for values, what in checks:
         bad = np.flatnonzero(~(values > 0))
         if bad.size:
