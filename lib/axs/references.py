@@ -39,7 +39,8 @@ import xarray as xr
 from scipy import stats
 
 from axs.crossval import out_of_fold_predictions
-from axs.dataset import NETCDF_ENGINE, build_dataset
+from axs.assays import read_assays
+from axs.dataset import NETCDF_ENGINE, impute_censored
 from axs.evaluation import SurfaceCalibration, floor_scores
 from axs.linear import LassoRegression
 from axs.normalisation import combine_measurements, fit_path, measurement_rows, path_correction
@@ -173,9 +174,14 @@ class FamilyCalibration:
 def reference_draw(data_dir: str | Path) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
     """(true surface wt% (sample, element) averaged over orientations, rock type (sample,), assay wt%
     (sample, element), censored values imputed as in :func:`axs.dataset.build_dataset`) of an independent
-    stand-in draw with its truth (``data-reference/``)."""
+    stand-in draw with its truth (``data-reference/``: ``assays.csv``, ``assay_limits.csv``, ``truth/truth.nc``;
+    no spectra)."""
     data_dir = Path(data_dir)
-    assays = build_dataset(data_dir)["concentration_pct"]
+    limits = data_dir / "assay_limits.csv"
+    read = read_assays(data_dir / "assays.csv", limits)
+    values = impute_censored(read.values_pct, read.censored, read.lower_pct, read.upper_pct, limits)
+    assays = xr.DataArray(values.to_numpy(np.float64), dims=("sample", "element"),
+                          coords={"sample": values.index.to_numpy(str), "element": values.columns.to_numpy(str)})
     with xr.open_dataset(data_dir / "truth" / "truth.nc", engine=NETCDF_ENGINE) as truth:
         truth = truth.sel(sample=assays["sample"])
         surface = truth["surface_pct"].mean("orientation").load()
