@@ -369,9 +369,11 @@ def model_outputs(model, X: np.ndarray, reconstruction: bool = False) -> tuple[n
         return np.asarray(model.predict(X), dtype=np.float64), None
     import tensorflow as tf
 
-    from axs.normalisation import normalise
+    from axs.normalisation import model_spectra
 
-    Xn = normalise(X, model.energies_kev, model.hyperparameters["normalisation"])
+    # what the model's predict reads: each measurement normalised (with the fitted state), then combined
+    Xn = model_spectra(X, model.energies_kev, model.hyperparameters["normalisation"],
+                       getattr(model, "normalisation_state", {}))
     infer = _joint_pass(model)
     parts = [infer(tf.constant(Xn[i: i + JOINT_BATCH])) for i in range(0, len(Xn), JOINT_BATCH)]
     predicted = np.concatenate([p[0].numpy() for p in parts]).astype(np.float64)

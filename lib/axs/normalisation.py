@@ -321,8 +321,7 @@ DUST_OXIDES_WT_PCT = {"SiO2": 66.62, "TiO2": 0.64, "Al2O3": 15.40, "FeO": 5.04, 
 #: Ar K peak fit, the 0.2 keV bins over 3-12 keV that fit k_air and k_dust (module docstring), and the
 #: energy below which channels get the factor of ``min_energy_kev``: below 3 keV an error of 1 cm in the
 #: estimated distance already changes the restored counts by more than 20 % (dry air: 0.2 /cm at 3 keV,
-#: 0.63 /cm at 2 keV), and on the measured set, whose geometry is fixed, correcting Mg, Al and S lines
-#: below it made them worse by more than one combined SE (docs/models.md); and the
+#: 0.63 /cm at 2 keV); and the
 #: largest factor any channel gets (``max_log_factor``, x10): a heavily dusted measurement's low channels
 #: restored further are mostly amplified noise, and a linear model extrapolates wildly on them.
 PATH_DEFAULTS = {"nominal_distance_cm": 10.0, "incidence_deg": 60.0, "takeoff_deg": 60.0, "fano": 0.115,
