@@ -84,3 +84,59 @@ def versus(errors: dict, reference: str, level: float = LEVEL) -> pd.DataFrame:
         out = out.rename_axis("element").reset_index()
         return out[["model", "element", "mse", "diff", "lo", "hi", "n"]]
     return out.reset_index(drop=True)
+
+
+def run_units(table: pd.DataFrame, variance: pd.Series, elements, value: str = "mse") -> pd.DataFrame:
+    """A repeated study's per-run table (columns model, n_labelled, n_unlabelled, repeat, fold, element,
+    ``value``) reduced to one number per run: the mean over ``elements`` of ``value`` / the element's
+    ``variance`` (the mean relative MSE). Returns model, n_labelled, n_unlabelled, repeat, fold, relative_mse."""
+    part = table[table["element"].isin(list(elements))].copy()
+    part["relative_mse"] = part[value] / part["element"].map(variance)
+    keys = ["model", "n_labelled", "n_unlabelled", "repeat", "fold"]
+    return part.groupby(keys, as_index=False)["relative_mse"].mean()
+
+
+def pool_effect(units: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """Each (model, n_labelled, n_unlabelled > 0) against the same model without a pool, paired over the
+    runs (repeat, fold) they share (same labelled cores, same seed, same test fold; :func:`run_units`):
+    model, n_labelled, n_unlabelled, relative_mse, no_pool, diff (pool minus none), lo, hi, n (runs)."""
+    rows = []
+    keyed = units.set_index(["repeat", "fold"])
+    for (model, n), part in keyed.groupby(["model", "n_labelled"]):
+        none = part[part["n_unlabelled"] == 0]["relative_mse"]
+        for u, pooled in part[part["n_unlabelled"] > 0].groupby("n_unlabelled"):
+            both = pooled["relative_mse"].to_frame("pool").join(none.rename("none"), how="inner")
+            if both.empty:
+                continue
+            t = paired_interval(both["pool"].to_numpy(), both["none"].to_numpy(), level).iloc[0]
+            rows.append({"model": model, "n_labelled": n, "n_unlabelled": u, "relative_mse": t["a"],
+                         "no_pool": t["b"], "diff": t["diff"], "lo": t["lo"], "hi": t["hi"], "n": int(t["n"])})
+    return pd.DataFrame(rows, columns=["model", "n_labelled", "n_unlabelled", "relative_mse", "no_pool", "diff",
+                                       "lo", "hi", "n"])
+
+
+def runs_needed(sd: float, half_width: float, level: float = LEVEL) -> int:
+    """Paired runs m for which the ``level`` interval of a mean difference with per-run SD ``sd`` is at most
+    +-``half_width``: the least m with t_{(1+level)/2, m-1} sd / sqrt(m) <= half_width (m >= 2)."""
+    m = 2
+    while stats.t.ppf(0.5 + level / 2, m - 1) * sd / np.sqrt(m) > half_width:
+        m += 1
+    return m
+
+
+def sweep_table(Y, predictions: dict, elements, reference=0.0, level: float = LEVEL) -> pd.DataFrame:
+    """A setting swept per model against the model at ``reference``, per element, paired over cores:
+    ``predictions`` {(model, value): (cores, elements) predictions of the same cores as ``Y``}. Returns
+    model, beta (the value), element, mse (over the cores), diff_vs_beta0 (minus the reference's MSE on the
+    same cores), lo, hi (its ``level`` interval over cores); the reference's rows have diff 0."""
+    rows = []
+    for (model, value), predicted in predictions.items():
+        if (model, reference) not in predictions:
+            raise KeyError(f"sweep_table: {model} has no run at the reference value {reference}")
+        errors = pd.DataFrame(squared_errors(Y, predicted), columns=list(elements))
+        base = pd.DataFrame(squared_errors(Y, predictions[(model, reference)]), columns=list(elements))
+        t = paired_interval(errors, base, level)
+        rows.append(pd.DataFrame({"model": model, "beta": value, "element": t.index, "mse": t["a"].to_numpy(),
+                                  "diff_vs_beta0": t["diff"].to_numpy(), "lo": t["lo"].to_numpy(),
+                                  "hi": t["hi"].to_numpy()}))
+    return pd.concat(rows, ignore_index=True)

@@ -52,6 +52,7 @@ from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, fa
 from axs.networks import SpectrumNetwork
 from axs.normalisation import model_name, normalise, scatter_counts
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel  # noqa: F401
+from axs.pool_pca import PoolPCALasso  # noqa: F401
 from axs.training import (EpochProgress, element_weights, input_standardisation, pretraining_batches, set_seed,
                           spectrum_scale, target_offset, target_scaling, training_batches, transform_targets,
                           validation_split)
@@ -105,6 +106,8 @@ DEFAULTS["axs_plus"] = {**DEFAULTS["axs"], "detector_width": True, "line_shape":
                         # theta head's initial bias: softplus(-4) = 0.018, every element starts nearly absent
                         "theta_initial_bias": -4.0}
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
+# the semi-supervised baseline without a decoder (axs.pool_pca): PCA of labelled + unlabelled spectra, then LASSO
+DEFAULTS["pca_lasso"] = {**DEFAULTS["lasso"], "n_components": 20}
 for _defaults in DEFAULTS.values():
     _defaults["normalisation"] = "none"      # axs.normalisation; a name's suffix sets it ("lasso_scatter")
 
