@@ -64,8 +64,8 @@ print(f"{len(X)} labelled cores, {len(X_pool)} unlabelled; outer folds {outer_fo
 # %% [markdown]
 # ## Training on subsets
 # Each run's settings are its model's `train.<model>` section, then the run's own (beta of the control),
-# then `size_overrides` for the number of labelled cores: with 10 cores, 20 % for early stopping is 2 cores.
-# A run trains at every size of `sizes` unless it names its own (the control runs where the power is);
+# then those of `size_overrides` for the number of labelled cores that the model has (LASSO has no early
+# stopping): with 10 cores, 20 % for early stopping is 2 cores. A run trains at every size of `sizes` unless it names its own (the control runs where the power is);
 # `axs.label_efficiency.run_settings` puts its settings together.
 
 # %%

@@ -318,7 +318,8 @@ def fingerprint(model_name: str, config: dict, data: TuningData, record_dir: str
     ``trials``) with its resolved fixed values (a base model's chosen ones included), the settings and the
     tuning dataset; a change starts a fresh study instead of mixing."""
     section = {k: v for k, v in model_section(config, model_name).items() if k != "trials"}
-    if section["on_top_of"] is not None:
+    if section.pop("on_top_of") is not None:   # left out when unused: older journals keep their names
+        section["on_top_of"] = model_section(config, model_name)["on_top_of"]
         section["fixed"] = resolved_fixed(config, model_name, data, record_dir)
     what = {"model": model_name, "section": section, "settings": _settings(config), "dataset": data.sha256}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
