@@ -60,3 +60,11 @@ def test_beta_sweep_pairs_every_beta_with_beta_zero(project):
     assert list(table.columns) == ["model", "beta", "element", "mse", "diff_vs_beta0", "lo", "hi"]
     assert len(table) == len(smoke["models"]) * len(smoke["betas"]) * table["element"].nunique()
     assert (table.loc[table["beta"] == 0.0, "diff_vs_beta0"] == 0.0).all()
+
+
+def test_ablation_compares_each_configuration_with_every_switch_off_paired_over_cores(project):
+    _stage(project, "ablation")
+    table = pd.read_csv(Layout(project).tables_dir / "ablation.csv").set_index("configuration")
+    assert {"diff_vs_all_off", "lo", "hi"} <= set(table.columns)
+    assert table.loc["axs_plus, all off", "diff_vs_all_off"] == 0.0
+    assert (table["lo"] <= table["diff_vs_all_off"]).all() and (table["diff_vs_all_off"] <= table["hi"]).all()
