@@ -17,6 +17,7 @@ import pandas as pd
 from axs import comparisons, crossval, dataset, files
 from axs.models import make_model
 from axs.pipeline import paths
+from axs.pipeline.stage import split_unlabelled
 
 # %% tags=["parameters"]
 betas = [0.0, 0.01, 0.1, 1.0, 10.0]
@@ -26,18 +27,17 @@ seed = 0
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
 hyperparams = {}
 dataset_name = "standin"
-smoke = False
-data_dir = str(paths.DATA)
 artifacts_dir = str(paths.ARTIFACTS / "standin")
 out_dir = str(paths.ARTIFACTS / "standin" / "beta_sweep")
 tables_dir = str(paths.REPORTS / "tables")
 
 # %%
-ds = dataset.load_dataset(Path(artifacts_dir) / "prepare" / "dataset.nc")
+layout = paths.Layout.of_artifacts(artifacts_dir)
+ds = dataset.load_dataset(layout.prepared("dataset"))
 X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
 folds, energies_kev = ds["fold"].to_numpy(), ds["energy_kev"].to_numpy()
 elements = list(ds["element"].to_numpy())
-pool = Path(artifacts_dir) / "prepare" / "unlabelled.nc"
+pool = layout.prepared("unlabelled")
 X_pool = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if pool.exists() else None
 tested = np.isin(folds, outer_folds)
 print(f"{models} x beta {betas} x folds {outer_folds}: {tested.sum()} held-out cores, "
@@ -49,9 +49,9 @@ print(f"{models} x beta {betas} x folds {outer_folds}: {tested.sum()} held-out c
 # %%
 predictions = {}
 for model in models:
-    settings = dict(hyperparams.get(model, {}))
+    settings, use_unlabelled = split_unlabelled(hyperparams.get(model, {}))
     fit_kwargs = {"verbose": 0}
-    if settings.pop("use_unlabelled", False) and X_pool is not None:
+    if use_unlabelled and X_pool is not None:
         fit_kwargs["X_unlabelled"] = X_pool
     for beta in betas:
         predicted = crossval.out_of_fold_predictions(

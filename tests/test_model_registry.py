@@ -31,7 +31,8 @@ def test_decoder_models_are_the_networks_with_a_simulator_and_name_their_cnn():
     decoders = {b for b, spec in MODELS.items() if spec.decoder}
     assert decoders == set(networks.SIMULATORS) == {"axs", "axs_plus"}
     assert model_registry.has_decoder("axs_plus_scatter") and not model_registry.has_decoder("cnn_scatter")
-    assert [b for b in MODELS if model_registry.uses_unlabelled(b)] == ["axs", "axs_plus"]
+    # the decoder models, and the label-efficiency study's decoder-free control (PCA of the pool, then LASSO)
+    assert [b for b in MODELS if model_registry.uses_unlabelled(b)] == ["axs", "axs_plus", "pca_lasso"]
     assert ModelSpec("toy", "linear", "Toy", "#000000", estimator="x.Y", unlabelled=True).unlabelled
     assert model_registry.cnn_counterpart("axs_scatter") == "cnn_scatter"
     assert model_registry.cnn_counterpart("axs_plus") == "cnn"

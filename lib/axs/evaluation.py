@@ -446,10 +446,7 @@ def decoder_vs_cnn_paired(measured: xr.DataArray, predicted: xr.DataArray, model
 
     rows = []
     y = measured.sel(element=list(elements)).transpose("sample", "element")
-    for model in models:
-        cnn = cnn_counterpart(model, models)
-        if cnn is None:
-            continue
+    for model, cnn in decoder_pairs(models).items():
         errors = [pd.DataFrame(squared_errors(y, predicted.sel(model=m, element=list(elements))
                                               .transpose("sample", "element")), columns=list(elements))
                   for m in (model, cnn)]
