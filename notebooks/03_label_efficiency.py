@@ -36,7 +36,7 @@ runs = {"lasso_scatter": {"model": "lasso_scatter"},
         "pca_lasso_scatter": {"model": "pca_lasso_scatter", "pools": True},
         "cnn": {"model": "cnn"},
         "axs": {"model": "axs", "pools": True},
-        "axs_beta0": {"model": "axs", "pools": [0, 4000], "sizes": [20], "beta": 0.0},
+        "axs_beta0": {"model": "axs", "pools": "largest", "sizes": [20], "beta": 0.0},
         "axs_plus": {"model": "axs_plus", "pools": True}}
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
 hyperparams = {}
@@ -52,13 +52,14 @@ ds = dataset.load_dataset(layout.prepared("dataset"))
 X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
-if pool_dir is None:          # smoke mode: the prepared dataset's own pool
-    X_pool = dataset.load_dataset(layout.prepared("unlabelled"))["spectrum_cps"].to_numpy()
+if pool_dir is None:          # smoke mode: the prepared dataset's own pool, if it has one
+    pool = layout.prepared("unlabelled")
+    X_pool = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if pool.exists() else None
 else:
     if not (Path(pool_dir) / "unlabelled").is_dir():
         raise DataError(Path(pool_dir), "missing; `make experiments` writes the study's unlabelled archive there")
     X_pool = dataset.read_unlabelled(pool_dir, energies_kev)["spectrum_cps"].to_numpy()
-print(f"{len(X)} labelled cores, {len(X_pool)} unlabelled; outer folds {outer_folds}, sizes {sizes}, "
+print(f"{len(X)} labelled cores, {0 if X_pool is None else len(X_pool)} unlabelled; outer folds {outer_folds}, sizes {sizes}, "
       f"repeats {repeats}, pools {pools}; runs {list(runs)}")
 
 # %% [markdown]

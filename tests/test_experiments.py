@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from axs.label_efficiency import run_pools
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
 
@@ -42,9 +43,8 @@ def test_label_efficiency_keeps_every_run_and_fold_with_its_pool_size(project):
     runs = table.drop(columns=["element", "mse"]).drop_duplicates()
     pooled = {"pca_lasso_scatter", "axs", "axs_plus", "axs_beta0"}
     # one run per model, size (two: 4 and all) and, for the models that learn from a pool, pool size
-    runs_smoke = {name: {**run, **smoke["runs"].get(name, {})} for name, run in PARAMS["label_efficiency"]["runs"].items()}
-    expected = sum(len(run.get("sizes", smoke["sizes"])) * (len(smoke["pools"]) if name in pooled else 1)
-                   for name, run in runs_smoke.items())
+    expected = sum(len(run.get("sizes", smoke["sizes"])) * len(run_pools(run, smoke["pools"]))
+                   for run in PARAMS["label_efficiency"]["runs"].values())
     assert len(runs) == expected
     assert set(table["model"]) == set(PARAMS["label_efficiency"]["runs"]) and not table["model"].str.endswith("_pool").any()
     assert set(table["n_unlabelled"]) == set(smoke["pools"]) and set(table["fold"]) == set(smoke["outer_folds"])

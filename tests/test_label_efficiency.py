@@ -15,3 +15,4 @@ def test_each_run_takes_its_section_its_own_settings_and_the_size_overrides_its_
     assert run_pools(control, [0, 1000, 4000]) == [0, 4000]
     assert run_pools({"model": "axs", "pools": True}, [0, 1000, 4000]) == [0, 1000, 4000]
     assert run_pools({"model": "cnn"}, [0, 1000, 4000]) == [0]
+    assert run_pools({"model": "axs", "pools": "largest"}, [0, 1000, 4000]) == [0, 4000]

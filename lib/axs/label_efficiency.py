@@ -1,7 +1,8 @@
 """The label-efficiency study's runs (notebook 03): what each run trains with.
 
 A run (``params.yaml`` ``label_efficiency.runs``) names a model of :mod:`axs.models`, optionally the pool
-sizes it trains with (``pools``: a list, or true for every pool size of the study), the labelled sizes
+sizes it trains with (``pools``: a list, true for every pool size of the study, ``largest`` for none and the
+largest), the labelled sizes
 (``sizes``) and settings of its own (the control's ``beta: 0``). Its settings are the model's
 ``train.<model>`` section, then the run's own, then the study's ``size_overrides`` for the number of
 labelled cores, of which each model takes those it has (LASSO has no early stopping).
@@ -32,5 +33,10 @@ def run_settings(run: dict, hyperparams: dict, size_overrides: dict, n_labelled:
 
 
 def run_pools(run: dict, pools: Sequence[int]) -> list[int]:
-    """The pool sizes ``run`` trains with: every one of ``pools`` for ``pools: true``, its own list, or none (0)."""
-    return list(pools) if run.get("pools") is True else list(run.get("pools") or [0])
+    """The pool sizes ``run`` trains with: every one of ``pools`` for ``pools: true``, none and the largest
+    for ``pools: largest`` (a control), its own list, or none (0) when it names none."""
+    if run.get("pools") is True:
+        return list(pools)
+    if run.get("pools") == "largest":
+        return [0, max(pools)]
+    return list(run.get("pools") or [0])
