@@ -1,12 +1,16 @@
 # %% [markdown]
-# # 03 label efficiency: how many assays does each model need?
+# # 03 label efficiency: how many assays does each model need, and does the unlabelled pool help?
 #
 # The paper argues for AXS where labelled data is scarce and unlabelled spectra are cheap (section 5:
 # "a mining shovel or conveyor belt ... few samples will be sent for geochemical analysis"), but
-# reports only the full 177 cores. Here every model is trained on 20, 40, 80 and all labelled cores,
-# subsampled inside the outer training folds of the shared cross-validation (several seeded repeats;
-# every model of a repeat sees the same cores), and tested on the same held-out folds. The AXS
-# variants run with and without the unlabelled pool. The result is whatever the curves show.
+# reports only the full 177 cores. Here every model is trained on a few to all labelled cores,
+# subsampled inside the outer training folds of the shared cross-validation (seeded repeats; every model
+# of a repeat sees the same cores and the same seed), and tested on the held-out fold. The models that can
+# learn from unlabelled spectra (AXS, AXS+ and the decoder-free control, PCA of the pool then LASSO) run
+# with no pool and with pools of growing size drawn from a larger stand-in archive (`pool_dir`; the
+# smaller pools of a repeat lie inside its larger ones), so pool minus no pool is a paired difference per
+# run. A second control is AXS at beta 0 with the pool: it is the CNN, so any gain it shows is noise.
+# The study's power and cost: docs/experiments.md.
 
 # %%
 from pathlib import Path
@@ -14,20 +18,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import crossval, dataset, evaluation, files
+from axs import comparisons, crossval, dataset, evaluation, files
+from axs.errors import DataError
+from axs.label_efficiency import run_pools, run_settings
+from axs.models import DEFAULTS, make_model
 from axs.pipeline import paths, plots
-from axs.pipeline.stage import split_unlabelled
-from axs.models import make_model
 
 # %% tags=["parameters"]
-sizes = [20, 40, 80, None]
-repeats = 3
-outer_folds = [0, 1]
+sizes = [10, 20, 40, 80, None]
+repeats = {10: 2, 20: 3, 40: 1, 80: 1}
+outer_folds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 seed = 0
-runs = {"lasso_scatter": {"model": "lasso_scatter"}, "cnn": {"model": "cnn"}, "cnn_scatter": {"model": "cnn_scatter"},
-        "axs": {"model": "axs", "use_unlabelled": False}, "axs_pool": {"model": "axs", "use_unlabelled": True},
-        "axs_plus": {"model": "axs_plus", "use_unlabelled": False},
-        "axs_plus_pool": {"model": "axs_plus", "use_unlabelled": True}}
+pools = [0, 1000, 4000]
+pool_dir = "artifacts/label_efficiency_pool"
+size_overrides = {10: {"validation_fraction": 0.3, "patience": 60}, 20: {"validation_fraction": 0.25, "patience": 45}}
+runs = {"lasso_scatter": {"model": "lasso_scatter"},
+        "pca_lasso_scatter": {"model": "pca_lasso_scatter", "pools": True},
+        "cnn": {"model": "cnn"},
+        "axs": {"model": "axs", "pools": True},
+        "axs_beta0": {"model": "axs", "pools": "largest", "sizes": [20], "beta": 0.0},
+        "axs_plus": {"model": "axs_plus", "pools": True}}
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
 hyperparams = {}
 dataset_name = "standin"
@@ -42,51 +52,76 @@ ds = dataset.load_dataset(layout.prepared("dataset"))
 X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
-pool = layout.prepared("unlabelled")
-X_pool = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if pool.exists() else None
-print(f"{len(X)} labelled cores, {0 if X_pool is None else len(X_pool)} unlabelled; outer folds {outer_folds}, "
-      f"sizes {sizes}, {repeats} repeats; runs {list(runs)}")
+if pool_dir is None:          # smoke mode: the prepared dataset's own pool, if it has one
+    pool = layout.prepared("unlabelled")
+    X_pool = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if pool.exists() else None
+else:
+    if not (Path(pool_dir) / "unlabelled").is_dir():
+        raise DataError(Path(pool_dir), "missing; `make experiments` writes the study's unlabelled archive there")
+    X_pool = dataset.read_unlabelled(pool_dir, energies_kev)["spectrum_cps"].to_numpy()
+print(f"{len(X)} labelled cores, {0 if X_pool is None else len(X_pool)} unlabelled; outer folds {outer_folds}, sizes {sizes}, "
+      f"repeats {repeats}, pools {pools}; runs {list(runs)}")
 
 # %% [markdown]
 # ## Training on subsets
+# Each run's settings are its model's `train.<model>` section, then the run's own (beta of the control),
+# then those of `size_overrides` for the number of labelled cores that the model has (LASSO has no early
+# stopping): with 10 cores, 20 % for early stopping is 2 cores. A run trains at every size of `sizes` unless it names its own (the control runs where the power is);
+# `axs.label_efficiency.run_settings` puts its settings together.
 
 # %%
 rows, predictions = [], []
 for name, run in runs.items():
-    settings, _ = split_unlabelled(hyperparams.get(run["model"], {}))   # each run says whether it uses the pool
-    fit_kwargs = {"verbose": 0}
-    if run.get("use_unlabelled") and X_pool is not None:
-        fit_kwargs["X_unlabelled"] = X_pool
-    results = crossval.label_efficiency(
-        lambda j: make_model(run["model"], energies_kev=energies_kev, elements=elements, seed=seed + j, **settings),
-        X, Y, folds, outer_folds, sizes, repeats, seed, fit_kwargs)
-    for n, r, j, test, predicted in results:
-        mse = evaluation.fold_mse(Y[test], predicted, np.zeros(len(test)))[0]
-        rows += [(n, r, j, name, e, float(v)) for e, v in zip(elements, mse)]
-        predictions.append(pd.DataFrame(predicted, columns=elements).assign(
-            n_labelled=n, repeat=r, fold=j, model=name, sample=ds["sample"].to_numpy()[test]))
-    print(f"{name}: {len(results)} trainings")
+    for n in run.get("sizes", sizes):
+        def fresh(j, n_labelled, run=run):
+            settings = run_settings(run, hyperparams, size_overrides, n_labelled, DEFAULTS)
+            return make_model(run["model"], energies_kev=energies_kev, elements=elements, seed=seed + j, **settings)
+
+        n_repeats = repeats.get(n, 1) if isinstance(repeats, dict) else repeats
+        results = crossval.label_efficiency(fresh, X, Y, folds, outer_folds, [n], n_repeats, seed,
+                                            pools=run_pools(run, pools), X_pool=X_pool,
+                                            fit_kwargs={"verbose": 0})
+        for n_used, u, r, j, test, predicted in results:
+            mse = evaluation.fold_mse(Y[test], predicted, np.zeros(len(test)))[0]
+            rows += [(n_used, u, r, j, name, e, float(v)) for e, v in zip(elements, mse)]
+            predictions.append(pd.DataFrame(predicted, columns=elements).assign(
+                n_labelled=n_used, n_unlabelled=u, repeat=r, fold=j, model=name,
+                sample=ds["sample"].to_numpy()[test]))
+    print(f"{name}: done")
 
 # %% [markdown]
 # ## The table
-# MSE (wt%²) per number of labelled cores, repeat, model and element, averaged over the outer folds
-# tested (`tables/label_efficiency.csv`, long form); the out-of-fold predictions are kept in
-# `predictions.csv`.
+# `tables/label_efficiency.csv` (long form): the held-out MSE (wt%²) of every run, per number of labelled
+# and unlabelled cores, repeat, tested fold, model and element; every number below is recomputed from it.
+# The out-of-fold predictions are kept in `predictions.csv`.
 
 # %%
-per_fold = pd.DataFrame(rows, columns=["n_labelled", "repeat", "fold", "model", "element", "mse"])
-table = per_fold.groupby(["n_labelled", "repeat", "model", "element"], as_index=False)["mse"].mean()
+table = pd.DataFrame(rows, columns=["n_labelled", "n_unlabelled", "repeat", "fold", "model", "element", "mse"])
 files.write_csv(table, Path(tables_dir) / "label_efficiency.csv")
 files.write_csv(pd.concat(predictions), Path(out_dir) / "predictions.csv")
 variance = pd.Series(np.nanvar(Y[np.isin(folds, outer_folds)], axis=0), index=elements)
+variance = variance[variance > np.finfo(float).tiny]
 relative = evaluation.relative_label_efficiency(table, variance, visible)
-relative.pivot_table(index="n_labelled", columns="model", values="relative_mse", aggfunc="mean").round(3)
+relative.pivot_table(index="n_labelled", columns=["model", "n_unlabelled"], values="relative_mse",
+                     aggfunc="mean").round(3)
+
+# %% [markdown]
+# ## Does the pool help?
+# Mean relative MSE over the visible elements with the pool minus without it, paired per run (same labelled
+# cores, seed and test fold), with its 95 % interval over the runs (`axs.comparisons.pool_effect`; negative:
+# the pool helps). `axs_beta0` is the CNN: its interval shows what noise alone gives.
+
+# %%
+units = comparisons.run_units(table, variance, [e for e in visible if e in variance.index])
+effect = comparisons.pool_effect(units)
+files.write_csv(effect, Path(out_dir) / "pool_effect.csv", float_format="%.4g")
+effect.round(4)
 
 # %% [markdown]
 # ## The figure
 # MSE relative to the variance of the held-out assays (1 = no better than the mean), against the number
 # of labelled cores: the mean over the well-visible elements (`visible`) and for each of them; dashed lines
-# are scatter-normalised models, dotted ones AXS variants trained with the unlabelled pool.
+# are scatter-normalised models, dotted ones runs with an unlabelled pool (thicker: larger pool).
 
 # %%
 plots.save_figure(plots.label_efficiency(relative), Path(figures_dir) / "label_efficiency.png");

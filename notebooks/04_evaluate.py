@@ -204,6 +204,16 @@ for m, cnn in evaluation.decoder_pairs(models).items():
 versus.groupby(["model", "cnn", "verdict"]).size().unstack(fill_value=0)
 
 # %% [markdown]
+# The same comparison paired over the cores, each decoder model's squared error minus its CNN's on the same
+# core (`evaluation.decoder_vs_cnn_paired`): the mean difference (wt%²) with its 95 % interval; better or
+# worse where the interval excludes 0. Pairing removes what the cores share, so this is sharper than
+# comparing the two MSEs with their SEs.
+
+# %%
+paired = evaluation.decoder_vs_cnn_paired(measured, predicted, models, kept)
+paired[paired["element"].isin(visible)].round(6) if len(paired) else paired
+
+# %% [markdown]
 # **Figures 3 and 5 style**: MSE per model with ±1 SE error bars for every kept element; the dashed
 # line is the error floor.
 

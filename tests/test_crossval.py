@@ -54,20 +54,48 @@ def test_out_of_fold_predictions_can_test_some_folds_only(data):
 
 def test_label_efficiency_subsamples_inside_the_training_folds_the_same_for_every_model(data):
     X, Y, folds = data
-    first = crossval.label_efficiency(Recorder, X, Y, folds, outer_folds=[0, 2], sizes=[5, None], repeats=2,
-                                      seed=7)
+    first = crossval.label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0, 2], sizes=[5, None],
+                                      repeats=2, seed=7)
     trained = [m.trained_on for m in Recorder.fitted]
     # (fold 0: size 5 x 2 repeats, all x 1), (fold 2: the same): 6 trainings, in order
-    assert [(n, r, j) for n, r, j, _, _ in first] == [(5, 0, 0), (5, 1, 0), (20, 0, 0),
-                                                      (5, 0, 2), (5, 1, 2), (20, 0, 2)]
-    for (n, r, j, test, predicted), cores in zip(first, trained):
+    assert [(n, r, j) for n, _, r, j, _, _ in first] == [(5, 0, 0), (5, 1, 0), (20, 0, 0),
+                                                         (5, 0, 2), (5, 1, 2), (20, 0, 2)]
+    for (n, _, r, j, test, predicted), cores in zip(first, trained):
         assert len(cores) == n and len(set(cores)) == n and not np.any(folds[cores] == j)
         np.testing.assert_array_equal(test, np.flatnonzero(folds == j))
         np.testing.assert_array_equal(predicted[:, 0], test)               # predictions of the held-out fold
     assert trained[0] != trained[1]                                        # repeats draw other cores
     Recorder.fitted = []
-    crossval.label_efficiency(Recorder, X, Y, folds, outer_folds=[0, 2], sizes=[5, None], repeats=2, seed=7)
+    crossval.label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0, 2], sizes=[5, None], repeats=2,
+                              seed=7)
     assert [m.trained_on for m in Recorder.fitted] == trained               # seeded: another model, same cores
     Recorder.fitted = []
-    crossval.label_efficiency(Recorder, X, Y, folds, outer_folds=[0], sizes=[5], repeats=1, seed=8)
+    crossval.label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0], sizes=[5], repeats=1, seed=8)
     assert Recorder.fitted[0].trained_on != trained[0]                       # another seed, another draw
+
+
+def test_label_efficiency_pools_are_nested_and_paired_with_the_run_without_one(data):
+    """A repeat's runs differ in the pool only (same labelled cores, same model seed); its smaller pool lies
+    inside its larger one; the model is told the size (settings per size); a pool asked without spectra fails."""
+    X, Y, folds = data
+    pool = np.arange(100, 140, dtype=float)[:, None] * np.ones((1, 3))
+    sizes_seen = []
+
+    def new(j, n):
+        sizes_seen.append(n)
+        return Recorder(j)
+
+    runs = crossval.label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=2, seed=3,
+                                     pools=[0, 5, 20], X_pool=pool)
+    assert [(u, r) for _, u, r, _, _, _ in runs] == [(0, 0), (5, 0), (20, 0), (0, 1), (5, 1), (20, 1)]
+    assert set(sizes_seen) == {6}
+    fitted = Recorder.fitted
+    assert fitted[0].trained_on == fitted[1].trained_on == fitted[2].trained_on != fitted[3].trained_on
+    assert "X_unlabelled" not in fitted[0].kwargs
+    small, large = (set(fitted[k].kwargs["X_unlabelled"][:, 0].astype(int)) for k in (1, 2))
+    assert len(small) == 5 and len(large) == 20 and small < large
+    with pytest.raises(ValueError, match="X_pool is None"):
+        crossval.label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=1, seed=3, pools=[0, 5])
+    with pytest.raises(ValueError, match="the unlabelled pool holds 40"):
+        crossval.label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=1, seed=3, pools=[50],
+                                  X_pool=pool)

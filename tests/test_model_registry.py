@@ -31,12 +31,13 @@ def test_decoder_models_are_the_networks_with_a_simulator_and_name_their_cnn():
     decoders = {b for b, spec in MODELS.items() if spec.decoder}
     assert decoders == set(networks.SIMULATORS) == {"axs", "axs_plus"}
     assert model_registry.has_decoder("axs_plus_scatter") and not model_registry.has_decoder("cnn_scatter")
-    assert [b for b in MODELS if model_registry.uses_unlabelled(b)] == ["axs", "axs_plus"]
+    # the decoder models, and the label-efficiency study's decoder-free control (PCA of the pool, then LASSO)
+    assert [b for b in MODELS if model_registry.uses_unlabelled(b)] == ["axs", "axs_plus", "pca_lasso"]
     assert ModelSpec("toy", "linear", "Toy", "#000000", estimator="x.Y", unlabelled=True).unlabelled
     assert model_registry.cnn_counterpart("axs_scatter") == "cnn_scatter"
     assert model_registry.cnn_counterpart("axs_plus") == "cnn"
     assert model_registry.cnn_counterpart("lasso") is None
-    assert [b for b in MODELS if model_registry.is_linear(b)] == ["lr", "lasso", "pymca"]
+    assert [b for b in MODELS if model_registry.is_linear(b)] == ["lr", "lasso", "pymca", "pca_lasso"]
     assert set(networks.network_kinds()) == {b for b, spec in MODELS.items() if spec.family == "network"}
 
 
@@ -70,7 +71,8 @@ class ToyRidge(SkopsSaved):
         self.name = models.model_name("toy", normalisation)
 
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
-        X = models.normalise(X, self.energies_kev, self.hyperparameters["normalisation"]).astype(np.float64)
+        self._fit_normalisation(X)
+        X = self._input(X)
         self.mean_x_, self.mean_y_ = X.mean(axis=0), np.nanmean(Y, axis=0)
         A = X - self.mean_x_
         self.coef_ = np.linalg.solve(A.T @ A + self.hyperparameters["alpha"] * np.eye(A.shape[1]),
@@ -78,7 +80,7 @@ class ToyRidge(SkopsSaved):
         return self
 
     def predict(self, X):
-        X = models.normalise(X, self.energies_kev, self.hyperparameters["normalisation"]).astype(np.float64)
+        X = self._input(X)
         return (X - self.mean_x_) @ self.coef_ + self.mean_y_
 
 

@@ -258,3 +258,19 @@ def test_log_target_transform_round_trips_concentrations():
     learned = np.log(Y + network.target_offset.numpy())
     y_scaled = (learned - network.target_shift.numpy()) / network.target_scale.numpy()
     np.testing.assert_allclose(np.asarray(network.concentrations(y_scaled)), Y, rtol=1e-4, atol=1e-3)
+
+
+def test_axs_at_beta_zero_is_its_cnn_exactly():
+    """AXS is the CNN plus the decoder and beta (issue 20): at beta 0, with the same seed and settings, it learns
+    the CNN's weights bit for bit (same initialisation order, input scaling, batches and early stopping); with
+    a pool the batches grow, so only round-off may differ. beta > 0 must move it, or the test could not fail."""
+    X, Y = data(40)
+    settings = {"epochs": 6, "batch_size": 8, "patience": 2}
+    cnn = make_model("cnn", energies_kev=ENERGIES, seed=3, **settings).fit(X, Y)
+    axs = make_model("axs", energies_kev=ENERGIES, seed=3, beta=0.0, **settings).fit(X, Y)
+    np.testing.assert_array_equal(axs.predict(X), cnn.predict(X))
+    assert axs.history["val_prediction_mse"] == cnn.history["val_prediction_mse"]
+    pooled = make_model("axs", energies_kev=ENERGIES, seed=3, beta=0.0, **settings).fit(X, Y, X_unlabelled=X[:10] + 1)
+    np.testing.assert_allclose(pooled.predict(X), cnn.predict(X), rtol=1e-3, atol=1e-3 * float(np.abs(Y).max()))
+    moved = make_model("axs", energies_kev=ENERGIES, seed=3, beta=10.0, **settings).fit(X, Y)
+    assert not np.array_equal(moved.predict(X), cnn.predict(X))

@@ -49,3 +49,22 @@ def test_library_defaults_are_documented_as_the_libraries_own():
     readme = (paths.ROOT / "README.md").read_text()
     for key in ("n_alphas", "learning_rate: 0.", "epochs: ", "beta: "):
         assert key not in readme
+
+
+def test_every_decoder_model_is_its_cnn_plus_decoder_settings():
+    """train.<decoder model> = train.<its CNN counterpart> plus only the decoder's own settings (beta, the pool,
+    the decoder's switches): the comparison with the CNN then isolates the decoder (issue 20)."""
+    from axs.models import DEFAULTS, cnn_counterpart, has_decoder, parse
+
+    train = PARAMS["train"]
+    checked = 0
+    for model in train["models"]:
+        if not has_decoder(model):
+            continue
+        decoder_settings = (set(DEFAULTS[parse(model)[0].name]) - set(DEFAULTS["cnn"])) | {"use_unlabelled"}
+        counterpart = train[cnn_counterpart(model)]
+        shared = {k: v for k, v in train[model].items() if k not in decoder_settings}
+        differing = sorted(k for k in {*shared, *counterpart} if shared.get(k) != counterpart.get(k))
+        assert not differing, f"train.{model} differs from its CNN counterpart in {differing}"
+        checked += 1
+    assert checked >= 2

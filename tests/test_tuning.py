@@ -221,3 +221,42 @@ def test_a_model_predicting_nan_fails_after_one_fold_and_is_never_chosen(tmp_pat
     frame = trials_frame(study)
     assert frame["state"].tolist() == ["FAIL", "COMPLETE"] and frame["folds_done"].tolist() == [1, 3]
     assert study.best_trial.params == {"alpha": 0.01}
+
+
+def test_a_search_on_top_of_another_fixes_its_chosen_values_with_an_equal_budget(tmp_path, draw):
+    """Issue 20: AXS is searched on top of its CNN. Here lasso_scatter on top of lasso: every trial gets lasso's
+    chosen alpha, only its own setting is searched, the record holds both, and the budgets must be equal."""
+    top = {"trials": 2, "on_top_of": "lasso",
+           "space": {"eps": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}}}
+    config = read_space(_space(tmp_path, {"lasso": LASSO, "lasso_scatter": top}))
+    data = TuningData(draw, config["min_measured"])
+    record = tmp_path / "record"
+    with pytest.raises(DataError, match="lasso/chosen.json.*run `python -m axs.pipeline.tuning run --model lasso`"):
+        run_search("lasso_scatter", config, data, record_dir=record)
+    write_record(run_search("lasso", config, data), "lasso", config, data, record)
+    alpha = json.loads((record / "lasso" / "chosen.json").read_text())["hyperparameters"]["alpha"]
+
+    from axs.models import make_model
+    seen = []
+
+    def spy(name, **kwargs):
+        seen.append(kwargs)
+        return make_model(name, **kwargs)
+
+    study = run_search("lasso_scatter", config, data, make_model=spy, record_dir=record)
+    assert seen and all(k["alpha"] == alpha and k["max_iter"] == 200 and "eps" in k for k in seen)
+    chosen = json.loads((write_record(study, "lasso_scatter", config, data, record) / "chosen.json").read_text())
+    assert chosen["on_top_of"] == "lasso" and chosen["hyperparameters"]["alpha"] == alpha
+    with pytest.raises(DataError, match="field 'models.lasso_scatter.trials': 3 trials on top of lasso's 2"):
+        read_space(_space(tmp_path, {"lasso": LASSO, "lasso_scatter": {**top, "trials": 3}}))
+    with pytest.raises(DataError, match="field 'models.lasso_scatter.space': alpha searched again"):
+        read_space(_space(tmp_path, {"lasso": LASSO, "lasso_scatter": {**top, "space": LASSO["space"]}}))
+
+
+def test_repository_searches_each_decoder_model_on_top_of_its_cnn():
+    config = read_space(paths.ROOT / "tuning.yaml")
+    for name, section in config["models"].items():
+        if name.startswith("axs"):
+            cnn = name.replace("axs", "cnn", 1)
+            assert section["on_top_of"] == cnn and section["trials"] == config["models"][cnn]["trials"]
+            assert set(section["space"]) == {"beta", "pretrain_epochs", "unlabelled_batch_size"}

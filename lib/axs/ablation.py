@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from axs import evaluation
+from axs.comparisons import relative_squared_errors
 from axs.crossval import out_of_fold_predictions
 from axs.reconstruction_scores import chi2_on_counts, r2_by_region
 
@@ -31,10 +32,13 @@ def configurations(switches: Sequence[str]) -> dict[str, tuple[str, dict[str, bo
 
 
 def score_configuration(label: str, new_model: Callable[[int], object], ds: xr.Dataset,
-                        outer_folds: Sequence[int], visible: Sequence[str]) -> dict[str, float | str]:
+                        outer_folds: Sequence[int], visible: Sequence[str],
+                        per_core: dict | None = None) -> dict[str, float | str]:
     """Train ``new_model(j)`` on the folds other than each ``j`` of ``outer_folds``, and score its held-out
     predictions and reconstructions: ``configuration``, ``r2_<region>_kev``, ``chi2_per_channel`` (None
-    without live times), ``mean_relative_mse_visible`` and ``relative_mse_<element>`` for ``visible``."""
+    without live times), ``mean_relative_mse_visible`` and ``relative_mse_<element>`` for ``visible``.
+    ``per_core``, if given, gets ``per_core[label]``: each held-out core's squared error over the held-out
+    variance, mean over ``visible`` (:func:`axs.comparisons.relative_squared_errors`), for paired intervals."""
     X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
     folds = ds["fold"].to_numpy()
     reconstruction = np.full_like(X, np.nan)
@@ -50,6 +54,10 @@ def score_configuration(label: str, new_model: Callable[[int], object], ds: xr.D
                                   ds["fold"][tested])
     relative = evaluation.relative_mse(scores, [label], visible).sel(model=label)
     r2 = r2_by_region(ds["energy_kev"].to_numpy(), X[tested], reconstruction[tested])
+    if per_core is not None:
+        elements = ds["element"].to_numpy().tolist()
+        per_core[label] = relative_squared_errors(Y[tested], predicted[tested], np.nanvar(Y[tested], axis=0),
+                                                  [elements.index(e) for e in visible])
     return {"configuration": label, **{f"r2_{k}_kev": v for k, v in r2.items()},
             "chi2_per_channel": chi2_on_counts(X[tested], reconstruction[tested], ds["live_time_s"].to_numpy()[tested]),
             "mean_relative_mse_visible": float(relative.mean()),

@@ -451,6 +451,28 @@ def decoder_vs_cnn(scores: xr.Dataset, models: Sequence[str], elements: Sequence
     return pd.DataFrame(rows, columns=["model", "cnn", "element", "mse", "cnn_mse", "combined_se", "verdict"])
 
 
+def decoder_vs_cnn_paired(measured: xr.DataArray, predicted: xr.DataArray, models: Sequence[str],
+                          elements: Sequence[str]) -> pd.DataFrame:
+    """Each decoder model against the CNN with its encoder and input, per element, paired over the cores
+    (:func:`axs.comparisons.paired_interval` on per-core squared errors of the out-of-fold predictions):
+    ``model, cnn, element, mse, cnn_mse, diff`` (model minus CNN, wt%^2), ``lo, hi`` (its 95 % interval) and
+    ``verdict``: ``better``/``worse`` when the interval excludes 0, else ``tie``."""
+    from axs.comparisons import paired_interval, squared_errors
+
+    rows = []
+    y = measured.sel(element=list(elements)).transpose("sample", "element")
+    for model, cnn in decoder_pairs(models).items():
+        errors = [pd.DataFrame(squared_errors(y, predicted.sel(model=m, element=list(elements))
+                                              .transpose("sample", "element")), columns=list(elements))
+                  for m in (model, cnn)]
+        t = paired_interval(*errors)
+        verdict = np.where(t["hi"] < 0, "better", np.where(t["lo"] > 0, "worse", "tie"))
+        rows.append(pd.DataFrame({"model": model, "cnn": cnn, "element": t.index, "mse": t["a"], "cnn_mse": t["b"],
+                                  "diff": t["diff"], "lo": t["lo"], "hi": t["hi"], "verdict": verdict}))
+    columns = ["model", "cnn", "element", "mse", "cnn_mse", "diff", "lo", "hi", "verdict"]
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+
+
 def showcase_element(scores: xr.Dataset, elements: Sequence[str], better: str = "axs",
                      worse: str = "cnn") -> str | None:
     """Figure 2's element: among the elements where ``better`` beats the training-fold mean predictor

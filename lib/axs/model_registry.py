@@ -92,6 +92,9 @@ MODELS: dict[str, ModelSpec] = _entries(
     ModelSpec("axs", "network", "AXS", "#cc78bc", decoder=True, counterpart="cnn"),
     ModelSpec("axs_plus", "network", "AXS+", "#ece133", decoder=True, counterpart="cnn"),
     ModelSpec("pymca", "peak-fit", "PyMca peer", "#ca9161", estimator="axs.peakfit.PeakFitModel"),
+    # the label-efficiency study's semi-supervised control without a decoder: PCA of the pool, then LASSO
+    ModelSpec("pca_lasso", "linear", "PCA+LASSO", "#56b4e9", unlabelled=True, estimator="axs.pool_pca.PoolPCALasso",
+              trusted_types=("sklearn.model_selection._split.KFold",)),
 )
 
 

@@ -55,6 +55,7 @@ from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, fa
 from axs.networks import SpectrumNetwork
 from axs.normalisation import fit_normalisation, model_name, model_spectra, scatter_counts
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel  # noqa: F401
+from axs.pool_pca import PoolPCALasso  # noqa: F401
 from axs.training import (EpochProgress, element_weights, input_standardisation, pretraining_batches, set_seed,
                           spectrum_scale, target_offset, target_scaling, training_batches, transform_targets,
                           validation_split)
@@ -94,8 +95,10 @@ DEFAULTS: dict[str, dict] = {
     # unlabelled_batch_size: unlabelled spectra added to each labelled batch when fit gets X_unlabelled
     # pretrain_epochs: epochs (of the joint phase's length) of reconstruction-only training (beta J_r) on the
     # training spectra and the unlabelled pool before eq. 15 is trained; 0: none, the paper
-    "axs": {**_TRAINING, **_ENCODER, "beta": 1.0, "unlabelled_batch_size": 16, "pretrain_epochs": 0},
 }
+# a decoder model is its CNN counterpart plus the decoder and beta (issue 20): every CNN setting is shared, so
+# beta 0 gives the CNN's predictions exactly (same seed, no pool; tests/test_models.py)
+DEFAULTS["axs"] = {**DEFAULTS["cnn"], "beta": 1.0, "unlabelled_batch_size": 16, "pretrain_epochs": 0}
 # AXS+: the switches of axs.decoder_plus.XRFSimulatorPlus (all on), its line shape, the tube voltage (kV, where
 # the continuum ends), the weighting of eq. 13 (axs.reconstruction.reconstruction_error: mse, sqrt, poisson) and
 # theta's elements: the assayed ones, the matrix's Si and the air's Ar (the anode's lines are the scatter terms').
@@ -106,6 +109,8 @@ DEFAULTS["axs_plus"] = {**DEFAULTS["axs"], "detector_width": True, "line_shape":
                         # theta head's initial bias: softplus(-4) = 0.018, every element starts nearly absent
                         "theta_initial_bias": -4.0}
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
+# the semi-supervised baseline without a decoder (axs.pool_pca): PCA of labelled + unlabelled spectra, then LASSO
+DEFAULTS["pca_lasso"] = {**DEFAULTS["lasso"], "n_components": 20}
 for _defaults in DEFAULTS.values():
     _defaults["normalisation"] = "none"      # axs.normalisation; a name's suffix sets it ("lasso_scatter")
 
@@ -169,11 +174,13 @@ class NeuralModel:
         X_u = (self._input(X_unlabelled, "X_unlabelled") if X_unlabelled is not None
                else np.zeros((0, X.shape[1]), np.float32))
         set_seed(self.seed)
-        mean, std = input_standardisation(np.concatenate([X, X_u]))
+        # the labelled spectra alone set the input scaling, for every kind: were the pool to enter it, a
+        # decoder model would differ from its CNN counterpart by more than the decoder (issue 20)
+        mean, std = input_standardisation(X)
         offset = target_offset(Y)
         learned = transform_targets(Y, h["target_transform"], offset)
         shift, scale = target_scaling(learned, zero_preserving=self.kind == "fcnn" and h["target_transform"] == "linear")
-        self.network.set_scaling(mean, std, spectrum_scale(np.concatenate([X, X_u])), shift, scale, offset,
+        self.network.set_scaling(mean, std, spectrum_scale(X), shift, scale, offset,
                                  element_weights(self.elements, h["focus_elements"], h["other_elements_weight"]))
         Y_scaled = ((learned - shift) / scale).astype(np.float32)
         train, val = validation_split(X.shape[0], h["validation_fraction"], self.seed)

@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from axs.crossval import out_of_fold_predictions
 from axs.assays import read_assays
+from axs.comparisons import paired_interval
 from axs.dataset import NETCDF_ENGINE, impute_censored
 from axs.evaluation import SurfaceCalibration, floor_scores
 from axs.linear import LassoRegression
@@ -225,7 +225,7 @@ def paired_ratio(measured, predicted, reference, confidence: float = 0.95, n_boo
     resample keeps a core's two squared errors together), seeded.
     ``difference`` (wt%²): the mean per-core difference of squared errors
     (predicted minus reference), with ``difference_low``/``difference_high``
-    its t interval (n - 1 degrees of freedom). ``n``: the cores used.
+    its t interval (:func:`axs.comparisons.paired_interval`). ``n``: the cores used.
     """
     y = np.asarray(measured, np.float64)
     a = (np.asarray(predicted, np.float64) - y) ** 2
@@ -242,10 +242,9 @@ def paired_ratio(measured, predicted, reference, confidence: float = 0.95, n_boo
     picks = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     ratios = a[picks].mean(axis=1) / np.maximum(b[picks].mean(axis=1), np.finfo(float).tiny)
     out["ratio_low"], out["ratio_high"] = (float(v) for v in np.quantile(ratios, [alpha / 2, 1 - alpha / 2]))
-    d = a - b
-    half = stats.t.ppf(1 - alpha / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
-    out["difference"] = float(d.mean())
-    out["difference_low"], out["difference_high"] = float(d.mean() - half), float(d.mean() + half)
+    difference = paired_interval(a, b, level=confidence).iloc[0]
+    out["difference"] = float(difference["diff"])
+    out["difference_low"], out["difference_high"] = float(difference["lo"]), float(difference["hi"])
     return out
 
 

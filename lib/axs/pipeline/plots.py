@@ -248,19 +248,24 @@ def training_history(history: dict[str, list[float]]) -> plt.Figure:
 def label_efficiency(relative: pd.DataFrame, max_panels: int = 11) -> plt.Figure:
     """Relative MSE (MSE / variance of the held-out assays) against the number of labelled cores, per model:
     the mean over the visible elements (first panel), then each visible element; lines join the means over
-    repeats, dots are the repeats."""
+    runs, dots are the runs; with an ``n_unlabelled`` column, one dotted line per pool size (thicker: larger)."""
     visible = relative[relative["visible"]]
     elements = list(dict.fromkeys(visible.sort_values("element")["element"]))[:max_panels]
-    panels = [("mean over visible elements", visible.groupby(["n_labelled", "repeat", "model"], as_index=False)
-               ["relative_mse"].mean())] + [(e, visible[visible["element"] == e]) for e in elements]
+    runs = [k for k in ("n_labelled", "n_unlabelled", "repeat", "fold", "model") if k in visible]
+    panels = [("mean over visible elements", visible.groupby(runs, as_index=False)["relative_mse"].mean())]
+    panels += [(e, visible[visible["element"] == e]) for e in elements]
     ncols = min(4, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.7 * nrows), squeeze=False)
+    pools = sorted(relative["n_unlabelled"].unique()) if "n_unlabelled" in relative else [0]
     for ax, (title, rows) in zip(axes.flat, panels):
-        for model, part in rows.groupby("model", sort=False):
+        if "n_unlabelled" not in rows:
+            rows = rows.assign(n_unlabelled=0)
+        for (model, pool), part in rows.groupby(["model", "n_unlabelled"], sort=False):
             mean = part.groupby("n_labelled")["relative_mse"].mean()
-            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=model, color=model_colour(model),
-                    ls=model_linestyle(model))
+            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=f"{model} + {pool} unlabelled" if pool
+                    else model, color=model_colour(model), ls=":" if pool else model_linestyle(model),
+                    lw=1.0 + pools.index(pool))   # thicker: a larger pool
             ax.scatter(part["n_labelled"], part["relative_mse"], s=6, alpha=0.4, color=model_colour(model))
         ax.set(title=title, xscale="log", xlabel="labelled cores")
         ax.axhline(1.0, color="k", lw=0.5, ls=":")

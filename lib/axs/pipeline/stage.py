@@ -113,7 +113,7 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
     if stage in paths.EXPERIMENT_TABLES:     # each model takes its train.<model> hyperparameters
         train_section = _merge(params["train"], (params["train"].get("smoke_overrides") or {}) if smoke else {})
         used = ([run["model"] for run in section["runs"].values()] if stage == "label_efficiency"
-                else ["axs", "axs_plus"])
+                else section.get("models", ["axs", "axs_plus"]))
         section["hyperparams"] = {model: train_section.get(model) or {} for model in used}
     section["dataset_name"] = dataset
     if stage in paths.STAGES_SHOWING_SMOKE:

@@ -10,7 +10,10 @@ generated under another seed and never reported; the reported pipeline only read
     python -m axs.pipeline.tuning run --model cnn         # optuna TPE study, resumable; record under tuning/cnn/
     python -m axs.pipeline.tuning show                    # chosen values in params.yaml form
 
-The search space, budget and seeds live in ``tuning.yaml`` (:func:`read_space`). One trial fits the
+The search space, budget and seeds live in ``tuning.yaml`` (:func:`read_space`). A decoder model is
+searched ``on_top_of`` its CNN (issue 20): the CNN is searched first, then beta and the decoder's own
+settings with the CNN's chosen values fixed and an equal budget of trials, so the tuned AXS is its tuned
+CNN plus the decoder, as params.yaml's ``train.axs`` merges ``train.cnn``. One trial fits the
 model on k-1 folds of the tuning draw and predicts the k-th, for each fold (the pipeline's own
 out-of-fold loop, :func:`axs.crossval.out_of_fold_predictions`); its score is
 
@@ -63,7 +66,7 @@ RECORD = paths.ROOT / "tuning"             # committed record: tuning/<model>/tr
 MIN_MSE_PCT2 = evaluation.MIN_MSE_PCT2
 
 _SETTINGS = {"sampler_seed": int, "model_seed": int, "n_folds": int, "fold_seed": int, "min_measured": int}
-_MODEL_KEYS = {"trials", "use_unlabelled", "fixed", "space", "enqueue"}
+_MODEL_KEYS = {"trials", "use_unlabelled", "fixed", "space", "enqueue", "on_top_of"}
 _TYPES = {"float": {"low", "high", "log"}, "int": {"low", "high", "step", "log"}, "categorical": {"choices"}}
 
 
@@ -117,7 +120,40 @@ def read_space(path: str | Path = SPACE) -> dict:
             if not isinstance(point, dict) or set(point) - set(space):
                 raise DataError(path, "expected a mapping of some of the space's names to values",
                                 field=f"{where}.enqueue[{n}]")
+    for name, section in models.items():     # a search on top of another: same budget, base searched first
+        base = section.setdefault("on_top_of", None)
+        if base is None:
+            continue
+        if base not in models or models[base].get("on_top_of"):
+            raise DataError(path, f"expected a model searched on its own (one of {', '.join(models)}), got "
+                            f"{base!r}", field=f"models.{name}.on_top_of")
+        if section["trials"] != models[base]["trials"]:
+            raise DataError(path, f"{section['trials']} trials on top of {base}'s {models[base]['trials']}: "
+                            "expected an equal budget", field=f"models.{name}.trials")
+        overlap = sorted(set(section["space"]) & set(models[base]["space"]))
+        if overlap:
+            raise DataError(path, f"{', '.join(overlap)} searched again on top of {base} (its chosen values "
+                            "are kept)", field=f"models.{name}.space")
     return config
+
+
+def resolved_fixed(config: dict, model_name: str, data: "TuningData", record_dir: str | Path = RECORD) -> dict:
+    """The values every trial of ``model_name`` fixes: for a search ``on_top_of`` another model (AXS on top of
+    its CNN, issue 20), that model's chosen values (``<record_dir>/<base>/chosen.json``, which must come from
+    the same tuning draw), then the section's own ``fixed``; else ``fixed`` alone."""
+    section = model_section(config, model_name)
+    base = section["on_top_of"]
+    if base is None:
+        return dict(section["fixed"])
+    path = Path(record_dir) / base / "chosen.json"
+    if not path.exists():
+        raise DataError(path, f"missing; {model_name} is searched on top of {base}: run "
+                        f"`python -m axs.pipeline.tuning run --model {base}` first")
+    chosen_base = json.loads(path.read_text())
+    if chosen_base["dataset"]["sha256"] != data.sha256:
+        raise DataError(path, f"chosen on another tuning draw ({chosen_base['dataset']['sha256'][:12]}, this one "
+                        f"is {data.sha256[:12]}): search {base} again first", field="dataset.sha256")
+    return {**chosen_base["hyperparameters"], **section["fixed"]}
 
 
 def _check_distribution(path: Path, field: str, spec) -> None:
@@ -277,10 +313,14 @@ def _settings(config: dict) -> dict:
     return {**{k: config[k] for k in (*_SETTINGS, "pruner")}, **extra}
 
 
-def fingerprint(model_name: str, config: dict, data: TuningData) -> str:
+def fingerprint(model_name: str, config: dict, data: TuningData, record_dir: str | Path = RECORD) -> str:
     """12 hex digits naming what a study's trials depend on: the model's section of tuning.yaml (but its
-    ``trials``), the settings and the tuning dataset; a change starts a fresh study instead of mixing."""
+    ``trials``) with its resolved fixed values (a base model's chosen ones included), the settings and the
+    tuning dataset; a change starts a fresh study instead of mixing."""
     section = {k: v for k, v in model_section(config, model_name).items() if k != "trials"}
+    if section.pop("on_top_of") is not None:   # left out when unused: older journals keep their names
+        section["on_top_of"] = model_section(config, model_name)["on_top_of"]
+        section["fixed"] = resolved_fixed(config, model_name, data, record_dir)
     what = {"model": model_name, "section": section, "settings": _settings(config), "dataset": data.sha256}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -301,13 +341,16 @@ def open_study(model_name: str, config: dict, storage: optuna.storages.BaseStora
 
 
 def run_search(model_name: str, config: dict, data: TuningData, n_trials: int | None = None,
-               journal: str | Path | None = None, make_model: Callable | None = None) -> optuna.Study:
+               journal: str | Path | None = None, make_model: Callable | None = None,
+               record_dir: str | Path = RECORD) -> optuna.Study:
     """Bring the model's study to ``n_trials`` finished trials (default: tuning.yaml's ``trials``).
 
     Trials left RUNNING by an interrupted run are marked failed first; the ``enqueue`` points not yet
-    tried are evaluated before TPE proposes. Returns the study.
+    tried are evaluated before TPE proposes. A search ``on_top_of`` another model fixes that model's
+    chosen values from ``record_dir`` (:func:`resolved_fixed`). Returns the study.
     """
-    section = model_section(config, model_name)
+    section = {**model_section(config, model_name)}
+    section["fixed"] = resolved_fixed(config, model_name, data, record_dir)
     if (data.n_folds, data.fold_seed) != (config["n_folds"], config["fold_seed"]):
         raise DataError(data.path, f"prepared with n_folds={data.n_folds}, fold_seed={data.fold_seed} but the "
                         f"tuning space says {config['n_folds']}, {config['fold_seed']}: run "
@@ -351,9 +394,12 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def chosen(study: optuna.Study, model_name: str, config: dict, data: TuningData) -> dict:
-    """The best completed trial's values plus what is needed to judge and reproduce them."""
-    section = model_section(config, model_name)
+def chosen(study: optuna.Study, model_name: str, config: dict, data: TuningData,
+           record_dir: str | Path = RECORD) -> dict:
+    """The best completed trial's values (with the fixed ones, a base model's chosen values included) plus
+    what is needed to judge and reproduce them."""
+    section = {**model_section(config, model_name)}
+    section["fixed"] = resolved_fixed(config, model_name, data, record_dir)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise RuntimeError(f"{model_name}: no trial completed; nothing to choose")
@@ -371,6 +417,7 @@ def chosen(study: optuna.Study, model_name: str, config: dict, data: TuningData)
         "total_time_s": round(float(sum(durations)), 1),
         "median_trial_time_s": round(float(np.median(durations)), 1) if durations else None,
         "search_space": section["space"],
+        "on_top_of": section["on_top_of"],
         "settings": _settings(config),
         "dataset": {"file": data.path.name, "sha256": data.sha256, "samples": data.n_samples,
                     "unlabelled": None if data.X_unlabelled is None else len(data.X_unlabelled),
@@ -384,7 +431,7 @@ def write_record(study: optuna.Study, model_name: str, config: dict, data: Tunin
     """Write ``<record_dir>/<model>/trials.csv`` and ``chosen.json`` (atomically); returns the folder."""
     folder = Path(record_dir) / model_name
     write_csv(trials_frame(study), folder / "trials.csv", float_format="%.6g")
-    text = json.dumps(chosen(study, model_name, config, data), indent=2, sort_keys=False) + "\n"
+    text = json.dumps(chosen(study, model_name, config, data, record_dir), indent=2, sort_keys=False) + "\n"
     write_bytes(folder / "chosen.json", text.encode())
     return folder
 
@@ -448,10 +495,10 @@ def main(argv=None) -> int:
             print(f"{args.out / 'dataset.nc'}: {ds.sizes['sample']} samples, {config['n_folds']} folds")
             return 0
         data = TuningData(args.dataset, config["min_measured"], score_elements=config["score_elements"])
-        journal = args.journal or WORK / f"{args.model}-{fingerprint(args.model, config, data)}.journal"
+        journal = args.journal or WORK / f"{args.model}-{fingerprint(args.model, config, data, args.record)}.journal"
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         started = time.perf_counter()
-        study = run_search(args.model, config, data, args.trials, journal)
+        study = run_search(args.model, config, data, args.trials, journal, record_dir=args.record)
         folder = write_record(study, args.model, config, data, args.record)
         print(f"{args.model}: {len(study.trials)} trials ({time.perf_counter() - started:.0f} s this run); "
               f"best score {study.best_value:.4g}; record in {folder}")

@@ -1,0 +1,70 @@
+"""The experiments of `make experiments` (label efficiency, beta sweep) in smoke mode: their tables' shape."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from axs.label_efficiency import run_pools
+from axs.pipeline import paths
+from axs.pipeline.paths import Layout
+
+PARAMS = yaml.safe_load(paths.PARAMS.read_text())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project folder on the stand-in data (read in place), prepared in smoke mode (16 cores, 16 unlabelled)."""
+    if not (paths.DATA / "manifest.csv").exists():
+        pytest.skip("data/ not restored (make data)")
+    root = tmp_path_factory.mktemp("experiments")
+    params = dict(PARAMS, datasets={"standin": {"data_dir": str(paths.DATA), "reports_prefix": ""}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _stage(root, "prepare")
+    yield root
+    shutil.rmtree(root)
+
+
+def _stage(root: Path, stage: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "axs.pipeline.stage", stage, "--root", str(root), "--smoke"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def test_label_efficiency_keeps_every_run_and_fold_with_its_pool_size(project):
+    _stage(project, "label_efficiency")
+    smoke = {**PARAMS["label_efficiency"], **PARAMS["label_efficiency"]["smoke_overrides"]}
+    table = pd.read_csv(Layout(project).tables_dir / "label_efficiency.csv")
+    assert list(table.columns) == ["n_labelled", "n_unlabelled", "repeat", "fold", "model", "element", "mse"]
+    runs = table.drop(columns=["element", "mse"]).drop_duplicates()
+    pooled = {"pca_lasso_scatter", "axs", "axs_plus", "axs_beta0"}
+    # one run per model, size (two: 4 and all) and, for the models that learn from a pool, pool size
+    expected = sum(len(run.get("sizes", smoke["sizes"])) * len(run_pools(run, smoke["pools"]))
+                   for run in PARAMS["label_efficiency"]["runs"].values())
+    assert len(runs) == expected
+    assert set(table["model"]) == set(PARAMS["label_efficiency"]["runs"]) and not table["model"].str.endswith("_pool").any()
+    assert set(table["n_unlabelled"]) == set(smoke["pools"]) and set(table["fold"]) == set(smoke["outer_folds"])
+    assert table.groupby(["model", "n_labelled", "n_unlabelled", "repeat", "fold"]).size().nunique() == 1  # all elements
+    effect = pd.read_csv(Layout(project).out_dir("label_efficiency") / "pool_effect.csv")
+    assert set(effect["model"]) == pooled and (effect["n_unlabelled"] == 8).all()
+
+
+def test_beta_sweep_pairs_every_beta_with_beta_zero(project):
+    _stage(project, "beta_sweep")
+    smoke = {**PARAMS["beta_sweep"], **PARAMS["beta_sweep"]["smoke_overrides"]}
+    table = pd.read_csv(Layout(project).tables_dir / "beta_sweep.csv")
+    assert list(table.columns) == ["model", "beta", "element", "mse", "diff_vs_beta0", "lo", "hi"]
+    assert len(table) == len(smoke["models"]) * len(smoke["betas"]) * table["element"].nunique()
+    assert (table.loc[table["beta"] == 0.0, "diff_vs_beta0"] == 0.0).all()
+
+
+def test_ablation_compares_each_configuration_with_every_switch_off_paired_over_cores(project):
+    _stage(project, "ablation")
+    table = pd.read_csv(Layout(project).tables_dir / "ablation.csv").set_index("configuration")
+    assert {"diff_vs_all_off", "lo", "hi"} <= set(table.columns)
+    assert table.loc["axs_plus, all off", "diff_vs_all_off"] == 0.0
+    assert (table["lo"] <= table["diff_vs_all_off"]).all() and (table["diff_vs_all_off"] <= table["hi"]).all()
