@@ -41,6 +41,16 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   (:func:`axs.attenuation.si_escape_fraction`) times a learned scale (starts at 1);
   :meth:`XRFSimulatorPlus.for_energy_axis` gives copies only to lines of at least 10 %
   of their element's strongest (the rest would be ~1e-3 of it and cost time).
+* ``tube`` -- the whole tube spectrum scattered by the sample, eq. P9 (needs ``scatter``; replaces
+  ``continuum`` and eq. 10, so alpha is (rayleigh, compton)): a tube model
+  ``N(E) = max(E0 - E, 0) / E * exp(-mu_Be(E) rho_Be t - mu_anode(E) a) * exp(q1 x + q2 x^2)``
+  (Kramers' continuum through a Be window of learned thickness t and a learned anode self-absorption
+  a, g/cm^2, with a log-quadratic correction) plus the anode's K and L lines (learned amount per series,
+  same filtering). Both scatter: Rayleigh at E with the reference matrix's thick-sample factor
+  ``dcs_R(E) / (2 mu_ref(E))``, Compton to E' with ``dcs_C(E) / (mu_ref(E) + mu_ref(E'))`` (xraylib
+  ``DCS_Rayl``, ``DCS_Compt`` at the initial scattering angle); the scattered continuum is read on the
+  channel axis through the inverse Compton map (with its Jacobian), so it ends at the Compton energy of
+  E0, and is blurred by the detector resolution (and, for Compton, the Doppler width) at their initial values.
 * ``pileup`` -- pulse pile-up, eq. P7: ``kappa (f * f)(E)``, the self-convolution of the
   spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
 
@@ -71,6 +81,13 @@ REFERENCE_FWHM_KEV = 0.15
 #: Reference matrix of the absorption factor (quartz, SiO2), mass fractions.
 REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
+#: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
+CLOSURE_SWITCHES = ("tube",)
+#: Tables of the ``tube`` switch: per channel, then per scattered anode line (``for_energy_axis`` computes them).
+TUBE_CHANNEL_TABLES = ("be_mu", "anode_mu", "rayleigh_factor", "compton_be_mu", "compton_anode_mu",
+                       "compton_factor", "compton_in_kev")
+TUBE_LINE_TABLES = ("line_be_mu", "line_anode_mu", "line_rayleigh_factor", "line_compton_factor", "line_series")
+BE_DENSITY_G_CM3 = 1.848
 LINE_SHAPES = ("gaussian", "voigt")
 
 #: Initial values of the global parameters (the paper's, plus those of the additions). Pile-up and matrix
@@ -79,7 +96,9 @@ LINE_SHAPES = ("gaussian", "voigt")
 INITIAL_PLUS = {**INITIAL_PARAMETERS, "noise_fwhm_kev": 0.1, "fano": 0.115, "voigt_eta": 0.1,
                 "scatter_angle_deg": 120.0, "scatter_offset_kev": 0.0, "compton_broadening": 0.02,
                 "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-5,
-                "matrix_geometry": 1.0, "matrix_dark": 100.0}
+                "matrix_geometry": 1.0, "matrix_dark": 100.0,
+                "tube_window_um": 125.0, "tube_anode_g_cm2": 2e-3, "tube_q1": 0.0, "tube_q2": 0.0,
+                "tube_k_lines": 1.0, "tube_l_lines": 1.0}
 
 
 def fwhm_kev(energy_kev, noise_fwhm_kev, fano):
@@ -116,6 +135,28 @@ def continuum_shape(energy_kev, tube_kv: float, absorption_ratio, q1, q2, min_en
     x = energy_kev / tube_kv
     kramers = ops.maximum(tube_kv - energy_kev, 0.0) / ops.maximum(energy_kev, min_energy_kev)
     return kramers * absorption_ratio * ops.exp(q1 * x + q2 * ops.square(x))
+
+
+def tube_spectrum(energy_kev, tube_kv: float, be_mu, anode_mu, window_um, anode_g_cm2, q1, q2,
+                  min_energy_kev: float = 0.5):
+    """Eq. P9's tube continuum per keV: Kramers' max(E0 - E, 0) / E through ``window_um`` of Be
+    (``be_mu``, cm^2/g, at each energy) and ``anode_g_cm2`` of anode (``anode_mu``), times exp(q1 x + q2 x^2), x = E/E0."""
+    x = energy_kev / tube_kv
+    kramers = ops.maximum(tube_kv - energy_kev, 0.0) / ops.maximum(energy_kev, min_energy_kev)
+    return kramers * tube_filter(be_mu, anode_mu, window_um, anode_g_cm2) * ops.exp(q1 * x + q2 * ops.square(x))
+
+
+def tube_filter(be_mu, anode_mu, window_um, anode_g_cm2):
+    """Transmission exp(-mu_Be rho_Be t - mu_anode a) of the tube window and the anode's self-absorption."""
+    return ops.exp(-be_mu * (BE_DENSITY_G_CM3 * 1e-4) * window_um - anode_mu * anode_g_cm2)
+
+
+def gaussian_blur_matrix(energies_kev: np.ndarray, fwhm_kev: np.ndarray) -> np.ndarray:
+    """(channels, channels) B[source, target]: unit-sum Gaussian of ``fwhm_kev`` (per source channel) on the axis."""
+    e = np.asarray(energies_kev, dtype=np.float64)
+    sigma = np.maximum(np.asarray(fwhm_kev, dtype=np.float64), 1e-6)[:, None] / FWHM_PER_SIGMA
+    blur = np.exp(-0.5 * np.square((e[None, :] - e[:, None]) / sigma))
+    return blur / blur.sum(axis=1, keepdims=True)
 
 
 def matrix_absorption_factor(theta, mass_scale, mu_lines, mu_in, ref_lines, ref_in, geometry, dark):
@@ -170,7 +211,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  scatter_energy_kev=None, scatter_probability=None, scatter_escape_fraction=None,
                  detector_width: bool = True, line_shape: str = "voigt", scatter: bool = True,
                  continuum: bool = True, escape: bool = True, pileup: bool = True, matrix: bool = True,
-                 tube_kv: float = 40.0, escape_shift_kev: float = 1.73998, initial: dict | None = None, **kwargs):
+                 tube_kv: float = 40.0, escape_shift_kev: float = 1.73998, initial: dict | None = None,
+                 tube: bool = False, tube_tables: dict | None = None, **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -183,7 +225,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self.element_names = [str(e) for e in element_names]
         self.switches = {"detector_width": bool(detector_width), "scatter": bool(scatter),
                          "continuum": bool(continuum), "escape": bool(escape), "pileup": bool(pileup),
-                         "matrix": bool(matrix)}
+                         "matrix": bool(matrix), "tube": bool(tube)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
@@ -201,6 +243,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self.scatter_energy_kev = floats(scatter_energy_kev)
         self.scatter_probability = floats(scatter_probability)
         self.scatter_escape_fraction = floats(scatter_escape_fraction)
+        self.tube_tables = None if tube_tables is None else {k: floats(v) for k, v in tube_tables.items()}
         self._check()
         energies = np.asarray(self.energies_kev)
         self._u = (energies - energies[0]) / (energies[-1] - energies[0])
@@ -211,6 +254,12 @@ class XRFSimulatorPlus(keras.layers.Layer):
             self._pileup_lookup(energies)
         if self.switches["escape"]:
             self._escaping = np.flatnonzero(np.asarray(self.line_escape_fraction) > 0).astype(np.int32)
+        if self.switches["tube"]:
+            width = np.sqrt(self.initial["noise_fwhm_kev"] ** 2 + FWHM_PER_SIGMA ** 2 * self.initial["fano"]
+                            * SI_PAIR_ENERGY_KEV * np.maximum(energies, 0.0))
+            self._blur_rayleigh = gaussian_blur_matrix(energies, width)
+            self._blur_compton = gaussian_blur_matrix(
+                energies, np.hypot(width, self.initial["compton_broadening"] * np.maximum(energies, 0.0)))
 
     # -- construction ---------------------------------------------------------------------------
     def _check(self):
@@ -244,7 +293,15 @@ class XRFSimulatorPlus(keras.layers.Layer):
             if k == 0 or any(len(v) != k for v in others):
                 raise ValueError("scatter_energy_kev, scatter_probability, scatter_escape_fraction: expected "
                                  "equal, non-zero lengths")
-        if self.switches["continuum"] and not self.tube_kv > 0:
+        if self.switches["tube"]:
+            if not self.switches["scatter"] or self.switches["continuum"]:
+                raise ValueError("tube=True: needs scatter=True and continuum=False (it scatters the whole tube spectrum)")
+            tables = self.tube_tables or {}
+            for key, size in [(k, len(self.energies_kev)) for k in TUBE_CHANNEL_TABLES] + \
+                             [(k, len(self.scatter_energy_kev)) for k in TUBE_LINE_TABLES]:
+                if key not in tables or len(tables[key]) != size:
+                    raise ValueError(f"tube_tables[{key!r}]: required when tube=True, {size} values")
+        if (self.switches["continuum"] or self.switches["tube"]) and not self.tube_kv > 0:
             raise ValueError(f"tube_kv: expected a positive tube voltage (kV), got {self.tube_kv}")
         if self.switches["continuum"] and min(self.matrix_channel_attenuation) <= 0:
             raise ValueError("matrix_channel_attenuation: expected positive attenuation coefficients")
@@ -279,6 +336,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         names, energy, probability, index = select_lines(energies_kev, table, elements, margin_kev,
                                                          min_relative_probability)
         tube_kv = float(kwargs.get("tube_kv", 40.0))
+        if kwargs.get("tube"):     # the whole tube spectrum scatters: the anode's L lines too
+            scatter_shells = tuple(dict.fromkeys((*scatter_shells, "L1", "L2", "L3")))
         anode_rows = np.flatnonzero((table.element == anode) & np.isin(_shells(table.line), scatter_shells)
                                     & (table.energy_kev < tube_kv))
         if anode_rows.size == 0:
@@ -292,6 +351,10 @@ class XRFSimulatorPlus(keras.layers.Layer):
         strongest = np.array([probability[index == k].max() for k in index])
         escape_fraction = np.where(probability >= escape_min_relative_probability * strongest,
                                    si_escape_fraction(energy), 0.0)
+        if kwargs.get("tube"):
+            angle = np.radians({**INITIAL_PLUS, **(kwargs.get("initial") or {})}["scatter_angle_deg"])
+            kwargs["tube_tables"] = tube_tables(energies_kev, table.energy_kev[anode_rows],
+                                                _shells(table.line[anode_rows]), anode, tube_kv, angle)
         return cls(energies_kev, energy, probability, index, names, line_escape_fraction=escape_fraction,
                    line_attenuation=mass_attenuation(names, energy),
                    excitation_attenuation=mass_attenuation(names, [excitation_kev])[:, 0],
@@ -314,6 +377,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
     @property
     def alpha_columns(self) -> tuple[str, ...]:
         """Names of alpha's columns: 'continuum' (eq. P5) or 'background' (eq. 10), then 'rayleigh', 'compton'."""
+        if self.switches["tube"]:
+            return ("rayleigh", "compton")
         return ((("continuum",) if self.switches["continuum"] else ("background",))
                 + (("rayleigh", "compton") if self.switches["scatter"] else ()))
 
@@ -332,7 +397,13 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
         self.a1, self.c1 = scalar("a1", init["a1"]), scalar("c1", init["c1"])
         self.a2, self.c2 = scalar("a2", init["a2"]), scalar("c2", init["c2"])
-        if not on["continuum"]:
+        if on["tube"]:
+            self.tube_window_raw = scalar("tube_window_um_raw", _inverse_softplus(init["tube_window_um"]))
+            self.tube_anode_raw = scalar("tube_anode_raw", _inverse_softplus(init["tube_anode_g_cm2"]))
+            self.tube_q1, self.tube_q2 = scalar("tube_q1", init["tube_q1"]), scalar("tube_q2", init["tube_q2"])
+            self.tube_k_raw = scalar("tube_k_lines_raw", _inverse_softplus(init["tube_k_lines"]))
+            self.tube_l_raw = scalar("tube_l_lines_raw", _inverse_softplus(init["tube_l_lines"]))
+        if not on["continuum"] and not on["tube"]:
             self.p1_raw = scalar("p1_raw", _inverse_softplus(init["p1"]))
             self.p2_raw = scalar("p2_raw", _inverse_softplus(init["p2"]))
         if on["detector_width"]:
@@ -392,7 +463,17 @@ class XRFSimulatorPlus(keras.layers.Layer):
             p_k = self._const(self.scatter_probability)
             compton = compton_energy_kev(e_k, self.angle_raw) + self.offset
             broadening = ops.softplus(self.broadening_raw)
-            amplitudes += [alpha[:, column: column + 1] * p_k, alpha[:, column + 1: column + 2] * p_k]
+            if on["tube"]:                                                                        # eq. P9
+                t = self._tube_table
+                series = t("line_series")
+                emitted = p_k * (ops.softplus(self.tube_k_raw) * (1.0 - series)
+                                 + ops.softplus(self.tube_l_raw) * series) * tube_filter(
+                    t("line_be_mu"), t("line_anode_mu"), ops.softplus(self.tube_window_raw),
+                    ops.softplus(self.tube_anode_raw))
+                amplitudes += [alpha[:, column: column + 1] * (emitted * t("line_rayleigh_factor")),
+                               alpha[:, column + 1: column + 2] * (emitted * t("line_compton_factor"))]
+            else:
+                amplitudes += [alpha[:, column: column + 1] * p_k, alpha[:, column + 1: column + 2] * p_k]
             centres += [e_k + self.offset, compton]
             widths += [self.width_kev(e_k), ops.sqrt(ops.square(self.width_kev(compton))
                                                      + ops.square(broadening * compton))]
@@ -415,7 +496,21 @@ class XRFSimulatorPlus(keras.layers.Layer):
         amplitude, centre, width = self._peaks(theta, alpha)
         eta = ops.sigmoid(self.eta_raw) if self.line_shape == "voigt" else 0.0
         f = ops.matmul(amplitude, line_profiles(energies, centre, width, eta))                    # eqs. P2, P8
-        if self.switches["continuum"]:                                                            # eq. P5
+        if self.switches["tube"]:                                                                 # eq. P9
+            t = self._tube_table
+            window, anode = ops.softplus(self.tube_window_raw), ops.softplus(self.tube_anode_raw)
+            rayleigh = tube_spectrum(energies, self.tube_kv, t("be_mu"), t("anode_mu"), window, anode,
+                                     self.tube_q1, self.tube_q2) * t("rayleigh_factor")
+            compton = tube_spectrum(t("compton_in_kev"), self.tube_kv, t("compton_be_mu"), t("compton_anode_mu"),
+                                    window, anode, self.tube_q1, self.tube_q2) * t("compton_factor")
+            efficiency_channels = self._efficiency(energies)
+            f = f + alpha[:, :1] * ops.expand_dims(ops.matmul(ops.expand_dims(rayleigh, 0),
+                                                              self._const(self._blur_rayleigh))[0]
+                                                   * efficiency_channels, 0)
+            f = f + alpha[:, 1:2] * ops.expand_dims(ops.matmul(ops.expand_dims(compton, 0),
+                                                               self._const(self._blur_compton))[0]
+                                                    * efficiency_channels, 0)
+        elif self.switches["continuum"]:                                                          # eq. P5
             shape = continuum_shape(energies, self.tube_kv, self._const(self._absorption_ratio), self.q1,
                                     self.q2) * self._efficiency(energies)
             f = f + alpha[:, :1] * ops.expand_dims(shape, 0)
@@ -428,6 +523,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
                 self._const(self._pile_inside))
         return f
 
+    def _tube_table(self, key):
+        return self._const(self.tube_tables[key])
+
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], self.n_channels)
 
@@ -435,7 +533,12 @@ class XRFSimulatorPlus(keras.layers.Layer):
         """Current global parameters in physical form (keys depend on the switches), as floats."""
         on = self.switches
         values = {"a1": self.a1, "c1": self.c1, "a2": self.a2, "c2": self.c2}
-        if not on["continuum"]:
+        if on["tube"]:
+            values.update(tube_window_um=ops.softplus(self.tube_window_raw),
+                          tube_anode_g_cm2=ops.softplus(self.tube_anode_raw), tube_q1=self.tube_q1,
+                          tube_q2=self.tube_q2, tube_k_lines=ops.softplus(self.tube_k_raw),
+                          tube_l_lines=ops.softplus(self.tube_l_raw))
+        if not on["continuum"] and not on["tube"]:
             values.update(p1=ops.softplus(self.p1_raw), p2=ops.softplus(self.p2_raw))
         if on["detector_width"]:
             values.update(noise_fwhm_kev=ops.softplus(self.noise_raw), fano=ops.softplus(self.fano_raw))
@@ -468,8 +571,53 @@ class XRFSimulatorPlus(keras.layers.Layer):
                       scatter_energy_kev=self.scatter_energy_kev, scatter_probability=self.scatter_probability,
                       scatter_escape_fraction=self.scatter_escape_fraction, line_shape=self.line_shape,
                       tube_kv=self.tube_kv, escape_shift_kev=self.escape_shift_kev, initial=self.initial,
+                      tube_tables=self.tube_tables,
                       **self.switches)
         return config
+
+
+def tube_tables(energies_kev, line_energy_kev, line_shells, anode: str, tube_kv: float, angle_rad: float) -> dict:
+    """Tables of the ``tube`` switch (eq. P9) from xraylib: per channel, the attenuation of Be and of the anode
+    (cm^2/g), the reference matrix's Rayleigh factor dcs_R(E) / (2 mu(E)) and, at the energy E_in that Compton
+    scattering through ``angle_rad`` brings to the channel, the same attenuations and the Compton factor
+    dcs_C(E_in) / (mu(E_in) + mu(E)) (dE_in/dE); per scattered anode line (energies ``line_energy_kev``, shells
+    ``line_shells``), the same at the line, and its series (0 K, 1 L). Both factors are divided by the largest
+    channel value of the Compton one, so alpha stays near 1."""
+    import xraylib
+
+    e = np.maximum(np.asarray(energies_kev, dtype=np.float64), 0.1)
+    lines = np.asarray(line_energy_kev, dtype=np.float64)
+    reference = [(xraylib.SymbolToAtomicNumber(k), w) for k, w in REFERENCE_MATRIX.items()]
+    z_be, z_anode = 4, xraylib.SymbolToAtomicNumber(anode)
+
+    def each(function, z, energies, *args):
+        return np.array([function(z, float(x), *args) for x in energies])
+
+    def matrix(function, energies, *args):
+        return sum(w * each(function, z, energies, *args) for z, w in reference)
+
+    cos = 1.0 - np.cos(angle_rad)
+    denominator = 1.0 - e / ELECTRON_REST_ENERGY_KEV * cos
+    valid = denominator > 0
+    e_in = np.where(valid, e / np.where(valid, denominator, 1.0), 2.0 * tube_kv)
+    below = valid & (e_in < tube_kv)
+    e_in_table = np.where(below, e_in, e)         # outside, any energy: the factor is 0 there
+    jacobian = np.square(e_in_table / e)
+    mu, mu_in = matrix(xraylib.CS_Total, e), matrix(xraylib.CS_Total, e_in_table)
+    compton = np.where(below, matrix(xraylib.DCS_Compt, e_in_table, angle_rad) / (mu_in + mu) * jacobian, 0.0)
+    rayleigh = matrix(xraylib.DCS_Rayl, e, angle_rad) / (2.0 * mu)
+    mu_line = matrix(xraylib.CS_Total, lines)
+    line_out = lines / (1.0 + lines / ELECTRON_REST_ENERGY_KEV * cos)
+    norm = compton.max()
+    return {"be_mu": each(xraylib.CS_Total, z_be, e), "anode_mu": each(xraylib.CS_Total, z_anode, e),
+            "rayleigh_factor": rayleigh / norm, "compton_be_mu": each(xraylib.CS_Total, z_be, e_in_table),
+            "compton_anode_mu": each(xraylib.CS_Total, z_anode, e_in_table), "compton_factor": compton / norm,
+            "compton_in_kev": e_in_table,
+            "line_be_mu": each(xraylib.CS_Total, z_be, lines), "line_anode_mu": each(xraylib.CS_Total, z_anode, lines),
+            "line_rayleigh_factor": matrix(xraylib.DCS_Rayl, lines, angle_rad) / (2.0 * mu_line) / norm,
+            "line_compton_factor": matrix(xraylib.DCS_Compt, lines, angle_rad)
+            / (mu_line + matrix(xraylib.CS_Total, line_out)) / norm,
+            "line_series": np.array([0.0 if str(s).startswith("K") else 1.0 for s in line_shells])}
 
 
 def _shells(line_names: np.ndarray) -> np.ndarray:
