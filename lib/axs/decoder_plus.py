@@ -51,6 +51,14 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   ``DCS_Rayl``, ``DCS_Compt`` at the initial scattering angle); the scattered continuum is read on the
   channel axis through the inverse Compton map (with its Jacobian), so it ends at the Compton energy of
   E0, and is blurred by the detector resolution (and, for Compton, the Doppler width) at their initial values.
+* ``tail`` -- incomplete charge collection, eq. P10: every peak gives a share
+  ``t(E) = t_5.9 sqrt(5.9 keV / E)`` (capped at 0.2) to a low-energy tail (an exponential of slope beta
+  convolved with the peak's Gaussian, unit area) and a share ``s`` to a flat shelf from 0 to E
+  (``0.5 erfc((E' - E) / (sqrt 2 sigma)) / E``), the photopeak keeping ``1 - t - s``; t_5.9, beta and s learned.
+* ``detector`` -- a physical detector efficiency, eq. P11, in place of eq. 8:
+  ``exp(-mu_Be rho t_Be - mu_Si rho t_dead - mu_air rho_air d) (1 - exp(-mu_Si rho T)) tau_Si / mu_Si``
+  with the Be window t_Be, Si dead layer t_dead, crystal thickness T and air path d learned (xraylib
+  ``CS_Total``, ``CS_Photo`` tabulated on the channel axis, interpolated at each peak).
 * ``pileup`` -- pulse pile-up, eq. P7: ``kappa (f * f)(E)``, the self-convolution of the
   spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
 
@@ -82,7 +90,11 @@ REFERENCE_FWHM_KEV = 0.15
 REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 #: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
-CLOSURE_SWITCHES = ("tube",)
+CLOSURE_SWITCHES = ("tube", "tail", "detector")
+#: Tables of the ``detector`` switch, per channel (cm^2/g, and the Si photo-absorption share).
+DETECTOR_TABLES = ("be_mu", "si_mu", "si_photo_share", "air_mu")
+SI_DENSITY_G_CM3 = 2.33
+AIR_DENSITY_G_CM3 = 1.205e-3
 #: Tables of the ``tube`` switch: per channel, then per scattered anode line (``for_energy_axis`` computes them).
 TUBE_CHANNEL_TABLES = ("be_mu", "anode_mu", "rayleigh_factor", "compton_be_mu", "compton_anode_mu",
                        "compton_factor", "compton_in_kev")
@@ -98,7 +110,9 @@ INITIAL_PLUS = {**INITIAL_PARAMETERS, "noise_fwhm_kev": 0.1, "fano": 0.115, "voi
                 "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-5,
                 "matrix_geometry": 1.0, "matrix_dark": 100.0,
                 "tube_window_um": 125.0, "tube_anode_g_cm2": 2e-3, "tube_q1": 0.0, "tube_q2": 0.0,
-                "tube_k_lines": 1.0, "tube_l_lines": 1.0}
+                "tube_k_lines": 1.0, "tube_l_lines": 1.0, "tail_fraction": 0.01, "tail_slope_kev": 0.12,
+                "shelf_fraction": 0.002, "detector_window_um": 12.5, "detector_dead_um": 0.1,
+                "detector_thickness_mm": 0.5, "air_cm": 10.0}
 
 
 def fwhm_kev(energy_kev, noise_fwhm_kev, fano):
@@ -149,6 +163,28 @@ def tube_spectrum(energy_kev, tube_kv: float, be_mu, anode_mu, window_um, anode_
 def tube_filter(be_mu, anode_mu, window_um, anode_g_cm2):
     """Transmission exp(-mu_Be rho_Be t - mu_anode a) of the tube window and the anode's self-absorption."""
     return ops.exp(-be_mu * (BE_DENSITY_G_CM3 * 1e-4) * window_um - anode_mu * anode_g_cm2)
+
+
+def tail_profiles(channel_kev, centre_kev, width_kev, slope_kev):
+    """Eq. P10's shapes, each (peaks, channels) of unit area x REFERENCE_FWHM_KEV: the low-energy tail
+    0.5/beta exp(x/beta + sigma^2/(2 beta^2)) erfc((x/sigma + sigma/beta)/sqrt 2), x = E' - E, and the shelf
+    0.5 erfc((E' - E)/(sqrt 2 sigma)) / E."""
+    import tensorflow as tf
+
+    x = ops.expand_dims(channel_kev, 0) - ops.expand_dims(centre_kev, 1)
+    sigma = ops.expand_dims(width_kev, 1) / FWHM_PER_SIGMA
+    argument = ops.minimum(x / slope_kev + ops.square(sigma) / (2.0 * ops.square(slope_kev)), 50.0)
+    tail = 0.5 / slope_kev * ops.exp(argument) * tf.math.erfc((x / sigma + sigma / slope_kev) / np.sqrt(2.0))
+    shelf = 0.5 * tf.math.erfc(x / (np.sqrt(2.0) * sigma)) / ops.expand_dims(ops.maximum(centre_kev, 0.1), 1) \
+        * ops.cast(ops.expand_dims(channel_kev, 0) > 0, x.dtype)
+    return REFERENCE_FWHM_KEV * tail, REFERENCE_FWHM_KEV * shelf
+
+
+def detector_efficiency(be_mu, si_mu, si_photo_share, air_mu, window_um, dead_um, thickness_mm, air_cm):
+    """Eq. P11: Be window, Si dead layer and air transmission times the photo-absorbed share in the crystal."""
+    return ops.exp(-be_mu * (BE_DENSITY_G_CM3 * 1e-4) * window_um - si_mu * (SI_DENSITY_G_CM3 * 1e-4) * dead_um
+                   - air_mu * AIR_DENSITY_G_CM3 * air_cm) \
+        * (1.0 - ops.exp(-si_mu * (SI_DENSITY_G_CM3 * 0.1) * thickness_mm)) * si_photo_share
 
 
 def gaussian_blur_matrix(energies_kev: np.ndarray, fwhm_kev: np.ndarray) -> np.ndarray:
@@ -212,7 +248,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  detector_width: bool = True, line_shape: str = "voigt", scatter: bool = True,
                  continuum: bool = True, escape: bool = True, pileup: bool = True, matrix: bool = True,
                  tube_kv: float = 40.0, escape_shift_kev: float = 1.73998, initial: dict | None = None,
-                 tube: bool = False, tube_tables: dict | None = None, **kwargs):
+                 tube: bool = False, tube_tables: dict | None = None, tail: bool = False, detector: bool = False,
+                 detector_tables: dict | None = None, **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -225,7 +262,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self.element_names = [str(e) for e in element_names]
         self.switches = {"detector_width": bool(detector_width), "scatter": bool(scatter),
                          "continuum": bool(continuum), "escape": bool(escape), "pileup": bool(pileup),
-                         "matrix": bool(matrix), "tube": bool(tube)}
+                         "matrix": bool(matrix), "tube": bool(tube),
+                         "tail": bool(tail), "detector": bool(detector)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
@@ -244,6 +282,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self.scatter_probability = floats(scatter_probability)
         self.scatter_escape_fraction = floats(scatter_escape_fraction)
         self.tube_tables = None if tube_tables is None else {k: floats(v) for k, v in tube_tables.items()}
+        self.detector_tables = (None if detector_tables is None
+                                else {k: floats(v) for k, v in detector_tables.items()})
         self._check()
         energies = np.asarray(self.energies_kev)
         self._u = (energies - energies[0]) / (energies[-1] - energies[0])
@@ -301,6 +341,13 @@ class XRFSimulatorPlus(keras.layers.Layer):
                              [(k, len(self.scatter_energy_kev)) for k in TUBE_LINE_TABLES]:
                 if key not in tables or len(tables[key]) != size:
                     raise ValueError(f"tube_tables[{key!r}]: required when tube=True, {size} values")
+        if self.switches["detector"]:
+            tables = self.detector_tables or {}
+            for key in DETECTOR_TABLES:
+                if key not in tables or len(tables[key]) != len(self.energies_kev):
+                    raise ValueError(f"detector_tables[{key!r}]: required when detector=True, one value per channel")
+            self._axis_start = self.energies_kev[0]
+            self._axis_step = (self.energies_kev[-1] - self.energies_kev[0]) / (len(self.energies_kev) - 1)
         if (self.switches["continuum"] or self.switches["tube"]) and not self.tube_kv > 0:
             raise ValueError(f"tube_kv: expected a positive tube voltage (kV), got {self.tube_kv}")
         if self.switches["continuum"] and min(self.matrix_channel_attenuation) <= 0:
@@ -351,6 +398,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         strongest = np.array([probability[index == k].max() for k in index])
         escape_fraction = np.where(probability >= escape_min_relative_probability * strongest,
                                    si_escape_fraction(energy), 0.0)
+        if kwargs.get("detector"):
+            kwargs["detector_tables"] = detector_tables(energies_kev)
         if kwargs.get("tube"):
             angle = np.radians({**INITIAL_PLUS, **(kwargs.get("initial") or {})}["scatter_angle_deg"])
             kwargs["tube_tables"] = tube_tables(energies_kev, table.energy_kev[anode_rows],
@@ -395,8 +444,18 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
             return self.add_weight(name=name, shape=shape, initializer=initializer, trainable=True)
 
-        self.a1, self.c1 = scalar("a1", init["a1"]), scalar("c1", init["c1"])
-        self.a2, self.c2 = scalar("a2", init["a2"]), scalar("c2", init["c2"])
+        if on["detector"]:
+            self.window_raw = scalar("detector_window_um_raw", _inverse_softplus(init["detector_window_um"]))
+            self.dead_raw = scalar("detector_dead_um_raw", _inverse_softplus(init["detector_dead_um"]))
+            self.thickness_raw = scalar("detector_thickness_mm_raw", _inverse_softplus(init["detector_thickness_mm"]))
+            self.air_raw = scalar("air_cm_raw", _inverse_softplus(init["air_cm"]))
+        else:
+            self.a1, self.c1 = scalar("a1", init["a1"]), scalar("c1", init["c1"])
+            self.a2, self.c2 = scalar("a2", init["a2"]), scalar("c2", init["c2"])
+        if on["tail"]:
+            self.tail_raw = scalar("tail_fraction_raw", _inverse_softplus(init["tail_fraction"]))
+            self.slope_raw = scalar("tail_slope_raw", _inverse_softplus(init["tail_slope_kev"]))
+            self.shelf_raw = scalar("shelf_fraction_raw", _inverse_softplus(init["shelf_fraction"]))
         if on["tube"]:
             self.tube_window_raw = scalar("tube_window_um_raw", _inverse_softplus(init["tube_window_um"]))
             self.tube_anode_raw = scalar("tube_anode_raw", _inverse_softplus(init["tube_anode_g_cm2"]))
@@ -439,7 +498,21 @@ class XRFSimulatorPlus(keras.layers.Layer):
         return ops.softplus(self.gamma_raw) * ops.ones_like(energy_kev)
 
     def _efficiency(self, energy_kev):
+        if self.switches["detector"]:                                                             # eq. P11
+            t = {k: self._axis_interpolate(k, energy_kev) for k in DETECTOR_TABLES}
+            return detector_efficiency(t["be_mu"], t["si_mu"], t["si_photo_share"], t["air_mu"],
+                                       ops.softplus(self.window_raw), ops.softplus(self.dead_raw),
+                                       ops.softplus(self.thickness_raw), ops.softplus(self.air_raw))
         return efficiency(energy_kev, self.a1, self.c1, self.a2, self.c2)                        # eq. 8
+
+    def _axis_interpolate(self, key, energy_kev):
+        """A ``detector_tables`` column, linear between channels, at ``energy_kev`` (clamped to the axis)."""
+        values = self._const(self.detector_tables[key])
+        position = ops.clip((energy_kev - self._axis_start) / self._axis_step, 0.0, self.n_channels - 1.0)
+        low = ops.minimum(ops.floor(position), self.n_channels - 2.0)
+        index = ops.cast(low, "int32")
+        weight = position - low
+        return (1.0 - weight) * ops.take(values, index) + weight * ops.take(values, index + 1)
 
     def _peaks(self, theta, alpha):
         """Amplitudes (n, peaks), centres (peaks,), FWHMs (peaks,) of every fluorescence, scatter and escape peak."""
@@ -495,7 +568,14 @@ class XRFSimulatorPlus(keras.layers.Layer):
         energies = self._const(self.energies_kev)
         amplitude, centre, width = self._peaks(theta, alpha)
         eta = ops.sigmoid(self.eta_raw) if self.line_shape == "voigt" else 0.0
-        f = ops.matmul(amplitude, line_profiles(energies, centre, width, eta))                    # eqs. P2, P8
+        profiles = line_profiles(energies, centre, width, eta)                                    # eq. P2
+        if self.switches["tail"]:                                                                 # eq. P10
+            tail, shelf = tail_profiles(energies, centre, width, ops.softplus(self.slope_raw))
+            share = ops.minimum(ops.softplus(self.tail_raw) * ops.sqrt(5.9 / ops.maximum(centre, 0.1)), 0.2)
+            share = ops.expand_dims(share, 1)
+            shelf_share = ops.softplus(self.shelf_raw)
+            profiles = (1.0 - share - shelf_share) * profiles + share * tail + shelf_share * shelf
+        f = ops.matmul(amplitude, profiles)                                                        # eq. P8
         if self.switches["tube"]:                                                                 # eq. P9
             t = self._tube_table
             window, anode = ops.softplus(self.tube_window_raw), ops.softplus(self.tube_anode_raw)
@@ -532,7 +612,15 @@ class XRFSimulatorPlus(keras.layers.Layer):
     def parameters(self) -> dict[str, float]:
         """Current global parameters in physical form (keys depend on the switches), as floats."""
         on = self.switches
-        values = {"a1": self.a1, "c1": self.c1, "a2": self.a2, "c2": self.c2}
+        if on["detector"]:
+            values = {"detector_window_um": ops.softplus(self.window_raw),
+                      "detector_dead_um": ops.softplus(self.dead_raw),
+                      "detector_thickness_mm": ops.softplus(self.thickness_raw), "air_cm": ops.softplus(self.air_raw)}
+        else:
+            values = {"a1": self.a1, "c1": self.c1, "a2": self.a2, "c2": self.c2}
+        if on["tail"]:
+            values.update(tail_fraction=ops.softplus(self.tail_raw), tail_slope_kev=ops.softplus(self.slope_raw),
+                          shelf_fraction=ops.softplus(self.shelf_raw))
         if on["tube"]:
             values.update(tube_window_um=ops.softplus(self.tube_window_raw),
                           tube_anode_g_cm2=ops.softplus(self.tube_anode_raw), tube_q1=self.tube_q1,
@@ -571,9 +659,25 @@ class XRFSimulatorPlus(keras.layers.Layer):
                       scatter_energy_kev=self.scatter_energy_kev, scatter_probability=self.scatter_probability,
                       scatter_escape_fraction=self.scatter_escape_fraction, line_shape=self.line_shape,
                       tube_kv=self.tube_kv, escape_shift_kev=self.escape_shift_kev, initial=self.initial,
-                      tube_tables=self.tube_tables,
+                      tube_tables=self.tube_tables, detector_tables=self.detector_tables,
                       **self.switches)
         return config
+
+
+def detector_tables(energies_kev) -> dict:
+    """Tables of the ``detector`` switch (eq. P11) from xraylib at each channel: mu (cm^2/g) of Be, Si and dry air
+    (N 75.5 %, O 23.2 %, Ar 1.3 % by mass), and Si's photo-absorption share CS_Photo / CS_Total."""
+    import xraylib
+
+    e = np.maximum(np.asarray(energies_kev, dtype=np.float64), 0.1)
+    air = {7: 0.755267, 8: 0.231781, 18: 0.012827, 6: 0.000124}
+
+    def each(function, z):
+        return np.array([function(z, float(x)) for x in e])
+
+    si_mu = each(xraylib.CS_Total, 14)
+    return {"be_mu": each(xraylib.CS_Total, 4), "si_mu": si_mu, "si_photo_share": each(xraylib.CS_Photo, 14) / si_mu,
+            "air_mu": sum(w * each(xraylib.CS_Total, z) for z, w in air.items())}
 
 
 def tube_tables(energies_kev, line_energy_kev, line_shells, anode: str, tube_kv: float, angle_rad: float) -> dict:
