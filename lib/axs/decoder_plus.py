@@ -51,6 +51,14 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   ``DCS_Rayl``, ``DCS_Compt`` at the initial scattering angle); the scattered continuum is read on the
   channel axis through the inverse Compton map (with its Jacobian), so it ends at the Compton energy of
   E0, and is blurred by the detector resolution (and, for Compton, the Doppler width) at their initial values.
+* ``excitation`` -- primary fluorescence integrated over the tube spectrum, eq. P12 (needs ``tube`` and
+  ``matrix``; replaces eq. 6's t_p and eq. P3's single excitation energy):
+  ``A_sl = theta_se c sum_j N_j tau_l(E_j) / (mu_s(E_j) + G mu_s(E_l))`` over an excitation grid E_j
+  (the continuum of eq. P9 in bins of ``excitation_step_kev``, N_j = N(E_j) dE, and the anode's lines),
+  with tau_l(E) the line's production cross section (xraylib ``CS_FluorLine_Kissel_Cascade``: partial
+  photo-ionisation of its shell with the cascade, zero below the shell's edge, so K lines of Ba-Ce are
+  barely excited at 40 kV and L lines carry those elements) and mu_s the theta-weighted mixture of eq. P3
+  at each E_j; c is fixed at construction so that the reference matrix gives amplitudes of eq. 6's size.
 * ``tail`` -- incomplete charge collection, eq. P10: every peak gives a share
   ``t(E) = t_5.9 sqrt(5.9 keV / E)`` (capped at 0.2) to a low-energy tail (an exponential of slope beta
   convolved with the peak's Gaussian, unit area) and a share ``s`` to a flat shelf from 0 to E
@@ -90,7 +98,11 @@ REFERENCE_FWHM_KEV = 0.15
 REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 #: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
-CLOSURE_SWITCHES = ("tube", "tail", "detector")
+CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector")
+#: Tables of the ``excitation`` switch: grid energies (J,), tube attenuations at them (J,), the reference matrix's
+#: mu (J,), every element's mu (elements, J) and every line's production cross section (lines, J + anode lines).
+EXCITATION_TABLES = ("energy_kev", "be_mu", "anode_mu", "matrix_mu", "element_mu", "production",
+                     "line_matrix_mu", "line_element_mu", "normalisation")
 #: Tables of the ``detector`` switch, per channel (cm^2/g, and the Si photo-absorption share).
 DETECTOR_TABLES = ("be_mu", "si_mu", "si_photo_share", "air_mu")
 SI_DENSITY_G_CM3 = 2.33
@@ -249,7 +261,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  continuum: bool = True, escape: bool = True, pileup: bool = True, matrix: bool = True,
                  tube_kv: float = 40.0, escape_shift_kev: float = 1.73998, initial: dict | None = None,
                  tube: bool = False, tube_tables: dict | None = None, tail: bool = False, detector: bool = False,
-                 detector_tables: dict | None = None, **kwargs):
+                 detector_tables: dict | None = None, excitation: bool = False, excitation_tables: dict | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -263,7 +276,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self.switches = {"detector_width": bool(detector_width), "scatter": bool(scatter),
                          "continuum": bool(continuum), "escape": bool(escape), "pileup": bool(pileup),
                          "matrix": bool(matrix), "tube": bool(tube),
-                         "tail": bool(tail), "detector": bool(detector)}
+                         "tail": bool(tail), "detector": bool(detector),
+                         "excitation": bool(excitation)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
@@ -282,6 +296,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self.scatter_probability = floats(scatter_probability)
         self.scatter_escape_fraction = floats(scatter_escape_fraction)
         self.tube_tables = None if tube_tables is None else {k: floats(v) for k, v in tube_tables.items()}
+        self.excitation_tables = (None if excitation_tables is None else
+                                  {k: np.asarray(v, dtype=np.float64).tolist() for k, v in excitation_tables.items()})
         self.detector_tables = (None if detector_tables is None
                                 else {k: floats(v) for k, v in detector_tables.items()})
         self._check()
@@ -341,6 +357,12 @@ class XRFSimulatorPlus(keras.layers.Layer):
                              [(k, len(self.scatter_energy_kev)) for k in TUBE_LINE_TABLES]:
                 if key not in tables or len(tables[key]) != size:
                     raise ValueError(f"tube_tables[{key!r}]: required when tube=True, {size} values")
+        if self.switches["excitation"]:
+            if not (self.switches["tube"] and self.switches["matrix"]):
+                raise ValueError("excitation=True: needs tube=True and matrix=True")
+            missing = [k for k in EXCITATION_TABLES if k not in (self.excitation_tables or {})]
+            if missing:
+                raise ValueError(f"excitation_tables: required when excitation=True, missing {missing}")
         if self.switches["detector"]:
             tables = self.detector_tables or {}
             for key in DETECTOR_TABLES:
@@ -404,6 +426,14 @@ class XRFSimulatorPlus(keras.layers.Layer):
             angle = np.radians({**INITIAL_PLUS, **(kwargs.get("initial") or {})}["scatter_angle_deg"])
             kwargs["tube_tables"] = tube_tables(energies_kev, table.energy_kev[anode_rows],
                                                 _shells(table.line[anode_rows]), anode, tube_kv, angle)
+        if kwargs.get("excitation"):
+            rows = [int(np.flatnonzero((table.element == n) & (table.energy_kev == e) & (table.probability == p))[0])
+                    for n, e, p in zip(np.asarray(names)[index], energy, probability)]     # KM2, KM3 share energies
+            kwargs["excitation_tables"] = excitation_tables(
+                names, index, table.line[rows], energy, probability, kwargs["tube_tables"],
+                table.energy_kev[anode_rows], table.probability[anode_rows], anode, tube_kv, kwargs.get("excitation_step_kev", 1.0),
+                {**INITIAL_PLUS, **(kwargs.get("initial") or {})})
+        kwargs.pop("excitation_step_kev", None)
         return cls(energies_kev, energy, probability, index, names, line_escape_fraction=escape_fraction,
                    line_attenuation=mass_attenuation(names, energy),
                    excitation_attenuation=mass_attenuation(names, [excitation_kev])[:, 0],
@@ -462,6 +492,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
             self.tube_q1, self.tube_q2 = scalar("tube_q1", init["tube_q1"]), scalar("tube_q2", init["tube_q2"])
             self.tube_k_raw = scalar("tube_k_lines_raw", _inverse_softplus(init["tube_k_lines"]))
             self.tube_l_raw = scalar("tube_l_lines_raw", _inverse_softplus(init["tube_l_lines"]))
+            # each anode line's own log-scale: electron-impact line ratios are not the fluorescence table's
+            self.tube_line_log = scalar("tube_line_log_scale", 0.0, (len(self.scatter_energy_kev),))
         if not on["continuum"] and not on["tube"]:
             self.p1_raw = scalar("p1_raw", _inverse_softplus(init["p1"]))
             self.p2_raw = scalar("p2_raw", _inverse_softplus(init["p2"]))
@@ -520,7 +552,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
         line_kev = self._const(self.line_energy_kev)
         amplitude = ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) \
             * self._const(self.line_probability)                                                  # eq. 6
-        if on["matrix"]:
+        if on["excitation"]:                                                                      # eq. P12
+            amplitude = self._excited_amplitude(theta)
+        elif on["matrix"]:
             amplitude = amplitude * matrix_absorption_factor(                                     # eq. P3
                 theta, ops.softplus(self.mass_scale_raw), self._const(self.line_attenuation),
                 self._const(self.excitation_attenuation), self._const(self.matrix_line_attenuation),
@@ -538,11 +572,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
             broadening = ops.softplus(self.broadening_raw)
             if on["tube"]:                                                                        # eq. P9
                 t = self._tube_table
-                series = t("line_series")
-                emitted = p_k * (ops.softplus(self.tube_k_raw) * (1.0 - series)
-                                 + ops.softplus(self.tube_l_raw) * series) * tube_filter(
-                    t("line_be_mu"), t("line_anode_mu"), ops.softplus(self.tube_window_raw),
-                    ops.softplus(self.tube_anode_raw))
+                emitted = self._tube_lines()
                 amplitudes += [alpha[:, column: column + 1] * (emitted * t("line_rayleigh_factor")),
                                alpha[:, column + 1: column + 2] * (emitted * t("line_compton_factor"))]
             else:
@@ -603,6 +633,32 @@ class XRFSimulatorPlus(keras.layers.Layer):
                 self._const(self._pile_inside))
         return f
 
+    def _tube_lines(self):
+        """Eq. P9: photons of each anode line leaving the tube (the continuum's units x keV)."""
+        t = self._tube_table
+        series = t("line_series")
+        return self._const(self.scatter_probability) * ops.exp(self.tube_line_log) \
+            * (ops.softplus(self.tube_k_raw) * (1.0 - series) + ops.softplus(self.tube_l_raw) * series) \
+            * tube_filter(t("line_be_mu"), t("line_anode_mu"), ops.softplus(self.tube_window_raw),
+                          ops.softplus(self.tube_anode_raw))
+
+    def _excited_amplitude(self, theta):
+        """Eq. P12: (n, lines) primary fluorescence over the excitation grid and the anode lines."""
+        x = lambda key: self._const(self.excitation_tables[key])  # noqa: E731
+        grid = x("energy_kev")
+        step = float(self.excitation_tables["energy_kev"][1] - self.excitation_tables["energy_kev"][0])
+        continuum = tube_spectrum(grid, self.tube_kv, x("be_mu"), x("anode_mu"), ops.softplus(self.tube_window_raw),
+                                  ops.softplus(self.tube_anode_raw), self.tube_q1, self.tube_q2) * step
+        photons = ops.concatenate([continuum, self._tube_lines()], axis=0)                       # (J,)
+        w = theta * ops.softplus(self.mass_scale_raw)
+        dark = ops.softplus(self.dark_raw)
+        total = ops.sum(w, axis=-1, keepdims=True) + dark
+        mu_in = (ops.matmul(w, x("element_mu")) + dark * x("matrix_mu")) / total                # (n, J)
+        mu_out = (ops.matmul(w, x("line_element_mu")) + dark * x("line_matrix_mu")) / total     # (n, L)
+        kernel = 1.0 / (ops.expand_dims(mu_in, 1) + ops.softplus(self.geometry_raw) * ops.expand_dims(mu_out, 2))
+        excited = ops.sum(kernel * ops.expand_dims(x("production") * photons, 0), axis=-1)    # (n, L)
+        return ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) * excited * x("normalisation")
+
     def _tube_table(self, key):
         return self._const(self.tube_tables[key])
 
@@ -660,8 +716,54 @@ class XRFSimulatorPlus(keras.layers.Layer):
                       scatter_escape_fraction=self.scatter_escape_fraction, line_shape=self.line_shape,
                       tube_kv=self.tube_kv, escape_shift_kev=self.escape_shift_kev, initial=self.initial,
                       tube_tables=self.tube_tables, detector_tables=self.detector_tables,
+                      excitation_tables=self.excitation_tables,
                       **self.switches)
         return config
+
+
+def excitation_tables(element_names, line_element_index, line_names, line_energy_kev, line_probability,
+                      tube: dict, anode_line_kev, anode_line_probability, anode: str, tube_kv: float, step_kev: float, initial: dict) -> dict:
+    """Tables of the ``excitation`` switch (eq. P12): an excitation grid of bins ``step_kev`` wide up to the tube
+    voltage (centres), the Be and anode attenuation there (for eq. P9's continuum), mu of the reference matrix and
+    of every element at the grid and at the anode lines (``anode_line_kev``) and at each line, each line's
+    production cross section (xraylib ``CS_FluorLine_Kissel_Cascade``, cm^2/g) at the grid and the anode lines,
+    and the constant c that makes the reference matrix under the initial tube give eq. 6's amplitude on average."""
+    import xraylib
+
+    from axs.attenuation import mass_attenuation
+
+    grid = np.arange(0.5 * step_kev, tube_kv, step_kev)
+    energies = np.concatenate([grid, np.asarray(anode_line_kev, dtype=np.float64)])
+    reference = list(REFERENCE_MATRIX)
+    fractions = np.array(list(REFERENCE_MATRIX.values()))
+    names = [element_names[k] for k in line_element_index]
+    def cross_section(z, line, e):
+        try:
+            return xraylib.CS_FluorLine_Kissel_Cascade(z, line, e)
+        except ValueError:         # below the shell's edge (or no such line): not excited
+            return 0.0
+
+    production = np.array([[cross_section(xraylib.SymbolToAtomicNumber(n), getattr(xraylib, f"{line}_LINE"), float(e))
+                            for e in energies] for n, line in zip(names, line_names)])
+    matrix_mu = fractions @ mass_attenuation(reference, energies)
+    line_matrix_mu = fractions @ mass_attenuation(reference, line_energy_kev)
+    be_mu = np.array([xraylib.CS_Total(4, float(e)) for e in grid])
+    anode_mu = np.array([xraylib.CS_Total(xraylib.SymbolToAtomicNumber(anode), float(e)) for e in grid])
+    # the initial tube in numpy (eq. P9), to fix c
+    kramers = np.maximum(tube_kv - grid, 0.0) / np.maximum(grid, 0.5) * step_kev * np.exp(
+        -be_mu * BE_DENSITY_G_CM3 * 1e-4 * initial["tube_window_um"] - anode_mu * initial["tube_anode_g_cm2"])
+    lines = np.asarray(tube["line_series"])
+    emitted = np.asarray(anode_line_probability, dtype=np.float64) * np.where(lines == 0, initial["tube_k_lines"], initial["tube_l_lines"]) * np.exp(
+        -np.asarray(tube["line_be_mu"]) * BE_DENSITY_G_CM3 * 1e-4 * initial["tube_window_um"]
+        - np.asarray(tube["line_anode_mu"]) * initial["tube_anode_g_cm2"])
+    photons = np.concatenate([kramers, emitted])
+    excited = (production * photons / (matrix_mu[None, :] + initial["matrix_geometry"] * line_matrix_mu[:, None])).sum(1)
+    usable = (excited > 0) & (np.asarray(line_probability) > 0)
+    normalisation = float(np.median(np.asarray(line_probability)[usable] / excited[usable])) if usable.any() else 1.0
+    return {"energy_kev": grid, "be_mu": be_mu, "anode_mu": anode_mu, "matrix_mu": matrix_mu,
+            "element_mu": mass_attenuation(list(element_names), energies), "production": production,
+            "line_matrix_mu": line_matrix_mu, "line_element_mu": mass_attenuation(list(element_names), line_energy_kev),
+            "normalisation": normalisation}
 
 
 def detector_tables(energies_kev) -> dict:
