@@ -30,6 +30,10 @@ FIT_STEPS = 400
 FIT_LEARNING_RATE = 0.05
 #: Amounts start no lower than this fraction of the spectrum's largest amount (exp-parametrised: never 0).
 MIN_RELATIVE_AMOUNT = 1e-6
+#: Log-amounts are kept in this range after every step: an element whose lines the detector cannot see (Na
+#: behind air and a Be window) has a near-zero gradient, which Adam's normalised steps would otherwise walk
+#: to overflow. e^8 ~ 3000 times the spectrum's largest channel is far above any real amount.
+LOG_AMOUNT_RANGE = (-30.0, 8.0)
 
 
 @dataclass
@@ -110,8 +114,8 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     dtype = layer.compute_dtype
     scale = spectrum_scale(counts) if scale is None else np.broadcast_to(np.asarray(scale, np.float64), len(counts))
     theta0, alpha0 = initial if initial is not None else initial_amounts(layer, counts, scale)
-    log_theta = tf.Variable(np.log(theta0).astype(dtype))
-    log_alpha = tf.Variable(np.log(alpha0).astype(dtype))
+    log_theta = tf.Variable(np.clip(np.log(theta0), *LOG_AMOUNT_RANGE).astype(dtype))
+    log_alpha = tf.Variable(np.clip(np.log(alpha0), *LOG_AMOUNT_RANGE).astype(dtype))
     observed = tf.constant(counts.astype(dtype))
     s = tf.constant(scale[:, None].astype(dtype))
     amounts = [log_theta, log_alpha]
@@ -130,6 +134,8 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
             loss = tf.reduce_sum(poisson_deviance(observed, expected())) / n_total
         gradients = tape.gradient(loss, amounts + globals_)
         optimiser.apply_gradients(zip(gradients[:2], amounts))
+        for amount in amounts:
+            amount.assign(tf.clip_by_value(amount, *LOG_AMOUNT_RANGE))
         if globals_:
             instrument_optimiser.apply_gradients(zip(gradients[2:], globals_))
         return loss
