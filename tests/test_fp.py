@@ -6,6 +6,7 @@ import pytest
 
 from axs.decoder_plus import XRFSimulatorPlus
 from axs.fp import FPModel, fit_spectra, poisson_deviance, spectrum_scale
+from axs.models import load_model, make_model
 
 ENERGIES = 0.04 * np.arange(1024) - 0.02
 
@@ -49,14 +50,16 @@ def test_fp_model_calibrates_fits_and_round_trips(tmp_path):
     alpha = np.tile([[0.3, 1.0, 1.5]], (12, 1))
     X = rng.poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
     Y = np.column_stack([10.0 * fe, np.full(12, 3.0)])
-    model = FPModel(ENERGIES, ["Fe", "Zn"], simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False, tube=False,
-                    excitation=False, tail=False, detector=False, continuum=True, characterise_spectra=6,
-                    characterise_steps=50, fit_steps=300)
+    model = make_model("fp", ENERGIES, ["Fe", "Zn"], simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False,
+                       tube=False, excitation=False, tail=False, detector=False, continuum=True,
+                       characterise_spectra=6, characterise_steps=50, fit_steps=300)
+    assert isinstance(model, FPModel) and model.name == "fp"
     model.fit(X, Y)
     predicted = model.predict(X)
     assert np.corrcoef(predicted[:, 0], Y[:, 0])[0, 1] > 0.99
     np.testing.assert_allclose(predicted[:, 1], 3.0)                  # no theta for Zn: its training mean
     model.save(tmp_path / "fp.skops")
     again = FPModel.load(tmp_path / "fp.skops")
+    assert isinstance(load_model(tmp_path / "fp.skops"), FPModel)          # the registry reads it back
     np.testing.assert_allclose(again.predict(X[:3]), predicted[:3], rtol=1e-4)
     assert again.simulator_parameters() == model.simulator_parameters()
