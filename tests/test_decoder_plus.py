@@ -197,6 +197,15 @@ def closure_toy(dtype="float64", **switches):
         tables["tube_tables"] = tube_tables(ENERGIES, [9.0], ["K"], "Rh", TUBE_KV, np.radians(120.0))
     if on.get("detector"):
         tables["detector_tables"] = detector_tables(ENERGIES)
+    if on.get("excitation"):      # a 1-keV grid to the tube voltage plus the anode line; A's edge at 4 keV
+        grid = np.arange(0.5, TUBE_KV, 1.0)
+        energies = np.append(grid, 9.0)
+        tables["excitation_tables"] = dict(
+            energy_kev=grid, be_mu=200.0 / grid ** 3, anode_mu=3000.0 / grid ** 2.7,
+            matrix_mu=150.0 * (3.3 / energies) ** 2.7,
+            element_mu=[300.0 * (3.3 / energies) ** 2.7, 900.0 * (3.3 / energies) ** 2.7],
+            production=[np.where(energies > 4.0, 50.0 / energies ** 2.5, 0.0), np.where(energies > 7.1, 80.0 / energies ** 2.5, 0.0)],
+            line_matrix_mu=[150.0, 25.0], line_element_mu=[[300.0, 60.0], [900.0, 80.0]], normalisation=0.05)
     return XRFSimulatorPlus(ENERGIES, **TOY, **tables, tube_kv=TUBE_KV, escape_shift_kev=SI_KA, dtype=dtype, **on)
 
 
@@ -241,7 +250,7 @@ def test_detector_efficiency_follows_a_silicon_drift_detector():
 
 def test_gradients_match_central_finite_differences_with_the_closure_switches_on():
     layer = closure_toy("float64", detector_width=True, scatter=True, escape=True, matrix=True, pileup=True,
-                        tube=True, tail=True, detector=True)
+                        tube=True, tail=True, detector=True, excitation=True)
     rng = np.random.default_rng(1)
     theta = tf.Variable(rng.uniform(0.5, 2.0, (3, 2)))
     alpha = tf.Variable(rng.uniform(0.5, 2.0, (3, layer.n_alpha)))
@@ -257,3 +266,24 @@ def test_gradients_match_central_finite_differences_with_the_closure_switches_on
     again([theta, alpha])
     again.set_weights(layer.get_weights())
     np.testing.assert_allclose(again([theta, alpha]).numpy(), layer([theta, alpha]).numpy(), rtol=1e-12)
+
+
+def test_excitation_leaves_lines_of_shells_the_tube_cannot_ionise_dark():
+    """Eq. P12: under a 36 kV tube the Ba K shell (edge 37.44 keV, xraylib) is not ionised, so Ba's K lines get
+    no intensity while its L lines do; at 40 kV they are excited, but far less than eq. 6's full ionisation says."""
+    energies = 0.04 * np.arange(1024) - 0.02
+    for kv, k_lit in ((36.0, False), (40.0, True)):
+        layer = XRFSimulatorPlus.for_energy_axis(energies, elements=["Ba", "Fe"], tube=True, continuum=False,
+                                                 excitation=True, tube_kv=kv)
+        theta = np.ones((1, layer.n_elements), np.float32)
+        layer([theta, np.ones((1, layer.n_alpha), np.float32)])          # builds the weights
+        amplitude = layer._excited_amplitude(theta).numpy()[0]
+        ba = np.asarray(layer.element_names)[layer.line_element_index] == "Ba"
+        k_lines = ba & (np.asarray(layer.line_energy_kev) > 30.0)
+        l_lines = ba & (np.asarray(layer.line_energy_kev) < 7.0)
+        assert np.all(amplitude[l_lines] > 0)
+        assert (amplitude[k_lines].max() > 0) == k_lit
+        if k_lit:
+            full = np.asarray(layer.line_probability)
+            excited_ratio = amplitude[k_lines].sum() / amplitude[l_lines].sum()
+            assert excited_ratio < 0.2 * full[k_lines].sum() / full[l_lines].sum()

@@ -168,8 +168,9 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
 #: Hyperparameters of the ``fp`` model (:class:`FPModel`): the decoder's switches and the fit's settings.
 #: ``characterise_spectra`` training spectra (evenly spaced through the training set) characterise the
 #: instrument in ``characterise_steps`` steps; every spectrum is then fitted in ``fit_steps`` steps.
+#: ``detector`` stays off: with it the characterisation diverges on the closure harness (docs/models.md).
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
-            "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": True,
+            "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
             "tube_kv": 40.0, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 600,
             "learning_rate": FIT_LEARNING_RATE}
