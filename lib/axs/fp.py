@@ -200,7 +200,7 @@ class FPModel:
         self.seed = int(seed)
         self.options = {**DEFAULTS, **hyperparameters}
         if self.options["simulator_elements"] is None:
-            from axs.assays import ASSAY_ELEMENTS
+            from axs.elements import ASSAY_ELEMENTS
             self.options["simulator_elements"] = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
         self.options["simulator_elements"] = [str(e) for e in self.options["simulator_elements"]]
         self.normalisation = check_normalisation(normalisation)
