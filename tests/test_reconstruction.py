@@ -79,7 +79,7 @@ def test_reconstruction_error_weightings_by_hand():
 
 
 def test_chi2_and_misplaced_counts_by_region():
-    from axs.reconstruction import chi2_by_region, relative_residual_by_region
+    from axs.reconstruction_scores import chi2_by_region, relative_residual_by_region
 
     energy = np.array([2.0, 2.5, 4.0, 30.0])
     observed = np.array([[10.0, 20.0, 4.0, 0.0]])

@@ -92,9 +92,8 @@ MODELS: dict[str, ModelSpec] = _entries(
     ModelSpec("axs", "network", "AXS", "#cc78bc", decoder=True, counterpart="cnn"),
     ModelSpec("axs_plus", "network", "AXS+", "#ece133", decoder=True, counterpart="cnn"),
     ModelSpec("pymca", "peak-fit", "PyMca peer", "#ca9161", estimator="axs.peakfit.PeakFitModel"),
-    # the decoder fitted to each spectrum, then calibrated like the PyMca peer (issue 19); its unlabelled
-    # spectra only help characterise the instrument
-    ModelSpec("fp", "peak-fit", "direct fit (FP)", "#949494", estimator="axs.fp.FPModel", unlabelled=True),
+    # the decoder fitted to each spectrum, then calibrated like the PyMca peer (issue 19)
+    ModelSpec("fp", "peak-fit", "direct fit (FP)", "#56b4e9", estimator="axs.fp.FPModel"),
 )
 
 
