@@ -183,3 +183,107 @@ def test_packaged_decoder_on_a_40_kev_axis():
     theta = np.ones((2, layer.n_elements), np.float32)
     spectrum = layer([theta, np.ones((2, layer.n_alpha), np.float32)]).numpy()
     assert spectrum.shape == (2, 1024) and np.all(np.isfinite(spectrum)) and np.all(spectrum >= 0)
+
+
+# -- closure switches (issue 19): tube (eq. P9), tail (eq. P10), detector (eq. P11) ---------------------------
+def closure_toy(dtype="float64", **switches):
+    """The toy with the closure switches' tables computed from xraylib for its axis (anode Rh, 10.3 kV)."""
+    from axs.decoder_plus import detector_tables, tube_tables
+
+    on = {name: False for name in SWITCHES}
+    on.update(switches)
+    tables = dict(TOY_TABLES)
+    if on.get("tube"):
+        tables["tube_tables"] = tube_tables(ENERGIES, [9.0], ["K"], "Rh", TUBE_KV, np.radians(120.0))
+    if on.get("detector"):
+        tables["detector_tables"] = detector_tables(ENERGIES)
+    if on.get("excitation"):      # a 1-keV grid to the tube voltage plus the anode line; A's edge at 4 keV
+        grid = np.arange(0.5, TUBE_KV, 1.0)
+        energies = np.append(grid, 9.0)
+        tables["excitation_tables"] = dict(
+            energy_kev=grid, be_mu=200.0 / grid ** 3, anode_mu=3000.0 / grid ** 2.7,
+            matrix_mu=150.0 * (3.3 / energies) ** 2.7,
+            element_mu=[300.0 * (3.3 / energies) ** 2.7, 900.0 * (3.3 / energies) ** 2.7],
+            production=[np.where(energies > 4.0, 50.0 / energies ** 2.5, 0.0), np.where(energies > 7.1, 80.0 / energies ** 2.5, 0.0)],
+            line_matrix_mu=[150.0, 25.0], line_element_mu=[[300.0, 60.0], [900.0, 80.0]], normalisation=0.05)
+    return XRFSimulatorPlus(ENERGIES, **TOY, **tables, tube_kv=TUBE_KV, escape_shift_kev=SI_KA, dtype=dtype, **on)
+
+
+def test_tube_scatter_continuum_ends_at_the_compton_energy_of_the_tube_voltage():
+    layer = closure_toy(scatter=True, tube=True)
+    assert layer.alpha_columns == ("rayleigh", "compton")
+    rayleigh = run(layer, [0.0, 0.0], [[1.0, 0.0]])[0]
+    compton = run(layer, [0.0, 0.0], [[0.0, 1.0]])[0]
+    end = float(compton_energy_kev(TUBE_KV, np.radians(120.0)))
+    assert np.all(compton[ENERGIES > end + 0.5] < 1e-3 * compton.max())      # blurred by ~0.25 keV at the edge
+    assert np.all(compton[(ENERGIES > 3.0) & (ENERGIES < end - 0.5)] > 0)
+    assert np.all(rayleigh[ENERGIES > TUBE_KV + 0.5] < 1e-3 * rayleigh.max())
+    assert peak_kev(rayleigh, 8.5, 9.5) == pytest.approx(9.0, abs=0.03)      # the anode line on top
+    with pytest.raises(ValueError, match="tube=True: needs scatter=True and continuum=False"):
+        closure_toy(scatter=True, tube=True, continuum=True)
+
+
+def test_tail_keeps_a_lines_area_and_moves_counts_below_it():
+    plain = line_only(closure_toy(line_shape="gaussian"), [0.0, 1.0], ENERGIES)
+    tailed = line_only(closure_toy(line_shape="gaussian", tail=True), [0.0, 1.0], ENERGIES)
+    assert np.sum(tailed) == pytest.approx(np.sum(plain), rel=5e-3)          # shelf below 0.6 keV leaves the axis
+    below = (ENERGIES > 2.0) & (ENERGIES < 5.5)
+    assert np.all(tailed[below] > plain[below])
+    # tail share 1 % x sqrt(5.9/6.4) and shelf 0.2 %: above the line (where neither reaches) the photopeak's
+    # upper half keeps 1 - t - s of its counts
+    above = ENERGIES > 6.7          # 4.5 sigma above the line: the Gaussian-blurred tail has died out
+    assert np.sum(tailed[above]) / np.sum(plain[above]) == pytest.approx(1 - 0.01 * np.sqrt(5.9 / 6.4) - 0.002,
+                                                                         rel=1e-3)
+
+
+def test_detector_efficiency_follows_a_silicon_drift_detector():
+    """Eq. P11 against the stand-in's detector (an independent implementation from xraylib): 12.5 um Be,
+    0.1 um dead layer, 0.45 mm Si, no air, within 1 % from 2 to 12 keV."""
+    from axs.decoder_plus import detector_efficiency, detector_tables
+    from standin.detector import efficiency as reference
+
+    energies = np.linspace(2.0, 12.0, 11)
+    t = detector_tables(energies)
+    ours = detector_efficiency(t["be_mu"], t["si_mu"], t["si_photo_share"], t["air_mu"], 12.5, 0.1, 0.45, 0.0)
+    np.testing.assert_allclose(np.asarray(ours), reference(energies, 12.5, 0.1, 0.45), rtol=1e-2)
+
+
+def test_gradients_match_central_finite_differences_with_the_closure_switches_on():
+    layer = closure_toy("float64", detector_width=True, scatter=True, escape=True, matrix=True, pileup=True,
+                        tube=True, tail=True, detector=True, excitation=True)
+    rng = np.random.default_rng(1)
+    theta = tf.Variable(rng.uniform(0.5, 2.0, (3, 2)))
+    alpha = tf.Variable(rng.uniform(0.5, 2.0, (3, layer.n_alpha)))
+    weights = rng.normal(size=(3, len(ENERGIES)))
+
+    def objective():
+        return tf.reduce_sum(layer([theta, alpha]) * weights)
+
+    objective()
+    variables = {v.path: v for v in layer.trainable_variables} | {"theta": theta, "alpha": alpha}
+    assert_gradients_match(objective, variables, rtol=1e-4, atol=1e-6)
+    again = XRFSimulatorPlus.from_config(layer.get_config())
+    again([theta, alpha])
+    again.set_weights(layer.get_weights())
+    np.testing.assert_allclose(again([theta, alpha]).numpy(), layer([theta, alpha]).numpy(), rtol=1e-12)
+
+
+def test_excitation_leaves_lines_of_shells_the_tube_cannot_ionise_dark():
+    """Eq. P12: under a 36 kV tube the Ba K shell (edge 37.44 keV, xraylib) is not ionised, so Ba's K lines get
+    no intensity while its L lines do; at 40 kV they are excited, but far less than eq. 6's full ionisation says."""
+    energies = 0.04 * np.arange(1024) - 0.02
+    for kv, k_lit in ((36.0, False), (40.0, True)):
+        layer = XRFSimulatorPlus.for_energy_axis(energies, elements=["Ba", "Fe"], tube=True, continuum=False,
+                                                 excitation=True, tube_kv=kv)
+        theta = np.ones((1, layer.n_elements), np.float32)
+        layer([theta, np.ones((1, layer.n_alpha), np.float32)])          # builds the weights
+        amplitude = layer._excited_amplitude(theta).numpy()[0]
+        ba = np.asarray(layer.element_names)[layer.line_element_index] == "Ba"
+        k_lines = ba & (np.asarray(layer.line_energy_kev) > 30.0)
+        l_lines = ba & (np.asarray(layer.line_energy_kev) < 7.0)
+        assert np.all(amplitude[l_lines] > 0)
+        assert (amplitude[k_lines].max() > 0) == k_lit
+        if k_lit:
+            full = np.asarray(layer.line_probability)
+            excited_ratio = amplitude[k_lines].sum() / amplitude[l_lines].sum()
+            assert excited_ratio < 0.2 * full[k_lines].sum() / full[l_lines].sum()

@@ -37,7 +37,7 @@ def test_decoder_models_are_the_networks_with_a_simulator_and_name_their_cnn():
     assert model_registry.cnn_counterpart("axs_scatter") == "cnn_scatter"
     assert model_registry.cnn_counterpart("axs_plus") == "cnn"
     assert model_registry.cnn_counterpart("lasso") is None
-    assert [b for b in MODELS if model_registry.is_linear(b)] == ["lr", "lasso", "pymca", "pca_lasso"]
+    assert [b for b in MODELS if model_registry.is_linear(b)] == ["lr", "lasso", "pymca", "pca_lasso", "fp"]
     assert set(networks.network_kinds()) == {b for b, spec in MODELS.items() if spec.family == "network"}
 
 

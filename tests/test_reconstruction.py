@@ -76,3 +76,21 @@ def test_reconstruction_error_weightings_by_hand():
     assert float(reconstruction_error(np.array([[0.0]]), np.array([[0.5]]), "poisson", floor=0.25)) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="weighting: expected one of"):
         reconstruction_error(observed, reconstructed, "l1")
+
+
+def test_chi2_and_misplaced_counts_by_region():
+    from axs.reconstruction_scores import chi2_by_region, relative_residual_by_region
+
+    energy = np.array([2.0, 2.5, 4.0, 30.0])
+    observed = np.array([[10.0, 20.0, 4.0, 0.0]])
+    fitted = np.array([[12.0, 20.0, 2.0, 0.5]])
+    regions = {"low": (1.0, 3.0), "mid": (3.0, 5.0), "high": (25.0, 35.0), "none": (5.0, 10.0)}
+    chi2 = chi2_by_region(energy, observed, fitted, regions)
+    assert chi2["low"] == pytest.approx((4.0 / 12.0 + 0.0) / 2)
+    assert chi2["mid"] == pytest.approx(4.0 / 2.0)
+    assert chi2["high"] == pytest.approx(0.25 / 1.0)          # variance floor of 1 count
+    assert np.isnan(chi2["none"])
+    misplaced = relative_residual_by_region(energy, observed, fitted, regions)
+    assert misplaced["low"] == pytest.approx(2.0 / 30.0)
+    assert misplaced["mid"] == pytest.approx(0.5)
+    assert np.isnan(misplaced["high"]) and np.isnan(misplaced["none"])   # no counts observed there

@@ -93,8 +93,10 @@ MODELS: dict[str, ModelSpec] = _entries(
     ModelSpec("axs_plus", "network", "AXS+", "#ece133", decoder=True, counterpart="cnn"),
     ModelSpec("pymca", "peak-fit", "PyMca peer", "#ca9161", estimator="axs.peakfit.PeakFitModel"),
     # the label-efficiency study's semi-supervised control without a decoder: PCA of the pool, then LASSO
-    ModelSpec("pca_lasso", "linear", "PCA+LASSO", "#56b4e9", unlabelled=True, estimator="axs.pool_pca.PoolPCALasso",
+    ModelSpec("pca_lasso", "linear", "PCA+LASSO", "#7f7f7f", unlabelled=True, estimator="axs.pool_pca.PoolPCALasso",
               trusted_types=("sklearn.model_selection._split.KFold",)),
+    # the decoder fitted to each spectrum, then calibrated like the PyMca peer (issue 19)
+    ModelSpec("fp", "peak-fit", "direct fit (FP)", "#56b4e9", estimator="axs.fp.FPModel"),
 )
 
 

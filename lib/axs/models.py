@@ -6,7 +6,8 @@ element; NaN for a value the lab did not report, left out of that element's
 fit); scaling happens inside. Names: ``lr``, ``lasso`` (scikit-learn,
 :mod:`axs.linear`), ``fcnn``, ``cnn``, ``axs`` (Keras, :mod:`axs.networks`),
 ``axs_plus`` (AXS with the extended decoder
-:mod:`axs.decoder_plus`), ``pymca`` (:mod:`axs.peakfit`), each also as ``<name>_<normalisation>``
+:mod:`axs.decoder_plus`), ``pymca`` (:mod:`axs.peakfit`), ``fp`` (the decoder fitted to each spectrum, then
+calibrated: :mod:`axs.fp`), each also as ``<name>_<normalisation>``
 (``lasso_scatter``, ``lasso_path``): the same model on geometry-normalised spectra
 (:mod:`axs.normalisation`; the hyperparameter ``normalisation``, stored with
 the model with its fitted state ``normalisation_state`` and applied again by
@@ -54,6 +55,7 @@ from axs.model_registry import (FAMILIES, MODELS, ModelSpec, cnn_counterpart, fa
                                 is_linear, model_names, parse, uses_unlabelled)
 from axs.networks import SpectrumNetwork
 from axs.normalisation import fit_normalisation, model_name, model_spectra, scatter_counts
+from axs.fp import DEFAULTS as FP_DEFAULTS, FPModel  # noqa: F401
 from axs.peakfit import DEFAULTS as PEAKFIT_DEFAULTS, PeakFitModel  # noqa: F401
 from axs.pool_pca import PoolPCALasso  # noqa: F401
 from axs.training import (EpochProgress, element_weights, input_standardisation, pretraining_batches, set_seed,
@@ -111,6 +113,7 @@ DEFAULTS["axs_plus"] = {**DEFAULTS["axs"], "detector_width": True, "line_shape":
 DEFAULTS["pymca"] = dict(PEAKFIT_DEFAULTS)   # the PyMca peak-fitting peer, axs.peakfit
 # the semi-supervised baseline without a decoder (axs.pool_pca): PCA of labelled + unlabelled spectra, then LASSO
 DEFAULTS["pca_lasso"] = {**DEFAULTS["lasso"], "n_components": 20}
+DEFAULTS["fp"] = dict(FP_DEFAULTS)           # the decoder fitted to each spectrum, then calibrated (axs.fp)
 for _defaults in DEFAULTS.values():
     _defaults["normalisation"] = "none"      # axs.normalisation; a name's suffix sets it ("lasso_scatter")
 

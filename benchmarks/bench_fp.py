@@ -1,0 +1,47 @@
+"""Speed of the direct fit (``fp``, :mod:`axs.fp`): spectra fitted per second, batched, instrument fixed (issue 19).
+
+Figures (machine at hand; shared cores make them noisy):
+* ``fp_fit_spectra_per_s``: spectra per second of :func:`axs.fp.fit_spectra` with the ``fp`` model's decoder and
+  its ``fit_steps`` (:data:`axs.fp.DEFAULTS`) on a batch of 177 spectra (1024 channels) drawn from that decoder;
+  the NNLS start is timed, the Adam steps are timed as the difference of a 2 x ``TIMED_STEPS`` and a
+  ``TIMED_STEPS`` fit (which removes the tracing) and scaled to ``fit_steps``. PyMca's classic per-spectrum fit, the peer's, runs at 4-10 spectra/s.
+* ``fp_fit_step_ms``: milliseconds per Adam step over the whole batch.
+* ``fp_start_s``: seconds of the NNLS start of the batch.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from axs.fp import DEFAULTS, fit_spectra, initial_amounts
+from axs.models import make_model
+
+N_SPECTRA, N_CHANNELS, TIMED_STEPS = 177, 1024, 30
+
+
+def run() -> dict[str, float]:
+    energies = 0.04 * np.arange(N_CHANNELS) - 0.02
+    model = make_model("fp", energies_kev=energies)
+    layer = model.layer()
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(0.0, 2.0, (N_SPECTRA, layer.n_elements)).astype(layer.compute_dtype)
+    alpha = rng.uniform(0.5, 1.5, (N_SPECTRA, layer.n_alpha)).astype(layer.compute_dtype)
+    counts = rng.poisson(np.maximum(500.0 * layer([theta, alpha]).numpy(), 0.0)).astype(np.float64)
+    start = time.perf_counter()
+    initial = initial_amounts(layer, counts)
+    start_s = time.perf_counter() - start
+    elapsed = []
+    for steps in (TIMED_STEPS, 2 * TIMED_STEPS):     # each call traces its step once: the difference is steps only
+        start = time.perf_counter()
+        fit_spectra(layer, counts, steps=steps, initial=initial)
+        elapsed.append(time.perf_counter() - start)
+    step_s = (elapsed[1] - elapsed[0]) / TIMED_STEPS
+    full_s = start_s + step_s * DEFAULTS["fit_steps"]
+    return {"fp_fit_spectra_per_s": N_SPECTRA / full_s, "fp_fit_step_ms": 1e3 * step_s, "fp_start_s": start_s}
+
+
+if __name__ == "__main__":
+    for key, value in run().items():
+        print(f"{key}: {value:.6g}")

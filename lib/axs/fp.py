@@ -1,0 +1,343 @@
+"""The decoder as a classical fundamental-parameter (FP) quantifier: fit theta and alpha to each spectrum.
+
+No encoder: for each spectrum the decoder's per-spectrum inputs (theta, the element
+amounts; alpha, the scatter and continuum amounts and, with the path switch, the air
+path) are the free parameters of a maximum-likelihood fit of the spectrum's counts,
+
+    maximise  sum_i  y_i log mu_i - mu_i,     mu = s_n f(theta_n, alpha_n)          (Poisson)
+
+with ``f`` the decoder (:class:`axs.decoder_plus.XRFSimulatorPlus`) and ``s_n`` a fixed
+scale per spectrum (its largest channel), so theta lives on the decoder's usual scale
+(spectra of a peak near 1). The fit is batched: all spectra's parameters are one
+tensor and one Adam step moves them all (their likelihoods are independent, so this is
+n separate fits run at once). Amounts are exp-parametrised (positive; the steps are
+relative, as suits a Poisson fit) and start from a non-negative least-squares fit of
+the decoder's per-element spectra (:func:`initial_amounts`).
+
+With ``fit_instrument=True`` the decoder's global parameters (detector, tube,
+geometry) are fitted too, jointly over the given spectra: the instrument
+characterisation (:func:`characterise_instrument`), held fixed afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Default number of Adam steps and learning rate of :func:`fit_spectra`, in log-amount units per step.
+FIT_STEPS = 400
+FIT_LEARNING_RATE = 0.05
+#: Amounts start no lower than this fraction of the spectrum's largest amount (exp-parametrised: never 0).
+MIN_RELATIVE_AMOUNT = 1e-6
+#: Log-amounts are kept in this range after every step: an element whose lines the detector cannot see (Na
+#: behind air and a Be window) has a near-zero gradient, which Adam's normalised steps would otherwise walk
+#: to overflow. e^8 ~ 3000 times the spectrum's largest channel is far above any real amount.
+LOG_AMOUNT_RANGE = (-30.0, 8.0)
+
+
+@dataclass
+class SpectrumFit:
+    """Result of :func:`fit_spectra`: per spectrum theta (n, elements), alpha (n, n_alpha), the fitted
+    expected counts (n, channels), the Poisson deviance per spectrum and the scale s_n (n,)."""
+
+    theta: np.ndarray
+    alpha: np.ndarray
+    expected_counts: np.ndarray
+    deviance: np.ndarray
+    scale: np.ndarray
+
+
+def poisson_deviance(observed, expected, floor: float = 1e-9):
+    """Per-spectrum Poisson deviance 2 sum_i [mu_i - y_i + y_i log(y_i / mu_i)] (Keras tensor, (n,))."""
+    from keras import ops
+
+    mu = ops.maximum(expected, floor)
+    y = observed
+    log_ratio = ops.where(y > 0, ops.log(ops.maximum(y, floor) / mu), 0.0)
+    return 2.0 * ops.sum(mu - y + y * log_ratio, axis=-1)
+
+
+def spectrum_scale(counts) -> np.ndarray:
+    """s_n: the largest channel of each spectrum (at least 1), so that counts / s_n peaks at 1 as the decoder expects."""
+    return np.maximum(np.asarray(counts, dtype=np.float64).max(axis=-1), 1.0)
+
+
+def basis_spectra(layer) -> np.ndarray:
+    """(elements + n_alpha, channels): the decoder's response to one unit of each theta and alpha column at a
+    small amount (its slope at the origin, where matrix absorption and pile-up are still linear)."""
+    k, a = layer.n_elements, layer.n_alpha
+    small = 1e-3
+    eye = np.eye(k + a) * small
+    zero = np.zeros((1, k + a))
+    dtype = layer.compute_dtype
+    out = layer([eye[:, :k].astype(dtype), eye[:, k:].astype(dtype)]).numpy().astype(np.float64)
+    origin = layer([zero[:, :k].astype(dtype), zero[:, k:].astype(dtype)]).numpy().astype(np.float64)
+    return (out - origin) / small
+
+
+def initial_amounts(layer, counts, scale=None) -> tuple[np.ndarray, np.ndarray]:
+    """(theta, alpha) that start a fit: non-negative least squares of counts / s_n on :func:`basis_spectra`,
+    each channel weighted by 1 / sqrt(counts + 1) (Poisson), amounts floored at :data:`MIN_RELATIVE_AMOUNT`
+    of the largest."""
+    from scipy.optimize import nnls
+
+    counts = np.atleast_2d(np.asarray(counts, dtype=np.float64))
+    scale = spectrum_scale(counts) if scale is None else np.broadcast_to(np.asarray(scale, np.float64), len(counts))
+    basis = basis_spectra(layer)
+    amounts = np.empty((len(counts), basis.shape[0]))
+    for n, row in enumerate(counts):
+        weight = 1.0 / np.sqrt(row + 1.0)
+        amounts[n], _ = nnls((basis * weight).T, row / scale[n] * weight, maxiter=50 * basis.shape[0])
+    amounts = np.maximum(amounts, MIN_RELATIVE_AMOUNT * np.maximum(amounts.max(axis=1, keepdims=True), 1e-12))
+    return amounts[:, :layer.n_elements], amounts[:, layer.n_elements:]
+
+
+def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float = FIT_LEARNING_RATE,
+                fit_instrument: bool = False, instrument_learning_rate: float = 0.01,
+                initial: tuple[np.ndarray, np.ndarray] | None = None, scale=None) -> SpectrumFit:
+    """Maximum-likelihood theta and alpha of each spectrum of ``counts`` (n, channels) under ``layer``.
+
+    Adam on log-amounts, ``steps`` steps from ``learning_rate`` decaying (cosine) to 1 % of it;
+    ``fit_instrument`` also trains the layer's global weights (at ``instrument_learning_rate``),
+    jointly over all spectra. ``initial`` (theta, alpha) replaces :func:`initial_amounts`. ``scale`` (n,) replaces
+    :func:`spectrum_scale`: with matrix absorption the decoder is not linear in theta, so the fit finds the
+    generating theta only on the generating scale (a known geometry factor); otherwise theta is on the scale s_n.
+    """
+    import tensorflow as tf
+
+    counts = np.atleast_2d(np.asarray(counts, dtype=np.float64))
+    if counts.shape[1] != layer.n_channels:
+        raise ValueError(f"counts: expected {layer.n_channels} channels like the decoder, got {counts.shape[1]}")
+    if np.any(counts < 0) or not np.all(np.isfinite(counts)):
+        raise ValueError("counts: expected finite, non-negative counts")
+    dtype = layer.compute_dtype
+    scale = spectrum_scale(counts) if scale is None else np.broadcast_to(np.asarray(scale, np.float64), len(counts))
+    theta0, alpha0 = initial if initial is not None else initial_amounts(layer, counts, scale)
+    log_theta = tf.Variable(np.clip(np.log(theta0), *LOG_AMOUNT_RANGE).astype(dtype))
+    log_alpha = tf.Variable(np.clip(np.log(alpha0), *LOG_AMOUNT_RANGE).astype(dtype))
+    observed = tf.constant(counts.astype(dtype))
+    s = tf.constant(scale[:, None].astype(dtype))
+    amounts = [log_theta, log_alpha]
+    schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) if steps else learning_rate
+    optimiser = tf.keras.optimizers.Adam(schedule)
+    globals_ = list(layer.trainable_variables) if fit_instrument else []
+    instrument_optimiser = tf.keras.optimizers.Adam(instrument_learning_rate) if globals_ else None
+    n_total = float(counts.size)
+
+    def expected():
+        return s * layer([tf.exp(log_theta), tf.exp(log_alpha)])
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(poisson_deviance(observed, expected())) / n_total
+        gradients = tape.gradient(loss, amounts + globals_)
+        optimiser.apply_gradients(zip(gradients[:2], amounts))
+        for amount in amounts:
+            amount.assign(tf.clip_by_value(amount, *LOG_AMOUNT_RANGE))
+        if globals_:
+            instrument_optimiser.apply_gradients(zip(gradients[2:], globals_))
+        return loss
+
+    for _ in range(steps):
+        step()
+    mu = expected()
+    return SpectrumFit(theta=np.exp(log_theta.numpy().astype(np.float64)),
+                       alpha=np.exp(log_alpha.numpy().astype(np.float64)),
+                       expected_counts=mu.numpy().astype(np.float64),
+                       deviance=poisson_deviance(observed, mu).numpy().astype(np.float64), scale=scale)
+
+
+def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: float = FIT_LEARNING_RATE,
+                            instrument_learning_rate: float = 0.005) -> SpectrumFit:
+    """Instrument characterisation: fit the layer's global parameters (in place) together with every spectrum's
+    theta and alpha on training ``counts``; returns the final per-spectrum fit. Save the layer's config and
+    weights with the model, and fit later spectra with ``fit_spectra(layer, ..., fit_instrument=False)``.
+
+    Two stages: the first third of the steps fits the amounts alone under the initial instrument, the rest fits
+    both from there (started from the NNLS amounts of an uncharacterised instrument, the global parameters chased
+    the amounts' first large moves: with every closure switch on, the scattering angle went to 80 degrees and the
+    tail to 46 % of each peak)."""
+    first = fit_spectra(layer, counts, steps=max(steps // 3, 1), learning_rate=learning_rate)
+    return fit_spectra(layer, counts, steps=steps - steps // 3, learning_rate=learning_rate, fit_instrument=True,
+                       instrument_learning_rate=instrument_learning_rate,
+                       initial=(first.theta, first.alpha), scale=first.scale)
+
+
+#: Hyperparameters of the ``fp`` model (:class:`FPModel`): the decoder's switches and the fit's settings.
+#: ``characterise_spectra`` training spectra (evenly spaced through the training set) characterise the
+#: instrument in ``characterise_steps`` steps; every spectrum is then fitted in ``fit_steps`` steps.
+#: ``detector`` stays off: with it the characterisation diverges on the closure harness (docs/models.md).
+DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
+            "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
+            "tube_kv": 40.0, "simulator_elements": None, "min_relative_probability": 1e-3,
+            "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 600,
+            "learning_rate": FIT_LEARNING_RATE}
+_DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
+                 "excitation", "tail", "detector", "tube_kv")
+
+
+class FPModel:
+    """Physics quantification: the decoder fitted to each spectrum (:func:`fit_spectra`), then each element's
+    concentration calibrated linearly on its own fitted amount, as the PyMca peer (:class:`axs.peakfit.PeakFitModel`)
+    calibrates on its peak areas. Same ``fit/predict/save/load`` interface as the models of :mod:`axs.models`;
+    ``theta`` and ``reconstruct`` give the fitted amounts and spectra.
+
+    The fitted amount of an element is theta_e s_n (the decoder's theta times the spectrum's scale), so it is in
+    the input's units (counts/s) like a peak area. ``normalisation="scatter"`` divides it by the spectrum's
+    scatter counts (:mod:`axs.normalisation`) before the calibration.
+    """
+
+    def __init__(self, energies_kev, elements, seed: int = 0, *, normalisation: str = "none", **hyperparameters):
+        from axs.normalisation import check_normalisation, model_name
+
+        unknown = sorted(set(hyperparameters) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"FPModel: unknown hyperparameter(s) {', '.join(unknown)}")
+        self.energies_kev = np.asarray(energies_kev, dtype=np.float64)
+        self.elements = tuple(elements)
+        self.seed = int(seed)
+        self.options = {**DEFAULTS, **hyperparameters}
+        if self.options["simulator_elements"] is None:
+            from axs.elements import ASSAY_ELEMENTS
+            self.options["simulator_elements"] = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
+        self.options["simulator_elements"] = [str(e) for e in self.options["simulator_elements"]]
+        self.normalisation = check_normalisation(normalisation)
+        self.name = model_name("fp", normalisation)
+        self.calibration: dict[str, dict] | None = None
+        self._layer_config: str | None = None
+        self._layer_weights: list | None = None
+        self._layer = None
+
+    @property
+    def hyperparameters(self) -> dict:
+        return {**self.options, "normalisation": self.normalisation}
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_layer"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._layer = None
+
+    # -- the decoder ------------------------------------------------------------------------
+    def layer(self):
+        """The decoder with the characterised instrument (rebuilt from the saved config and weights)."""
+        import json
+
+        from axs.decoder_plus import XRFSimulatorPlus
+
+        if self._layer is None:
+            if self._layer_config is None:
+                self._layer = XRFSimulatorPlus.for_energy_axis(
+                    self.energies_kev, elements=self.options["simulator_elements"],
+                    min_relative_probability=self.options["min_relative_probability"],
+                    **{k: self.options[k] for k in _DECODER_KEYS})
+            else:
+                self._layer = XRFSimulatorPlus.from_config(json.loads(self._layer_config))
+            n = self._layer.n_elements
+            self._layer([np.zeros((1, n), self._layer.compute_dtype),
+                         np.zeros((1, self._layer.n_alpha), self._layer.compute_dtype)])
+            if self._layer_weights is not None:
+                self._layer.set_weights([np.asarray(w) for w in self._layer_weights])
+        return self._layer
+
+    def _checked(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.energies_kev):
+            raise ValueError(f"X: expected spectra of shape (n, {len(self.energies_kev)}), got {X.shape}")
+        return np.maximum(X, 0.0)
+
+    def fit_spectra(self, X) -> SpectrumFit:
+        """:func:`fit_spectra` of ``X`` with the characterised instrument held fixed."""
+        return fit_spectra(self.layer(), self._checked(X), steps=self.options["fit_steps"],
+                           learning_rate=self.options["learning_rate"])
+
+    def amounts(self, X, fit: SpectrumFit | None = None) -> np.ndarray:
+        """(n, simulator elements) fitted amounts theta_e s_n (divided by the scatter counts when normalised)."""
+        fit = fit if fit is not None else self.fit_spectra(X)
+        amounts = fit.theta * fit.scale[:, None]
+        if self.normalisation == "scatter":
+            from axs.normalisation import scatter_counts
+            amounts = amounts / scatter_counts(self._checked(X), self.energies_kev)[:, None]
+        return amounts
+
+    def theta(self, X) -> np.ndarray:
+        return self.fit_spectra(X).theta
+
+    def reconstruct(self, X) -> np.ndarray:
+        """(n, channels) the fitted expected spectra, in the units of X."""
+        return self.fit_spectra(X).expected_counts
+
+    @property
+    def simulator_elements(self) -> tuple[str, ...]:
+        return tuple(self.layer().element_names)
+
+    def simulator_parameters(self) -> dict[str, float]:
+        return self.layer().parameters()
+
+    # -- training ---------------------------------------------------------------------------
+    def fit(self, X, Y, X_unlabelled=None, verbose: int = 0) -> "FPModel":
+        """Characterise the instrument on (up to ``characterise_spectra`` of) the training and unlabelled spectra,
+        fit every training spectrum, and calibrate ``Y[:, e] ~ amount_e`` per element (least squares)."""
+        import json
+        from sklearn.linear_model import LinearRegression
+
+        X = self._checked(X)
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.shape != (len(X), len(self.elements)):
+            raise ValueError(f"Y: expected shape {(len(X), len(self.elements))}, got {Y.shape}")
+        pool = X if X_unlabelled is None else np.concatenate([X, self._checked(X_unlabelled)])
+        take = np.unique(np.linspace(0, len(pool) - 1, min(self.options["characterise_spectra"], len(pool)))
+                         .round().astype(int))
+        self._layer, self._layer_config, self._layer_weights = None, None, None
+        layer = self.layer()
+        characterise_instrument(layer, pool[take], steps=self.options["characterise_steps"],
+                                learning_rate=self.options["learning_rate"])
+        self._layer_config = json.dumps(layer.get_config())
+        self._layer_weights = [np.asarray(w).tolist() for w in layer.get_weights()]
+        amounts = self.amounts(X)
+        names = list(layer.element_names)
+        self.calibration = {}
+        for e, element in enumerate(self.elements):
+            usable = np.isfinite(Y[:, e])
+            if element not in names or usable.sum() < 2:
+                self.calibration[element] = {"coef": 0.0, "intercept": float(np.nanmean(Y[:, e])), "column": -1}
+                continue
+            column = names.index(element)
+            line = LinearRegression().fit(amounts[usable, column: column + 1], Y[usable, e])
+            self.calibration[element] = {"coef": float(line.coef_[0]), "intercept": float(line.intercept_),
+                                         "column": column}
+            if verbose:
+                print(f"{element}: {self.calibration[element]}")
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """(n, elements) concentrations in the training targets' units."""
+        if self.calibration is None:
+            raise RuntimeError("FPModel.predict called before fit")
+        amounts = self.amounts(X)
+        out = np.empty((len(amounts), len(self.elements)))
+        for e, element in enumerate(self.elements):
+            cal = self.calibration[element]
+            out[:, e] = cal["intercept"] + (cal["coef"] * amounts[:, cal["column"]] if cal["column"] >= 0 else 0.0)
+        return out
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the model (options, the characterised decoder's config and weights, calibration) as a skops
+        archive, like the PyMca peer, so :func:`axs.models.load_model` reads it back without unpickling."""
+        from axs.model_files import save_skops
+
+        save_skops(self, path)
+
+    @classmethod
+    def load(cls, path) -> "FPModel":
+        from axs.errors import DataError
+        from axs.model_files import load_skops, model_file_kind
+
+        model = load_skops(path) if model_file_kind(path) == "skops" else None
+        if not isinstance(model, cls):
+            raise DataError(path, "not a saved fp (direct-fit) model")
+        return model
