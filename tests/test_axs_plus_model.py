@@ -23,7 +23,9 @@ def test_axs_plus_fits_predicts_reconstructs_and_round_trips(tmp_path):
     X, Y = data()
     model = make_model("axs_plus", energies_kev=ENERGIES, **FAST).fit(X, Y, X_unlabelled=X[:5])
     assert isinstance(model.network.simulator, XRFSimulatorPlus)
-    assert all(model.network.simulator.switches.values())              # every addition on by default
+    switches = model.network.simulator.switches                       # the defaults' switches, as set there
+    assert switches == {k: DEFAULTS["axs_plus"].get(k, False) for k in switches}
+    assert all(switches[k] for k in ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix"))
     predicted = model.predict(X)
     assert predicted.shape == Y.shape and np.all(np.isfinite(predicted))
     theta, alpha = model.encode(X)

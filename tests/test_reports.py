@@ -65,7 +65,7 @@ def test_evaluation_sections_say_what_the_tables_hold_and_what_is_missing():
     with_all = dict(evaluation_sections(has_floor=True, versus=versus, reconstruction_r2={"axs": {"1-3": 0.5}},
                                         **common))
     assert "Table 2: MSE ± SE (wt%²) over the 1 kept elements" in with_all
-    assert "The floor:" in with_all["Table 2: MSE ± SE (wt%²) over the 1 kept elements"]
+    assert "Row floor, the assay-and-heterogeneity reference" in with_all["Table 2: MSE ± SE (wt%²) over the 1 kept elements"]
     verdicts = next(v for k, v in with_all.items() if k.startswith("Each decoder model"))
     assert "better" in verdicts and "tie" in verdicts
     bare = dict(evaluation_sections(has_floor=False, versus=versus.iloc[:0], reconstruction_r2={}, **common))

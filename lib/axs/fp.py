@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from axs.elements import ASSAY_ELEMENTS
+
 #: Default number of Adam steps and learning rate of :func:`fit_spectra`, in log-amount units per step.
 FIT_STEPS = 400
 FIT_LEARNING_RATE = 0.05
@@ -174,6 +176,8 @@ DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "con
             "tube_kv": 40.0, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 600,
             "learning_rate": FIT_LEARNING_RATE}
+#: theta's elements when ``simulator_elements`` is None: the assayed ones, the matrix's Si and the air's Ar (as AXS+)
+_DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 _DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
                  "excitation", "tail", "detector", "tube_kv")
 
@@ -199,10 +203,8 @@ class FPModel:
         self.elements = tuple(elements)
         self.seed = int(seed)
         self.options = {**DEFAULTS, **hyperparameters}
-        if self.options["simulator_elements"] is None:
-            from axs.elements import ASSAY_ELEMENTS
-            self.options["simulator_elements"] = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
-        self.options["simulator_elements"] = [str(e) for e in self.options["simulator_elements"]]
+        if self.options["simulator_elements"] is not None:
+            self.options["simulator_elements"] = [str(e) for e in self.options["simulator_elements"]]
         self.normalisation = check_normalisation(normalisation)
         self.name = model_name("fp", normalisation)
         self.calibration: dict[str, dict] | None = None
@@ -231,7 +233,7 @@ class FPModel:
         if self._layer is None:
             if self._layer_config is None:
                 self._layer = XRFSimulatorPlus.for_energy_axis(
-                    self.energies_kev, elements=self.options["simulator_elements"],
+                    self.energies_kev, elements=self.options["simulator_elements"] or _DEFAULT_ELEMENTS,
                     min_relative_probability=self.options["min_relative_probability"],
                     **{k: self.options[k] for k in _DECODER_KEYS})
             else:
