@@ -30,7 +30,7 @@ def _prepare(raw: Path, out: Path, **kw):
 
 def test_dataset_averages_orientations_in_counts_per_second(raw, tmp_path):
     ds = _prepare(raw, tmp_path / "out")
-    assert ds.sizes == {"sample": 6, "channel": 1024, "element": 48}
+    assert ds.sizes == {"sample": 6, "channel": 1024, "element": 48, "measurement": 12}
     # core_002 has the nominal calibration in both orientations, which is also the common grid.
     spectra = [read_spectrum(raw / f"spectra/core_002_o{o}.txt") for o in (1, 2)]
     expected = np.mean([s.counts / s.live_time_s for s in spectra], axis=0)
@@ -249,7 +249,7 @@ def write_lab_data(root: Path, n: int = 8, n_channels: int = 2020) -> Path:
 def test_lab_data_with_gaps_cps_one_orientation_and_other_elements(tmp_path):
     raw = write_lab_data(tmp_path / "data")
     ds = _prepare(raw, tmp_path / "out", n_folds=8)                   # k = n works
-    assert ds.sizes == {"sample": 8, "channel": 2020, "element": 3}
+    assert ds.sizes == {"sample": 8, "channel": 2020, "element": 3, "measurement": 8}
     assert list(ds["element"].to_numpy()) == ["Si", "Cl", "Fe"]       # the assay table's order
     np.testing.assert_allclose(ds["energy_kev"][[0, -1]], [0.02, 40.40])
     s01 = read_spectrum(raw / "spectra/S01.txt")

@@ -113,7 +113,8 @@ def evaluation_sections(*, metrics: dict[str, dict], table1: pd.DataFrame, remov
          html_table(family_table.pivot_table(index=["family", "element"], columns="model", values="r").round(2),
                     index=True)),
         ("Coverage of the 90 % conformal intervals on held-out folds (tables/coverage.csv; target 0.85-0.95)",
-         html_table(coverage.groupby("model")["coverage"].describe()[["min", "mean", "max"]], index=True)),
+         html_table(coverage.groupby(["model", "spectra"])["coverage"].describe()[["min", "mean", "max"]],
+                    index=True)),
         ("Reconstructions of the decoder models (R² by energy region, keV)",
          html_table(pd.DataFrame(reconstruction_r2), index=True) if reconstruction_r2
          else "<p>No decoder model.</p>"),
