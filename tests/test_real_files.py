@@ -20,6 +20,7 @@ from numpy.testing import assert_allclose
 from axs import dataset
 from axs.errors import DataError
 from axs.files import sha256_of
+from axs.pipeline.reports import describe_dataset
 from axs.importers import read_pdz, read_spectra, select_phase, spectrum_format
 from axs.spectrum_files import read_spectrum, write_spectrum
 from pipeline_fixtures import GAIN_KEV, N_CHANNELS, write_raw_data
@@ -54,7 +55,7 @@ def test_a_calibration_drifted_by_a_channel_narrows_the_common_grid_with_a_note(
     assert ds.sizes["channel"] == N_CHANNELS - 1
     notes = ds.attrs["energy_grid_notes"]
     assert "narrowed by 0 channel(s) at the low end and 1 at the high end" in notes
-    assert "core_004_o1.txt" in notes and "energy grid:" in dataset.describe(ds)
+    assert "core_004_o1.txt" in notes and "energy grid:" in describe_dataset(ds)
     # the drifted measurement keeps its counts (rebinned, nothing lost inside the grid)
     drifted = read_spectrum(raw / "spectra/core_004_o1.txt")
     k = int(np.flatnonzero(ds["measurement_sample"].to_numpy() == "core_004")[0])

@@ -55,7 +55,8 @@ def describe_dataset(ds: xr.Dataset) -> str:
     return (f"{ds.sizes['sample']} labelled samples, {ds.sizes['element']} elements, {ds.sizes['channel']} "
             f"channels ({float(ds.energy_kev[0]):.2f}-{float(ds.energy_kev[-1]):.2f} keV), "
             f"{ds.attrs['n_folds']}-fold CV (seed {ds.attrs['fold_seed']}); censored assays: "
-            f"{ds.attrs['censoring']}")
+            f"{ds.attrs['censoring']}" + (f"; energy grid: {ds.attrs['energy_grid_notes']}"
+                                          if ds.attrs.get("energy_grid_notes") else ""))
 
 
 def stage_runs(artifacts_dir: str | Path) -> list[dict]:
