@@ -126,13 +126,13 @@ def test_samples_with_fewer_spectra_than_training_get_the_single_calibration(exp
     assert list(field.single_rows([1, 2, 3, 4, 8])) == [True, True, True, False, False]
     model = lasso().fit(X, exported[1])
     predicted = model.predict(singles[:3])
-    columns = field.columns(model, singles[:3], predicted, n_spectra=[1, 1, 4])
+    checks = field.check(model, singles[:3], predicted, n_spectra=[1, 1, 4])
     fe = ASSAY_ELEMENTS.index("Fe")
     lower, upper = conformal_intervals(predicted, field.scores_single_pct, 0.9)
-    assert_allclose(columns["Fe_lo"][:2], lower[:2, fe])            # pct: the unit is wt%
-    assert_allclose(columns["Fe_hi"][:2], upper[:2, fe])
+    assert_allclose(checks.lower_pct[:2, fe], lower[:2, fe])
+    assert_allclose(checks.upper_pct[:2, fe], upper[:2, fe])
     lower_avg, upper_avg = conformal_intervals(predicted, field.scores_pct, 0.9)
-    assert_allclose(columns["Fe_hi"][2], upper_avg[2, fe])
+    assert_allclose(checks.upper_pct[2, fe], upper_avg[2, fe])
     assert upper[0, fe] - predicted[0, fe] > upper_avg[0, fe] - predicted[0, fe]   # single: wider
 
 
