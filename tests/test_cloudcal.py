@@ -91,7 +91,7 @@ def test_each_quirk_follows_its_rule(tmp_path):
     assert "| Co | ppm | 3 | 1 | 0 | Co |" in (out / "NOTICE.md").read_text()
     # The result is a valid raw dataset.
     ds = build_dataset(out)
-    assert ds.sizes == {"sample": 4, "channel": 5, "element": 6}
+    assert ds.sizes == {"sample": 4, "orientation": 1, "channel": 5, "element": 6}
     assert bool(ds["missing"].sel(sample="MUD_02", element="Pb"))
     assert float(ds["concentration_pct"].sel(sample="MUD_01", element="Co")) == pytest.approx(0.5e-4)
     assert list(ds["family"].to_numpy()) == ["mudrock-carbonate"] * 2 + ["obsidian"] * 2
