@@ -7,7 +7,9 @@
 # For each fold *j*, a fresh model (seed `seed + j`) is trained on the other folds and predicts the
 # held-out cores, so every core gets a prediction from a model that never saw it. Models with a
 # decoder (AXS) also reconstruct the held-out spectra, and we keep each fold's learned simulator
-# parameters and training curves. When `use_unlabelled` is true, the unlabelled spectra archive joins
+# parameters and training curves Each fold model also predicts every single measurement (orientation) of
+# its held-out cores on its own, as a field user measures: these calibrate the exported model's flags and
+# intervals for single spectra (`axs.crossval.cross_validate`). When `use_unlabelled` is true, the unlabelled spectra archive joins
 # every fold's training as reconstruction-only samples (semi-supervised, section 5); it never contains
 # labelled cores, so nothing held out leaks in.
 #
@@ -18,10 +20,9 @@
 # %%
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from axs import bundle, crossval, dataset, files, models
+from axs import bundle, crossval, dataset, files
 from axs.pipeline import paths
 from axs.pipeline.stage import split_unlabelled
 from axs.models import make_model
@@ -59,30 +60,17 @@ def new_model(j: int):
 # ## Cross-validation
 
 # %%
-has_decoder = models.has_decoder(model)
-theta_elements = list(new_model(0).simulator_elements) if has_decoder else []
-fold_parameters, histories = {}, {}
-reconstruction, theta = X_mean * np.nan, np.full((len(X), len(theta_elements)), np.nan)
-
-
-def keep(j, fitted, test):
-    if has_decoder:
-        fold_parameters[j] = fitted.simulator_parameters()
-        reconstruction[test] = fitted.reconstruct(X[test])
-        theta[test] = fitted.theta(X[test])
-    if getattr(fitted, "history", None):
-        histories[j] = fitted.training_curves().assign(fold=j)
-
-
-predicted = crossval.out_of_fold_predictions(new_model, X, Y, folds, fit_kwargs=fit_kwargs, on_fold=keep)
-predictions = crossval.predictions_dataset(ds, predicted, model,
-                                           reconstruction_cps=reconstruction if has_decoder else None,
-                                           theta=theta if has_decoder else None, theta_elements=theta_elements)
+X_single, single_position = dataset.single_spectra(ds)   # each measurement on its own, (m, channel)
+cv = crossval.cross_validate(new_model, X, Y, folds, fit_kwargs, X_single, single_position,
+                             crossval.spectra_per_sample(ds))
+predicted, reconstruction, histories = cv.predicted, cv.reconstruction, cv.histories
+predictions = crossval.predictions_dataset(ds, predicted, model, reconstruction_cps=reconstruction, theta=cv.theta,
+                                           theta_elements=cv.theta_elements, single_predicted_pct=cv.single.predicted)
 dataset.write_netcdf(predictions, Path(out_dir) / crossval.PREDICTIONS_FILE)
 if histories:
     files.write_csv(pd.concat(histories.values()), Path(out_dir) / crossval.HISTORY_FILE)
-if fold_parameters:
-    simulator = pd.DataFrame.from_dict(fold_parameters, orient="index").rename_axis("fold")
+if cv.fold_parameters:
+    simulator = pd.DataFrame.from_dict(cv.fold_parameters, orient="index").rename_axis("fold")
     files.write_csv(simulator.reset_index(), Path(out_dir) / "simulator_parameters.csv")
     print("learned simulator parameters per fold (a large spread would mean the data pin them poorly):")
     display(simulator)  # noqa: F821 (IPython)
@@ -99,8 +87,9 @@ if histories:
 # %%
 final = new_model(0).fit(X, Y, **fit_kwargs)
 exported = bundle.export_model(final, Path(out_dir) / paths.MODEL_DIR, X_mean, Y, folds, predicted,
-                               tube=ds.attrs.get("tube", ""), oof_reconstruction=reconstruction if has_decoder else None)
-print(f"held-out spectra flagged by the applicability checks: {exported['applicability_flag_rate_heldout']:.3f}")
+                               tube=ds.attrs.get("tube", ""), oof_reconstruction=reconstruction, single=cv.single)
+print(f"held-out spectra flagged by the applicability checks: {exported['applicability_flag_rate_heldout']:.3f} "
+      f"(single measurements: {exported['applicability_flag_rate_heldout_single']:.3f})")
 
 # %% [markdown]
 # Out-of-fold predictions of the first cores (wt%):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import bundle, dataset, evaluation, files, reconstruction_scores, references
+from axs import bundle, dataset, evaluation, field_metrics, files, reconstruction_scores, references
 from axs.pipeline import paths, plots, reports
 
 # %% tags=["parameters"]
@@ -135,6 +135,19 @@ for m in models:
     within = coverage[(coverage["model"] == m)]["coverage"].between(0.85, 0.95)
     metrics[m]["coverage_0.9_share_within_0.85_0.95"] = float(within.mean())
 coverage.pivot_table(index="element", columns="model", values="coverage").round(3)
+
+# %% [markdown]
+# The same for single measurements, each predicted on its own as a field user measures (flags and intervals
+# calibrated on single spectra; `applicability_flag_rate_heldout_single` target at most 0.05):
+
+# %%
+single_coverage, single_metrics = field_metrics.single_measurement_metrics(artifacts_dir, models, ds, kept,
+                                                                            model_dir=paths.MODEL_DIR)
+coverage = pd.concat([coverage, single_coverage], ignore_index=True)
+files.write_csv(coverage, Path(tables_dir) / "coverage.csv", float_format="%.4f")
+for m, values in single_metrics.items():
+    metrics[m].update(values)
+pd.DataFrame(single_metrics).T
 
 # %% [markdown]
 # ## Reconstructions

@@ -400,7 +400,7 @@ def test_folder_without_spectra_names_what_was_skipped(tmp_path, saved_model, ca
     assert main(["predict", str(saved_model), str(folder), "-o", str(tmp_path / "out.csv")]) == 1
     err = capsys.readouterr().err
     assert (f"error: {folder}: folder holds no spectrum file (names ending in .txt, .txt.gz, .mca, .csv, .msa, "
-            ".emsa); skipped: photo.jpg, spectra.xlsx") in err
+            ".emsa, .pdz); skipped: photo.jpg, spectra.xlsx") in err
     assert not (tmp_path / "out.csv").exists()
 
 

@@ -36,7 +36,7 @@ def test_held_out_coverage_is_close_to_the_level(level):
     predicted = truth + rng.normal(0, [0.1, 1.0, 0.5], (n, 3)) * rng.uniform(0.5, 1.5, (n, 1))
     predicted[:, 2] = np.nan                     # an element the model does not predict
     table = interval_coverage(truth, predicted, np.arange(n) % 10, ["Fe", "Zn", "Li"], "lasso", level)
-    assert list(table.columns) == ["element", "model", "level", "coverage"]
+    assert list(table.columns) == ["element", "model", "level", "spectra", "coverage"]
     assert list(table["element"]) == ["Fe", "Zn", "Li"] and set(table["model"]) == {"lasso"}
     assert_allclose(table["coverage"][:2], level, atol=0.03)
     assert np.isnan(table["coverage"][2])

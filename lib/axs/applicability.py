@@ -173,6 +173,8 @@ class ApplicabilityChecker:
     pca_components: np.ndarray
     pca_variances: np.ndarray
     thresholds: dict[str, float] = field(default_factory=dict)
+    #: Thresholds for samples with a single measurement (:func:`calibrate_single`); empty: :attr:`thresholds`.
+    thresholds_single: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, X: np.ndarray, energies_kev: np.ndarray, tubes: Sequence[str] = (),
@@ -210,9 +212,17 @@ class ApplicabilityChecker:
             out["reconstruction"] = np.asarray(reconstruction_error, dtype=np.float64)
         return out
 
-    def exceeded(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Boolean (n,) per calibrated check: the score is above its threshold."""
-        return {name: scores[name] > threshold for name, threshold in self.thresholds.items() if name in scores}
+    def exceeded(self, scores: dict[str, np.ndarray], single: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Boolean (n,) per calibrated check: the score is above its threshold; rows where ``single`` (n,)
+        is True are judged with :attr:`thresholds_single` (when calibrated)."""
+        out = {}
+        for name, threshold in self.thresholds.items():
+            if name not in scores:
+                continue
+            if single is not None and name in self.thresholds_single:
+                threshold = np.where(single, self.thresholds_single[name], threshold)
+            out[name] = scores[name] > threshold
+        return out
 
     # -- header checks ----------------------------------------------------------------------------
     def header_flags(self, counts: np.ndarray, energies_kev: np.ndarray, tube: str | None) -> list[str]:
@@ -233,10 +243,11 @@ class ApplicabilityChecker:
         return flags
 
     def flags(self, X: np.ndarray, reconstruction_error: np.ndarray | None = None,
-              header_flags: Sequence[Sequence[str]] | None = None) -> list[str]:
-        """``;``-joined flag names per spectrum (empty string: applicable), in the order of :data:`FLAG_NAMES`."""
+              header_flags: Sequence[Sequence[str]] | None = None, single: np.ndarray | None = None) -> list[str]:
+        """``;``-joined flag names per spectrum (empty string: applicable), in the order of :data:`FLAG_NAMES`;
+        ``single`` (n,): rows that are one measurement, not an average (:meth:`exceeded`)."""
         hits = np.zeros((len(X), len(FLAG_NAMES)), dtype=bool)
-        for name, hit in self.exceeded(self.scores(X, reconstruction_error)).items():
+        for name, hit in self.exceeded(self.scores(X, reconstruction_error), single).items():
             hits[:, FLAG_NAMES.index(name)] = hit
         for i, names in enumerate(header_flags or ()):
             hits[i, [FLAG_NAMES.index(n) for n in names]] = True
@@ -254,6 +265,7 @@ class ApplicabilityChecker:
                 "pca_mean": self.pca_mean.tolist(), "pca_components": self.pca_components.tolist(),
                 "pca_variances": self.pca_variances.tolist(),
                 "thresholds": {k: _finite_threshold(k, v) for k, v in self.thresholds.items()},
+                "thresholds_single": {k: _finite_threshold(k, v) for k, v in self.thresholds_single.items()},
                 "shape_floor": SHAPE_FLOOR, "shape_band_channels": SHAPE_BAND_CHANNELS}
 
     @classmethod
@@ -265,7 +277,8 @@ class ApplicabilityChecker:
                    pca_mean=np.asarray(d["pca_mean"], dtype=np.float64),
                    pca_components=np.asarray(d["pca_components"], dtype=np.float64),
                    pca_variances=np.asarray(d["pca_variances"], dtype=np.float64),
-                   thresholds={k: float(v) for k, v in d["thresholds"].items()})
+                   thresholds={k: float(v) for k, v in d["thresholds"].items()},
+                   thresholds_single={k: float(v) for k, v in d.get("thresholds_single", {}).items()})
 
 
 def _finite_threshold(name: str, value: float) -> float:
@@ -279,6 +292,37 @@ def _thresholds(held_out: dict[str, np.ndarray], alpha: float) -> dict[str, floa
     thresholds = {name: conformal_threshold(s, alpha) for name, s in held_out.items()}
     thresholds["count_rate"] = max(thresholds["count_rate"], MIN_COUNT_RATE_MARGIN)
     return thresholds
+
+
+def held_out_scores(X: np.ndarray, folds: np.ndarray, energies_kev: np.ndarray, tubes: Sequence[str],
+                    n_components: int, X_scored: np.ndarray, scored_folds: np.ndarray,
+                    errors_scored: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Scores of ``X_scored`` (m, channels), each row from a checker fitted on the rows of X (n, channels)
+    outside its fold (``scored_folds`` (m,) against ``folds`` (n,)); ``errors_scored`` (m,): relative
+    reconstruction errors, for the ``reconstruction`` check."""
+    held_out: dict[str, np.ndarray] = {}
+    for j in np.unique(folds):
+        test = scored_folds == j
+        if not test.any():
+            continue
+        fold_scores = ApplicabilityChecker.fit(X[folds != j], energies_kev, tubes, n_components).scores(
+            X_scored[test], None if errors_scored is None else errors_scored[test])
+        for name, values in fold_scores.items():
+            held_out.setdefault(name, np.empty(len(X_scored)))[test] = values
+    return held_out
+
+
+def held_out_thresholds(held_out: dict[str, np.ndarray], folds: np.ndarray, max_flag_rate: float
+                        ) -> tuple[dict[str, float], float]:
+    """Thresholds from all held-out scores, and the held-out flag rate they imply: fold j's rows judged
+    with thresholds set from the other folds' held-out scores only."""
+    alpha = max_flag_rate / len(held_out)
+    flagged = np.zeros(len(folds), dtype=bool)
+    for j in np.unique(folds):
+        test = folds == j
+        for name, threshold in _thresholds({k: v[~test] for k, v in held_out.items()}, alpha).items():
+            flagged[test] |= held_out[name][test] > threshold
+    return _thresholds(held_out, alpha), float(flagged.mean())
 
 
 def calibrate_applicability(X: np.ndarray, folds: np.ndarray, energies_kev: np.ndarray, tubes: Sequence[str] = (),
@@ -299,19 +343,31 @@ def calibrate_applicability(X: np.ndarray, folds: np.ndarray, energies_kev: np.n
     X = np.asarray(X, dtype=np.float64)
     folds = np.asarray(folds)
     errors = None if reconstruction_cps is None else relative_reconstruction_error(X, reconstruction_cps)
-    held_out: dict[str, np.ndarray] = {}
-    for j in np.unique(folds):
-        test = folds == j
-        fold_scores = ApplicabilityChecker.fit(X[~test], energies_kev, tubes, n_components).scores(
-            X[test], None if errors is None else errors[test])
-        for name, s in fold_scores.items():
-            held_out.setdefault(name, np.empty(len(X)))[test] = s
-    alpha = max_flag_rate / len(held_out)
-    flagged = np.zeros(len(X), dtype=bool)
-    for j in np.unique(folds):
-        test = folds == j
-        for name, threshold in _thresholds({k: v[~test] for k, v in held_out.items()}, alpha).items():
-            flagged[test] |= held_out[name][test] > threshold
+    held_out = held_out_scores(X, folds, energies_kev, tubes, n_components, X, folds, errors)
     checker = ApplicabilityChecker.fit(X, energies_kev, tubes, n_components)
-    checker.thresholds = _thresholds(held_out, alpha)
-    return checker, float(flagged.mean())
+    checker.thresholds, rate = held_out_thresholds(held_out, folds, max_flag_rate)
+    return checker, rate
+
+
+def calibrate_single(checker: ApplicabilityChecker, X: np.ndarray, folds: np.ndarray, X_single: np.ndarray,
+                     single_folds: np.ndarray, reconstruction_single_cps: np.ndarray | None = None,
+                     max_flag_rate: float = 0.02, n_components: int = 10) -> float:
+    """Set ``checker.thresholds_single`` for samples measured once, and return their held-out flag rate.
+
+    The checks are fitted on the training samples X (n, channels; the averages
+    the model learned from) as in :func:`calibrate_applicability`, but the
+    thresholds are conformal quantiles of the held-out scores of single
+    measurements ``X_single`` (m, channels; fold ``single_folds`` (m,), their
+    sample's): one spectrum is noisier than an average of several, and would
+    otherwise be flagged far more often than ``max_flag_rate``.
+    ``reconstruction_single_cps``: a decoder model's out-of-fold reconstructions of X_single.
+    """
+    X_single = np.asarray(X_single, dtype=np.float64)
+    single_folds = np.asarray(single_folds)
+    errors = (None if reconstruction_single_cps is None
+              else relative_reconstruction_error(X_single, reconstruction_single_cps))
+    # the tubes only matter to the header checks, never to the scores
+    held_out = held_out_scores(np.asarray(X, dtype=np.float64), np.asarray(folds), checker.grid_energies_kev, (),
+                               n_components, X_single, single_folds, errors)
+    checker.thresholds_single, rate = held_out_thresholds(held_out, single_folds, max_flag_rate)
+    return rate

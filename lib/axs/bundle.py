@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs.applicability import (SHAPE_BAND_CHANNELS, ApplicabilityChecker, calibrate_applicability,
+from axs.applicability import (SHAPE_BAND_CHANNELS, ApplicabilityChecker, calibrate_applicability, calibrate_single,
                                relative_reconstruction_error, total_count_rate_cps)
 from axs.elements import assay_unit, check_element
 from axs.errors import DataError
@@ -92,10 +92,14 @@ FIELD_SCHEMA: dict = {
                 "thresholds": {"type": "object", "required": list(_CHECKS[:3]),
                                "propertyNames": {"enum": list(_CHECKS)},
                                "additionalProperties": {"type": "number", "minimum": 0}},
+                "thresholds_single": {"type": "object", "propertyNames": {"enum": list(_CHECKS)},
+                                      "additionalProperties": {"type": "number", "minimum": 0}},
             }},
         "intervals": {"type": "object", "required": ["scores_pct"],
                       "properties": {"scores_pct": {"type": "object",
-                                                    "additionalProperties": {**_NUMBERS, "minItems": 1}}}},
+                                                    "additionalProperties": {**_NUMBERS, "minItems": 1}},
+                                     "scores_single_pct": {"type": "object",
+                                                           "additionalProperties": {**_NUMBERS, "minItems": 1}}}},
     },
 }
 
@@ -145,25 +149,46 @@ class FieldBundle:
     scores_pct: list[np.ndarray]
     training: dict
     model_file: dict | None = None
+    #: Conformity scores of single measurements (out-of-fold residual of each measurement predicted on
+    #: its own), for samples with fewer spectra than the training samples had (:meth:`single_rows`).
+    scores_single_pct: list[np.ndarray] | None = None
 
     @property
     def uses_reconstruction(self) -> bool:
         return "reconstruction" in self.checker.thresholds
 
+    def single_rows(self, n_spectra) -> np.ndarray:
+        """Which samples, of ``n_spectra`` (n,) measurements each, get the single-measurement calibration:
+        those with fewer spectra than the training samples averaged (``training['spectra_per_sample']``),
+        when the bundle has one. A sample with 2 of the training's 4 orientations is judged as a single
+        measurement: its noise lies between the two, so its flags and intervals err on the safe side."""
+        n_spectra = np.asarray(n_spectra, dtype=np.int64)
+        if self.scores_single_pct is None:
+            return np.zeros(n_spectra.shape, dtype=bool)
+        return n_spectra < int(self.training.get("spectra_per_sample", 1))
+
     def check(self, model, X: np.ndarray, predicted_pct: np.ndarray,
               header_flags: Sequence[Sequence[str]] | None = None, level: float = DEFAULT_LEVEL,
-              reconstruction_error: np.ndarray | None = None) -> FieldChecks:
+              reconstruction_error: np.ndarray | None = None, n_spectra=None) -> FieldChecks:
         """Flags and ``level`` intervals of spectra X (n, channels; counts/s on the model's grid).
 
         ``predicted_pct`` (n, elements) in wt% from ``model``; ``header_flags``
         per row from :meth:`ApplicabilityChecker.header_flags`. A decoder
         model's ``reconstruction_error`` (:func:`model_outputs` gets it
         in the prediction pass) is computed with ``model.reconstruct`` when not given.
+        ``n_spectra`` (n,) or a number: measurements averaged into each row; rows with fewer than the
+        training samples had are judged with the single-measurement calibration (:meth:`single_rows`;
+        None: every row is an average like the training samples).
         """
         if self.uses_reconstruction and reconstruction_error is None:
             reconstruction_error = relative_reconstruction_error(X, model.reconstruct(X)) if len(X) else np.empty(0)
-        flags = self.checker.flags(X, reconstruction_error if self.uses_reconstruction else None, header_flags)
+        single = (np.zeros(len(X), dtype=bool) if n_spectra is None
+                  else np.broadcast_to(self.single_rows(n_spectra), (len(X),)))
+        flags = self.checker.flags(X, reconstruction_error if self.uses_reconstruction else None, header_flags,
+                                   single)
         lower, upper = conformal_intervals(predicted_pct, self.scores_pct, level)
+        if single.any():
+            lower[single], upper[single] = conformal_intervals(predicted_pct[single], self.scores_single_pct, level)
         return FieldChecks(np.array([not f for f in flags], dtype=bool), flags,
                            np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64))
 
@@ -197,8 +222,9 @@ class FieldBundle:
         return {"format": FIELD_FORMAT, "model": self.model, "model_file": self.model_file,
                 "elements": list(self.elements), "training": self.training, "applicability": self.checker.to_dict(),
                 "intervals": {"score": "absolute out-of-fold residual", "unit": "wt%",
-                              "scores_pct": {e: [v for v in s.tolist() if math.isfinite(v)]
-                                             for e, s in zip(self.elements, self.scores_pct)}}}
+                              "scores_pct": _finite_scores(self.elements, self.scores_pct),
+                              **({} if self.scores_single_pct is None else
+                                 {"scores_single_pct": _finite_scores(self.elements, self.scores_single_pct)})}}
 
     @classmethod
     def from_dict(cls, d, source: str | Path = FIELD_FILE) -> "FieldBundle":
@@ -212,7 +238,8 @@ class FieldBundle:
             pca_mean=np.asarray(a["pca_mean"], dtype=np.float64),
             pca_components=np.asarray(a["pca_components"], dtype=np.float64),
             pca_variances=np.asarray(a["pca_variances"], dtype=np.float64),
-            thresholds={k: float(v) for k, v in a["thresholds"].items()})
+            thresholds={k: float(v) for k, v in a["thresholds"].items()},
+            thresholds_single={k: float(v) for k, v in a.get("thresholds_single", {}).items()})
         from axs.applicability import parse_tube
         try:
             checker.tubes = [parse_tube(t) for t in a["tubes"]]
@@ -220,7 +247,13 @@ class FieldBundle:
             raise DataError(source, str(err), field="applicability.tubes") from None
         return cls(model=d["model"], elements=elements, checker=checker,
                    scores_pct=[np.asarray(d["intervals"]["scores_pct"][e], dtype=np.float64) for e in elements],
-                   training=d["training"], model_file=dict(d["model_file"]))
+                   training=d["training"], model_file=dict(d["model_file"]),
+                   scores_single_pct=None if "scores_single_pct" not in d["intervals"] else
+                   [np.asarray(d["intervals"]["scores_single_pct"][e], dtype=np.float64) for e in elements])
+
+
+def _finite_scores(elements, scores) -> dict:
+    return {e: [v for v in s.tolist() if math.isfinite(v)] for e, s in zip(elements, scores)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -284,7 +317,7 @@ def read_field_json(path: str | Path):
 
 def export_model(model, out_dir: str | Path, X: np.ndarray, Y: np.ndarray, folds: np.ndarray,
                  oof_predicted: np.ndarray, *, tube: str = "", oof_reconstruction: np.ndarray | None = None,
-                 max_flag_rate: float = 0.02, n_components: int = 10) -> dict[str, float]:
+                 max_flag_rate: float = 0.02, n_components: int = 10, single=None) -> dict[str, float]:
     """Write the bundle of ``model`` to the folder ``out_dir`` (replaced whole, all or nothing).
 
     ``model``: the final model, fitted on all of X (n, channels; counts/s on
@@ -295,8 +328,13 @@ def export_model(model, out_dir: str | Path, X: np.ndarray, Y: np.ndarray, folds
     several); ``oof_reconstruction`` (n, channels): a decoder model's
     out-of-fold reconstructions, which turn on the ``reconstruction`` check.
 
+    ``single``: the out-of-fold results of single measurements
+    (:class:`axs.crossval.SingleSpectra`), which calibrate the flags and
+    intervals of samples measured fewer times than the training samples.
+
     Returns the figures for the evaluation metrics:
-    ``applicability_flag_rate_heldout`` (:func:`axs.applicability.calibrate_applicability`).
+    ``applicability_flag_rate_heldout`` (:func:`axs.applicability.calibrate_applicability`) and, with
+    ``single``, ``applicability_flag_rate_heldout_single`` (:func:`axs.applicability.calibrate_single`).
     """
     X = np.asarray(X, dtype=np.float64)
     energies_kev = np.asarray(model.energies_kev, dtype=np.float64)
@@ -310,15 +348,25 @@ def export_model(model, out_dir: str | Path, X: np.ndarray, Y: np.ndarray, folds
                 "elements": list(elements), "units": [assay_unit(e) for e in elements], "tube": tube,
                 "count_rate_cps": [float(rate.min()), float(rate.max())], "max_flag_rate": float(max_flag_rate),
                 "applicability_flag_rate_heldout": flag_rate}
+    figures = {"applicability_flag_rate_heldout": flag_rate}
+    scores_single = None
+    if single is not None:
+        position = np.asarray(single.sample_position)
+        figures["applicability_flag_rate_heldout_single"] = calibrate_single(
+            checker, X, folds, single.X, np.asarray(folds)[position], single.reconstruction, max_flag_rate,
+            n_components)
+        scores_single = list(conformity_scores(np.asarray(Y)[position], single.predicted).T)
+        training.update(figures, spectra_per_sample=single.spectra_per_sample, n_measurements=int(len(position)))
     bundle = FieldBundle(model=model.name, elements=elements, checker=checker,
-                         scores_pct=list(conformity_scores(Y, oof_predicted).T), training=training)
+                         scores_pct=list(conformity_scores(Y, oof_predicted).T), training=training,
+                         scores_single_pct=scores_single)
     with atomic_path(out_dir) as staged:
         staged.mkdir()
         saved = staged / saved_model_name(model)
         model.save(saved)
         bundle.model_file = {"name": saved.name, "sha256": sha256_of(saved)}
         (staged / FIELD_FILE).write_text(json.dumps(bundle.to_dict(), allow_nan=False) + "\n", encoding="utf-8")
-    return {"applicability_flag_rate_heldout": flag_rate}
+    return figures
 
 
 def load_field(model_path: str | Path) -> FieldBundle | None:
@@ -382,13 +430,16 @@ def model_outputs(model, X: np.ndarray, reconstruction: bool = False) -> tuple[n
 
 
 def predict_with_field(model, field: FieldBundle, X: np.ndarray, level: float = DEFAULT_LEVEL,
-                       header_flags: Sequence[Sequence[str]] | None = None) -> tuple[np.ndarray, FieldChecks]:
-    """Batch prediction with the field checks: ``(concentrations (n, elements) wt%, FieldChecks)``.
+                       header_flags: Sequence[Sequence[str]] | None = None, n_spectra=1
+                       ) -> tuple[np.ndarray, FieldChecks]:
+    """Batch prediction with the field checks: ``(concentrations (n, elements) wt%, FieldChecks)``; each row is
+    ``n_spectra`` measurements (archives: one spectrum per row).
 
     Every spectrum must be predictable (:func:`axs.predict.predict_spectra` sets the others aside first).
     """
     predicted, error = model_outputs(model, X, field.uses_reconstruction)
-    return predicted, field.check(model, np.asarray(X, dtype=np.float32), predicted, header_flags, level, error)
+    return predicted, field.check(model, np.asarray(X, dtype=np.float32), predicted, header_flags, level, error,
+                                  n_spectra=n_spectra)
 
 
 def flag_summary(table: pd.DataFrame) -> str:

@@ -24,6 +24,8 @@ PREDICT_DESCRIPTION = textwrap.dedent("""\
       *.csv            two columns: energy_kev, counts, decimal points (optional '# sample_id: ...',
                        '# live_time_s: ...', '# tube: Rh 40 kV' lines)
       *.msa, *.emsa    EMSA/MAS spectral data files (read with RosettaSciIO)
+      *.pdz            Bruker handheld files (pdz24, pdz25; read with pdz-tool): one phase per
+                       file, the one at the model's tube voltage or --phase K
     Orientations of one sample are averaged: the sample comes from the file's header
     (sample_id, orientation) or from the name <sample>_o<k>.<ext>. A spectrum on another
     energy grid than the model's is resampled onto it (with a note); one that ends short
@@ -94,6 +96,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tube-kv", type=_positive(float), default=None, metavar="KV",
                         help="tube voltage (kV) for spectra that do not record one: a spectrum ending "
                              "short of the model's range only above it is zero-filled there")
+    parser.add_argument("--phase", type=int, default=None, metavar="K",
+                        help="Bruker .pdz files: the phase (beam setting, 1-based) to predict; default: the one "
+                             "at the model's training tube voltage")
     parser.add_argument("--theta", action="store_true",
                         help="AXS models, file mode: add the encoder's per-element multipliers theta "
                              "(eq. 4) as theta_<element> columns")
@@ -259,7 +264,8 @@ def _predict_files(args, loaded, inputs) -> int:
 
     files, skipped, folder_errors = inputs
     run = predict_files(loaded.model, files, live_time_s=args.live_time_s, energy_unit=args.energy_unit,
-                        tube_kv=args.tube_kv, theta=args.theta, field=loaded.field, level=args.level)
+                        tube_kv=args.tube_kv, theta=args.theta, field=loaded.field, level=args.level,
+                        phase=args.phase)
     errors = [str(e) for e in folder_errors] + run.errors
     _print_notes(skipped, args.verbose, "files skipped")
     _print_notes(run.warnings, args.verbose, "spectra moved onto the model's grid")
@@ -396,10 +402,123 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The full cross-validated accuracy table ``axs calibrate`` writes beside the exported model.
+ACCURACY_FILE = "cv_accuracy.csv"
+#: Elements in the accuracy table ``axs calibrate`` prints.
+ELEMENTS_LISTED = 10
+
+CALIBRATE_HELP = "train one model on your own standards (spectra + assays) and export it for axs predict"
+
+CALIBRATE_DESCRIPTION = textwrap.dedent("""\
+    Calibrate one model on a raw dataset in the documented format (docs/data-format.md:
+    manifest.csv, the spectrum files it lists, assays.csv, assay_limits.csv, optionally
+    samples.csv), without the pipeline: every file is read and checked first, then k-fold
+    cross-validation gives the out-of-fold predictions of every sample and of every single
+    measurement, which calibrate the applicability flags and prediction intervals; then the
+    model is fitted on every labelled sample and exported to MODEL_DIR (the model file and
+    field.json). A short cross-validated accuracy table is printed (relative MSE: the MSE over
+    that of predicting the training folds' mean; below 1 the model has learned something).
+    Afterwards: axs predict MODEL_DIR SPECTRA -o predictions.csv.
+
+    Exit status: 0 exported; 1 the data could not be read (the message names file, line and
+    field; nothing is written); 2 bad usage or a bad MODEL_DIR.""")
+
+CALIBRATE_EPILOG = textwrap.dedent("""\
+    examples:
+      axs calibrate my-lab-data --model lasso_scatter -o models/lasso_scatter
+      axs calibrate my-lab-data --model cnn --folds 5 --seed 3 -o models/cnn --force""")
+
+
+def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR",
+                        help="raw dataset folder (manifest.csv, spectra, assays.csv, assay_limits.csv)")
+    parser.add_argument("--model", required=True, metavar="NAME",
+                        help="model of the registry with its default hyperparameters: lr, lasso, pymca, fcnn, "
+                             "cnn, axs, axs_plus, or <model>_scatter (LASSO and LASSO-scatter are the fastest: "
+                             "minutes for a few hundred samples; the networks take hours)")
+    parser.add_argument("-o", "--out", type=Path, required=True, metavar="MODEL_DIR",
+                        help="folder to export the model to (created; replaced only with --force)")
+    parser.add_argument("-f", "--force", action="store_true", help="replace MODEL_DIR if it exists")
+    parser.add_argument("--folds", type=int, default=10, metavar="K",
+                        help="cross-validation folds (2 <= K <= samples; default %(default)s)")
+    parser.add_argument("--fold-seed", type=int, default=0, metavar="N", help="seed of the folds (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="model seed (fold j's model gets seed + j; default %(default)s)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="hyperparameters",
+                        help="override a default hyperparameter of the model (YAML value), e.g. --set alpha=0.01 "
+                             "--set epochs=200; repeatable (the defaults: axs.models.DEFAULTS)")
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from axs.errors import DataError
+
+    def usage(message: str) -> int:
+        print(f"axs calibrate: {message}", file=sys.stderr)
+        return 2
+
+    if not args.data_dir.is_dir():
+        return usage(f"{args.data_dir}: not a folder; expected a raw dataset (docs/data-format.md)")
+    out, data = args.out.resolve(), args.data_dir.resolve()
+    if out == data or data in out.parents or out in data.parents:
+        return usage(f"{args.out}: is or holds the data folder {args.data_dir}; choose another MODEL_DIR")
+    if args.out.exists() and not args.force:
+        return usage(f"{args.out}: already exists; pass --force to replace it")
+    if args.out.exists() and not args.out.is_dir():
+        return usage(f"{args.out}: is a file; expected a folder name")
+    place = out.parent
+    while not place.exists():
+        place = place.parent
+    if not os.access(place, os.W_OK | os.X_OK):
+        return usage(f"{args.out}: cannot be written, no permission to write in {place}")
+    from axs.models import MODEL_NAMES
+    if args.model not in MODEL_NAMES:
+        return usage(f"--model: expected one of {', '.join(MODEL_NAMES)}, got {args.model!r}")
+    import yaml
+
+    hyperparameters = {}
+    for item in args.hyperparameters:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            return usage(f"--set: expected KEY=VALUE, got {item!r}")
+        try:
+            hyperparameters[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            return usage(f"--set {item}: the value is not YAML ({err})")
+    from axs.calibrate import calibrate
+
+    try:
+        table, figures = calibrate(args.data_dir, args.model, args.out, n_folds=args.folds,
+                                   fold_seed=args.fold_seed, seed=args.seed, hyperparameters=hyperparameters)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as err:     # folds out of range, an unknown or ill-typed hyperparameter
+        return usage(str(err))
+    from axs.files import write_csv
+    write_csv(table, args.out / ACCURACY_FILE)
+    learned = table[table["relative_mse"] < 1]
+    print(f"{args.model} on {args.data_dir}: {args.folds}-fold cross-validated accuracy, the {ELEMENTS_LISTED} "
+          f"elements at most it predicts best (relative MSE < 1 beats the training folds' mean; every element in "
+          f"{args.out / ACCURACY_FILE}):")
+    print(learned.head(ELEMENTS_LISTED).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+          if len(learned) else "  none")
+    if len(learned) > ELEMENTS_LISTED:
+        print(f"also better than the mean: {' '.join(learned['element'].iloc[ELEMENTS_LISTED:])}")
+    rest = table.loc[~table["element"].isin(learned["element"]), "element"].tolist()
+    if rest:
+        print(f"not better than the mean ({len(rest)}): {' '.join(rest)}")
+    single = figures.get("applicability_flag_rate_heldout_single")
+    print(f"held-out spectra flagged by the applicability checks: {figures['applicability_flag_rate_heldout']:.3f}"
+          + (f" (single measurements: {single:.3f})" if single is not None else ""))
+    print(f"exported to {args.out}; predict with: axs predict {args.out} SPECTRA -o predictions.csv")
+    return 0
+
+
 #: name -> (help, description, epilog, add_arguments, run)
 SUBCOMMANDS = {
     "predict": (PREDICT_HELP, PREDICT_DESCRIPTION, PREDICT_EPILOG, add_predict_arguments, run_predict),
     "info": (INFO_HELP, INFO_DESCRIPTION, INFO_EPILOG, add_info_arguments, run_info),
+    "calibrate": (CALIBRATE_HELP, CALIBRATE_DESCRIPTION, CALIBRATE_EPILOG, add_calibrate_arguments, run_calibrate),
 }
 
 

@@ -47,9 +47,10 @@ import xarray as xr
 from sklearn.model_selection import KFold
 
 from axs.assays import ABOVE, BELOW, read_assays
-from axs.energy_grid import covers, rebin_counts
+from axs.energy_grid import MAX_DRIFT_CHANNELS, covers, drift_trim, grid_fit, rebin_counts, uncovered_channels
 from axs.errors import DataError, parse_number
 from axs.files import atomic_path, sha256_of
+from axs.importers import tube_kv
 from axs.spectrum_files import Spectrum, energy_axis, read_spectrum
 
 #: How censored assays become numbers (weight percent); recorded in the dataset's attributes.
@@ -157,6 +158,48 @@ def common_energy_kev(spectra: list[Spectrum]) -> np.ndarray:
     return energy_axis(len(spectra[0].counts), offset, gain, quadratic)
 
 
+def common_grid(spectra: list[Spectrum], paths: list[Path]) -> tuple[np.ndarray, str]:
+    """The common energy grid every measurement goes onto, and a note on what it took ('' if nothing).
+
+    The median calibration (:func:`common_energy_kev`), narrowed by the few
+    channels (:data:`axs.energy_grid.MAX_DRIFT_CHANNELS` at most) that a
+    measurement whose calibration drifted does not reach (:func:`axs.energy_grid.drift_trim`),
+    so that it is rebinned like the others rather than refused. A measurement
+    that ends short only above its tube voltage (header ``tube``) is
+    zero-filled there: its tube cannot emit counts at those energies
+    (the rule of ``axs predict``, :func:`axs.energy_grid.grid_fit`). Any other
+    measurement that does not cover the grid is a DataError naming its file (``paths[k]``).
+    """
+    energies_kev = common_energy_kev(spectra)
+    kvs = [tube_kv(s) for s in spectra]
+    low, high = drift_trim([s.energies_kev for s in spectra], energies_kev, kvs)
+    notes = []
+    if low or high:
+        drifted = [str(p) for s, p, kv in zip(spectra, paths, kvs)
+                   if grid_fit(s.energies_kev, energies_kev, kv) == "not_covered"]
+        energies_kev = energies_kev[low: len(energies_kev) - high]
+        notes.append(f"common grid narrowed by {low} channel(s) at the low end and {high} at the high end, to "
+                     f"{energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV, so that {len(drifted)} measurement(s) "
+                     f"whose calibration drifted cover it and are rebinned: {', '.join(drifted)}")
+    zero_filled = []
+    for spectrum, path, kv in zip(spectra, paths, kvs):
+        how = grid_fit(spectrum.energies_kev, energies_kev, kv)
+        if how == "not_covered":
+            short = uncovered_channels(spectrum.energies_kev, energies_kev)
+            raise DataError(path, f"energy calibration ({spectrum.energies_kev[0]:.3f}-"
+                            f"{spectrum.energies_kev[-1]:.3f} keV) does not span the common grid "
+                            f"{energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV (short by {short[0]} channel(s) "
+                            f"at the low end, {short[1]} at the high end; up to {MAX_DRIFT_CHANNELS} are absorbed, "
+                            "and a spectrum ending short above its header's tube voltage is zero-filled)",
+                            field="energy_offset_kev")
+        if how == "zero_fill":
+            zero_filled.append(f"{path} ({kv:g} kV)")
+    if zero_filled:
+        notes.append(f"{len(zero_filled)} measurement(s) end short above their tube voltage and are zero-filled "
+                     f"there: {', '.join(zero_filled)}")
+    return energies_kev, "; ".join(notes)
+
+
 def counts_per_second(counts: np.ndarray, energies_src_kev: np.ndarray, live_time_s: float | np.ndarray,
                       energies_kev: np.ndarray) -> np.ndarray:
     """Counts per second per channel of the common grid: ``rebin(counts) / live_time_s``.
@@ -258,12 +301,9 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
             raise DataError(assays_path, f"sample {sample!r} has an assay but no spectrum in "
                             f"{manifest_path.name}", line=position + 2, field="sample_id")
 
-    energies_kev = common_energy_kev(spectra)
+    energies_kev, grid_notes = common_grid(spectra, [data_dir / f for f in manifest["file"]])
     cps = np.empty((len(spectra), len(energies_kev)))
-    for k, (spectrum, row) in enumerate(zip(spectra, manifest.itertuples())):
-        if not covers(spectrum.energies_kev, energies_kev):
-            raise DataError(data_dir / row.file, "energy calibration does not span the common grid "
-                            f"{energies_kev[0]:.3f}-{energies_kev[-1]:.3f} keV", field="energy_offset_kev")
+    for k, spectrum in enumerate(spectra):
         cps[k] = counts_per_second(spectrum.counts, spectrum.energies_kev, spectrum.rate_time_s,
                                    energies_kev)
 
@@ -313,7 +353,7 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
                 "family": (("sample",), family.astype(str), {"long_name": "rock or matrix family "
                                                               "(samples.csv); not a model input"}),
                 "energy_kev": (("channel",), energies_kev, {"units": "keV"})},
-        attrs={"censoring": CENSORING_RULE, "tube": training_tubes(spectra)},
+        attrs={"censoring": CENSORING_RULE, "tube": training_tubes(spectra), "energy_grid_notes": grid_notes},
     )
 
 
@@ -328,6 +368,25 @@ def training_tubes(spectra: list[Spectrum]) -> str:
 def select_cores(ds: xr.Dataset, max_cores: int | None) -> xr.Dataset:
     """The first ``max_cores`` samples (by id), or all when ``max_cores`` is None (smoke mode uses it)."""
     return ds if max_cores is None else ds.isel(sample=slice(0, int(max_cores)))
+
+
+def single_spectra(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Each measurement of a prepared dataset on its own: ``(X (m, channels) counts/s, sample_position (m,))``,
+    ``sample_position[i]`` the index in ``ds.sample`` of measurement i's sample (for its assay and fold).
+
+    The rows are the measured (sample, orientation) cells of ``measurement_cps``
+    (NaN cells, orientations a sample lacks, are left out), sample by sample in
+    orientation order. What a field user measures is usually one spectrum per
+    sample, not the average of several orientations; the applicability checks
+    and the intervals are calibrated on these too.
+    """
+    if "measurement_cps" not in ds:
+        raise ValueError("single_spectra needs measurement_cps(sample, orientation, channel); "
+                         "this dataset has only the per-sample mean spectrum_cps")
+    cps = ds["measurement_cps"].transpose("sample", "orientation", "channel").to_numpy()
+    measured = ~np.isnan(cps).all(axis=2)
+    sample_position, orientation_position = np.nonzero(measured)
+    return cps[sample_position, orientation_position], sample_position
 
 
 def assign_folds(n_samples: int, n_folds: int, seed: int) -> np.ndarray:
@@ -417,6 +476,14 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
         ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
 
 
+def with_folds(ds: xr.Dataset, n_folds: int, fold_seed: int) -> xr.Dataset:
+    """``ds`` with its cross-validation ``fold(sample)`` (:func:`assign_folds`) and the settings in its attributes."""
+    ds["fold"] = ("sample", assign_folds(ds.sizes["sample"], n_folds, fold_seed),
+                  {"long_name": f"cross-validation fold (scikit-learn KFold, shuffled, seed {fold_seed})"})
+    ds.attrs.update(n_folds=int(n_folds), fold_seed=int(fold_seed))
+    return ds
+
+
 def prepare(data_dir: str | Path, out_dir: str | Path, n_folds: int, fold_seed: int,
             max_cores: int | None = None, max_unlabelled_cores: int | None = None) -> xr.Dataset:
     """The ``prepare`` stage: validate everything, then write ``dataset.nc`` (and ``unlabelled.nc``).
@@ -424,10 +491,7 @@ def prepare(data_dir: str | Path, out_dir: str | Path, n_folds: int, fold_seed: 
     All reading and checking happens before the first write, so malformed
     input leaves ``out_dir`` untouched. Returns the labelled dataset with its folds.
     """
-    ds = select_cores(build_dataset(data_dir), max_cores)
-    ds["fold"] = ("sample", assign_folds(ds.sizes["sample"], n_folds, fold_seed),
-                  {"long_name": f"cross-validation fold (scikit-learn KFold, shuffled, seed {fold_seed})"})
-    ds.attrs.update(n_folds=int(n_folds), fold_seed=int(fold_seed))
+    ds = with_folds(select_cores(build_dataset(data_dir), max_cores), n_folds, fold_seed)
     unlabelled = read_unlabelled(data_dir, ds["energy_kev"].to_numpy(), max_unlabelled_cores)
     write_netcdf(ds, Path(out_dir) / "dataset.nc")
     if unlabelled is not None:

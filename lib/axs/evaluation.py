@@ -546,14 +546,15 @@ def load_histories(artifacts_dir: str | Path, models: Sequence[str]) -> dict[str
 
 
 def interval_coverage(Y: np.ndarray, predicted: np.ndarray, folds: np.ndarray, elements: Sequence[str],
-                      model: str, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
-    """Empirical coverage per element on held-out folds: columns ``element, model, level, coverage``.
+                      model: str, level: float = DEFAULT_LEVEL, spectra: str = "average") -> pd.DataFrame:
+    """Empirical coverage per element on held-out folds: columns ``element, model, level, spectra, coverage``.
 
     ``predicted`` are out-of-fold predictions of ``Y`` (n, elements); for each
     fold j, intervals for fold j's cores are calibrated on the residuals of the
     other folds' cores, and coverage is the share of all cores whose assay
     lies inside its interval (cores whose assay is blank are left out). NaN for an element the model does
-    not predict.
+    not predict. ``spectra`` names what was predicted (``average``: a sample's averaged
+    measurements; ``single``: one measurement per row, :func:`single_spectrum_coverage`).
     """
     Y = np.asarray(Y, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
@@ -568,4 +569,17 @@ def interval_coverage(Y: np.ndarray, predicted: np.ndarray, folds: np.ndarray, e
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: elements the model does not predict
         coverage = np.nanmean(inside, axis=0)
-    return pd.DataFrame({"element": list(elements), "model": model, "level": float(level), "coverage": coverage})
+    return pd.DataFrame({"element": list(elements), "model": model, "level": float(level), "spectra": spectra,
+                         "coverage": coverage})
+
+
+def single_spectrum_coverage(Y: np.ndarray, predicted_single: np.ndarray, sample_position: np.ndarray,
+                             folds: np.ndarray, elements: Sequence[str], model: str,
+                             level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """:func:`interval_coverage` of single measurements: ``predicted_single`` (m, elements) out-of-fold
+    predictions of each measurement on its own, ``sample_position`` (m,) its sample's row in ``Y`` (n,
+    elements) and ``folds`` (n,). Intervals for fold j's measurements are calibrated on the single-measurement
+    residuals of the other folds (what a bundle stores as ``scores_single_pct``)."""
+    position = np.asarray(sample_position)
+    return interval_coverage(np.asarray(Y)[position], predicted_single, np.asarray(folds)[position], elements,
+                             model, level, spectra="single")

@@ -24,6 +24,13 @@ Four formats are read, chosen by file name:
     printed digit (energies rounded to 1 eV are accepted). Numbers use a
     decimal point; a file written with decimal commas (``0,040;12``) is
     refused with a message saying so.
+``*.pdz``
+    Bruker handheld XRF files (Tracer, Titan, S1), formats pdz24 and pdz25,
+    read with pdz-tool (:func:`read_pdz`). A pdz25 file holds one spectrum
+    per *phase* (beam setting: its own tube voltage, current, filter and live
+    time); each phase is a measurement with ``metadata['phase']`` (1, 2, ...),
+    ``tube`` (``"Rh 40 kV"``, anode from the instrument record) and ``filter``.
+    Phases are never averaged together: :func:`select_phase` picks one.
 ``*.msa``, ``*.emsa``
     EMSA/MAS spectral data files (ISO 22029), read with RosettaSciIO
     (``rsciio.msa``): ``#XPERCHAN``/``#OFFSET`` in ``#XUNITS`` (eV or keV),
@@ -62,7 +69,8 @@ from axs.spectrum_files import Spectrum, read_spectrum
 ORIENTATION_IN_NAME = re.compile(r"^(?P<sample>.+)_o(?P<orientation>\d+)$")
 
 #: File-name endings each reader handles, in the order they are tried.
-FORMATS = {".txt": "axs", ".txt.gz": "axs", ".mca": "mca", ".csv": "csv", ".msa": "emsa", ".emsa": "emsa"}
+FORMATS = {".txt": "axs", ".txt.gz": "axs", ".mca": "mca", ".csv": "csv", ".msa": "emsa", ".emsa": "emsa",
+           ".pdz": "pdz"}
 
 #: Energy units a file without a stated unit may be read in (``energy_unit``), as keV per unit.
 ENERGY_UNITS = {"keV": 1.0, "eV": 1e-3}
@@ -390,13 +398,16 @@ def read_emsa(path: str | Path, live_time_s: float | None = None, energy_unit: s
     return _check_energy_unit(path, spectrum, "XPERCHAN")
 
 
-def read_spectra(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV") -> list[Spectrum]:
+def read_spectra(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV", *,
+                 phase: int | None = None, model_kv: float | None = None) -> list[Spectrum]:
     """Every spectrum in ``path``, read with the reader its name calls for (module doc); DataError on any problem.
 
     One per file, except ``.mca`` files holding several MCAs (each a
-    measurement). Files in the project's own format carry their sample and
-    orientation in the header and state their energies in keV; for the others
-    see :func:`sample_from_name`.
+    measurement) and ``.pdz`` files, whose one phase is chosen by
+    :func:`select_phase` (``phase``: the user's choice, 1-based; else the
+    phase at the model's tube voltage ``model_kv``). Files in the project's own
+    format carry their sample and orientation in the header and state their
+    energies in keV; for the others see :func:`sample_from_name`.
     """
     kind = spectrum_format(path)
     if kind == "axs":
@@ -405,7 +416,121 @@ def read_spectra(path: str | Path, live_time_s: float | None = None, energy_unit
         return read_mca(path, live_time_s, energy_unit)
     if kind == "emsa":
         return [read_emsa(path, live_time_s, energy_unit)]
+    if kind == "pdz":
+        return [select_phase(read_pdz(path), path, phase, model_kv)]
     return [read_csv_spectrum(path, live_time_s, energy_unit)]
+
+
+#: Largest difference (kV) between a phase's tube voltage and the model's for :func:`select_phase` to pick it.
+PHASE_KV_TOLERANCE = 0.5
+
+
+def _pdz_text(value) -> str:
+    return str(value).strip().strip("\x00").strip() if value is not None else ""
+
+
+def read_pdz(path: str | Path) -> list[Spectrum]:
+    """Every phase of a Bruker ``.pdz`` file (pdz24 or pdz25), read with pdz-tool, one :class:`Spectrum` each.
+
+    Per phase (pdz25 record 3, "XRF Spectrum"; pdz-tool's field names):
+    ``spectrum_data`` (counts, ``channels`` of them), ``total_live`` (live
+    time, s), ``channel_start`` and ``ev_per_channel`` (eV: channel i is at
+    ``channel_start + i * ev_per_channel``, pdz-tool's reading), ``tube_voltage``
+    (kV), ``tube_current`` (uA) and ``filters`` (element Z, thickness) kept as
+    metadata. The anode is the instrument record's ``tube_target_element`` (Z),
+    the sample the "Miscellaneous Information" record's ``sample_id`` when set,
+    else the file name (:func:`sample_from_name`). A pdz24 file (one spectrum)
+    gives ``num_channels``, ``ev_per_channel``, ``xray_voltage_kv``,
+    ``live_time``; its energies start at 0. DataError naming the file and the
+    field for anything unreadable or missing.
+    """
+    try:
+        from pdz_tool import PDZTool
+    except ImportError:
+        raise DataError(path, "reading Bruker .pdz files needs pdz-tool (pip install pdz-tool)") from None
+    from axs.elements import symbol
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise DataError(path, "file is missing or empty")
+    try:
+        tool = PDZTool(str(path))
+        parsed = tool.parse()
+    except Exception as err:  # pdz-tool raises ValueError, IOError, struct.error... on damaged files
+        raise DataError(path, f"cannot be read as a Bruker pdz file by pdz-tool ({type(err).__name__}: {err})") from None
+    if not parsed or "XRF Spectrum" not in parsed:
+        raise DataError(path, "no XRF spectrum record found (expected a pdz24 or pdz25 file)")
+    version = tool.pdz_version
+    phases = parsed["XRF Spectrum"]
+    phases = phases if isinstance(phases, list) else [phases]
+    instrument = parsed.get("XRF Instrument") if isinstance(parsed.get("XRF Instrument"), dict) else {}
+    misc = parsed.get("Miscellaneous Information") if isinstance(parsed.get("Miscellaneous Information"), dict) else {}
+    sample, orientation = sample_from_name(path)
+    sample = _pdz_text(misc.get("sample_id")) or sample
+    anode = ""
+    if instrument.get("tube_target_element"):
+        try:
+            anode = symbol(int(instrument["tube_target_element"]))
+        except ValueError:
+            raise DataError(path, f"expected an element's atomic number, got {instrument['tube_target_element']!r}",
+                            field="tube_target_element") from None
+    names = ({"counts": "spectrum_data", "live": "total_live", "gain_ev": "ev_per_channel", "kv": "tube_voltage"}
+             if version == "pdz25" else
+             {"counts": "spectrum_data", "live": "live_time", "gain_ev": "ev_per_channel", "kv": "xray_voltage_kv"})
+    spectra = []
+    for k, record in enumerate(phases, start=1):
+        if not isinstance(record, dict):
+            raise DataError(path, f"phase {k}: XRF spectrum record could not be parsed")
+        for name in names.values():
+            if name not in record:
+                raise DataError(path, f"phase {k}: field missing from the XRF spectrum record (truncated file?)",
+                                field=name)
+        counts = _checked_counts(path, record[names["counts"]])
+        live = _live_time(path, float(record[names["live"]]), None, field=names["live"])
+        gain_kev = float(record[names["gain_ev"]]) * 1e-3
+        if not (math.isfinite(gain_kev) and gain_kev > 0):
+            raise DataError(path, f"phase {k}: expected a positive channel width, got {gain_kev * 1e3} eV",
+                            field=names["gain_ev"])
+        offset_kev = float(record.get("channel_start", 0.0)) * 1e-3
+        kv = float(record[names["kv"]])
+        metadata = {"source_format": version, "phase": str(k)}
+        if math.isfinite(kv) and kv > 0:
+            metadata["tube"] = f"{anode} {kv:g} kV".strip() if anode else f"{kv:g} kV"
+        filters = [f"{symbol(int(f['filter_element']))} {int(f.get('filter_thickness', 0))}"
+                   for f in record.get("filters", []) if isinstance(f, dict) and int(f.get("filter_element", 0)) > 0]
+        metadata["filter"] = "; ".join(filters) if filters else "none"
+        if "tube_current" in record:
+            metadata["tube_current_ua"] = f"{float(record['tube_current']):g}"
+        spectrum = Spectrum(sample_id=sample, orientation=orientation, counts=counts, live_time_s=live,
+                            energy_offset_kev=offset_kev, energy_gain_kev=gain_kev, metadata=metadata)
+        spectra.append(_check_energy_unit(path, spectrum, names["gain_ev"]))
+    return spectra
+
+
+def select_phase(spectra: list[Spectrum], path: str | Path, phase: int | None = None,
+                 model_kv: float | None = None) -> Spectrum:
+    """The one phase of a multi-phase file to predict: phase number ``phase`` (1-based) when given; else the
+    only phase; else the one whose tube voltage is within :data:`PHASE_KV_TOLERANCE` of the model's
+    ``model_kv``. (A model does not record its training filter, so phases at the same voltage with
+    different filters need ``phase``.) DataError naming the file and listing the phases (number, kV, filter) when none or several
+    fit, so the user can name one (``axs predict --phase``)."""
+    listing = ", ".join(f"{s.metadata.get('phase', k + 1)}: {s.metadata.get('tube', 'kV unknown')}, filter "
+                        f"{s.metadata.get('filter', 'unknown')}" for k, s in enumerate(spectra))
+    if phase is not None:
+        if not 1 <= phase <= len(spectra):
+            raise DataError(path, f"--phase {phase}: the file has {len(spectra)} phase(s) ({listing})", field="phase")
+        return spectra[phase - 1]
+    if len(spectra) == 1:
+        return spectra[0]
+    if model_kv is None:
+        raise DataError(path, f"holds {len(spectra)} phases ({listing}) and the model does not record its tube "
+                        "voltage: name one with --phase", field="phase")
+    matching = [s for s in spectra
+                if (kv := tube_kv(s)) is not None and abs(kv - model_kv) <= PHASE_KV_TOLERANCE]
+    if len(matching) != 1:
+        raise DataError(path, f"{'no' if not matching else len(matching)} of its {len(spectra)} phases "
+                        f"({listing}) match the model's {model_kv:g} kV tube: name one with --phase", field="phase")
+    return matching[0]
 
 
 def read_any_spectrum(path: str | Path, live_time_s: float | None = None, energy_unit: str = "keV") -> Spectrum:

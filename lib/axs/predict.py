@@ -47,16 +47,13 @@ from axs.applicability import FLAG_NAMES
 from axs.bundle import FieldBundle, load_field, model_file, model_outputs
 from axs.dataset import counts_per_second
 from axs.elements import UNIT_TO_PCT, assay_unit
-from axs.energy_grid import channel_edges_kev, covers
+from axs.energy_grid import grid_fit, same_grid  # noqa: F401 (grid rules shared with prepare; re-exported)
 from axs.errors import DataError
 from axs.files import atomic_path
 from axs.importers import FORMATS, group_by_sample, read_spectra, tube_kv as header_tube_kv
 from axs.intervals import DEFAULT_LEVEL
 from axs.model_files import load_skops_model, model_file_kind
 from axs.spectrum_files import Spectrum
-
-#: Two grids are the same when their channel energies agree within this share of a channel.
-SAME_GRID_TOLERANCE_CHANNELS = 1e-3
 
 #: Largest count rate every model computes with (float32).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -170,38 +167,6 @@ def model_grid(model) -> tuple[np.ndarray, tuple[str, ...]]:
         raise ValueError(f"{type(model).__name__}: the model does not record its energy grid "
                          "(energies_kev) and element list (elements)")
     return np.asarray(energies, dtype=np.float64), tuple(elements)
-
-
-def same_grid(energies_a_kev: np.ndarray, energies_b_kev: np.ndarray) -> bool:
-    """Whether two channel-energy grids are the same within :data:`SAME_GRID_TOLERANCE_CHANNELS`."""
-    if len(energies_a_kev) != len(energies_b_kev):
-        return False
-    width = float(np.median(np.diff(energies_b_kev)))
-    return bool(np.max(np.abs(energies_a_kev - energies_b_kev)) <= SAME_GRID_TOLERANCE_CHANNELS * width)
-
-
-def grid_fit(energies_src_kev: np.ndarray, energies_kev: np.ndarray, tube_kv: float | None = None) -> str:
-    """How a spectrum on ``energies_src_kev`` goes onto the model's grid ``energies_kev``.
-
-    ``'same'`` (:func:`same_grid`), ``'resample'`` (covers it within one
-    channel, :func:`axs.energy_grid.covers`), ``'zero_fill'`` (covers its low
-    end and ends short only above the tube voltage ``tube_kv``, less one
-    channel, where the tube cannot excite any line) or ``'not_covered'``.
-    """
-    src = np.asarray(energies_src_kev, dtype=np.float64)
-    if same_grid(src, energies_kev):
-        return "same"
-    if not np.all(np.diff(src) > 0):
-        return "not_covered"
-    if covers(src, energies_kev):
-        return "resample"
-    width = float(np.median(np.diff(energies_kev)))
-    src_edges, dst_edges = channel_edges_kev(src), channel_edges_kev(energies_kev)
-    low_covered = src_edges[0] <= dst_edges[0] + width
-    reach_kev = min(tube_kv, dst_edges[-1]) - width * (1 + 1e-9) if tube_kv is not None else np.inf
-    if low_covered and src_edges[-1] >= reach_kev:
-        return "zero_fill"
-    return "not_covered"
 
 
 def rates_on_grid(spectrum: Spectrum, energies_kev: np.ndarray, source: str | Path = "spectrum",
@@ -319,13 +284,14 @@ def check_channels(path: Path, spectrum: Spectrum) -> None:
 
 
 def read_measurements(paths: Sequence[str | Path], live_time_s: float | None = None,
-                      energy_unit: str = "keV") -> Iterator[tuple[Path, Spectrum] | DataError]:
+                      energy_unit: str = "keV", *, phase: int | None = None, model_kv: float | None = None
+                      ) -> Iterator[tuple[Path, Spectrum] | DataError]:
     """Every spectrum in the files ``paths``, as ``(path, spectrum)`` (``path#k`` for the k-th of a file
     holding several), or one DataError for a file that cannot be read: per file, in order."""
     for path in map(Path, paths):
         try:
             check_input_file(path)
-            spectra = read_spectra(path, live_time_s, energy_unit)
+            spectra = read_spectra(path, live_time_s, energy_unit, phase=phase, model_kv=model_kv)
             for spectrum in spectra:
                 check_channels(path, spectrum)
         except DataError as err:
@@ -446,7 +412,7 @@ def _model_outputs_isolated(model, X: np.ndarray, reconstruction: bool):
 
 
 def predict_spectra(model, X: np.ndarray, field: FieldBundle | None = None, level: float = DEFAULT_LEVEL,
-                    header_flags: Sequence[Sequence[str]] | None = None) -> Predictions:
+                    header_flags: Sequence[Sequence[str]] | None = None, n_spectra=1) -> Predictions:
     """Predict spectra X (n, channels; counts/s on the model's grid) with ``model``; with its ``field``, the
     applicability flags (``header_flags`` per spectrum from the files' headers) and ``level`` intervals.
 
@@ -475,7 +441,8 @@ def predict_spectra(model, X: np.ndarray, field: FieldBundle | None = None, leve
     out.lower_pct, out.upper_pct = np.full((n, n_elements), np.nan), np.full((n, n_elements), np.nan)
     if len(rows):
         checks = field.check(model, X[rows].astype(np.float32), predicted,
-                             [header_flags[i] for i in rows] if header_flags is not None else None, level, error)
+                             [header_flags[i] for i in rows] if header_flags is not None else None, level, error,
+                             n_spectra=np.broadcast_to(np.asarray(n_spectra), (len(X),))[rows])
         out.applicable[rows] = checks.applicable
         out.lower_pct[rows], out.upper_pct[rows] = checks.lower_pct, checks.upper_pct
         for i, f in zip(rows, checks.flags):
@@ -526,7 +493,8 @@ def concentrations_table(sample_ids: list[str], predictions: Predictions, elemen
 
 def predict_files(model, paths: list[str | Path], live_time_s: float | None = None, *,
                   energy_unit: str = "keV", tube_kv: float | None = None, theta: bool = False,
-                  field: FieldBundle | None = None, level: float = DEFAULT_LEVEL) -> PredictionRun:
+                  field: FieldBundle | None = None, level: float = DEFAULT_LEVEL, phase: int | None = None
+                  ) -> PredictionRun:
     """Predict every sample in the spectra files ``paths`` (folders are replaced by their spectrum files,
     :func:`spectrum_paths`) with ``model``: the steps of the module doc.
 
@@ -538,15 +506,19 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
     (AXS models only, :func:`theta_columns`). ``field``: the model's
     :class:`axs.bundle.FieldBundle` (bound, :func:`load_bundle`),
     which adds the ``applicable`` and ``<element>_lo``/``_hi`` columns and
-    the checks of ``flags`` (intervals at ``level``).
+    the checks of ``flags`` (intervals at ``level``; a sample with fewer spectra than the training samples
+    had is judged with the single-measurement calibration, :meth:`axs.bundle.FieldBundle.single_rows`).
+    ``phase``: the phase to read of multi-phase files (Bruker ``.pdz``); by default the one at the
+    training tube's voltage (:func:`axs.importers.select_phase`).
     """
     energies_kev, elements = model_grid(model)
+    model_kv = next((kv for _, kv in (field.checker.tubes if field is not None else []) if np.isfinite(kv)), None)
     if theta:
         require_theta(model)
     files, skipped, errors = collect_inputs(paths)
     warnings: list[str] = []
     measured = []
-    for item in read_measurements(files, live_time_s, energy_unit):
+    for item in read_measurements(files, live_time_s, energy_unit, phase=phase, model_kv=model_kv):
         (errors if isinstance(item, DataError) else measured).append(item)
     samples = sample_spectra(measured, energies_kev, tube_kv, errors, warnings)
     X = np.stack([s.rates_cps for s in samples]) if samples else np.empty((0, len(energies_kev)))
@@ -554,7 +526,7 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
     if field is not None:
         header_flags = [sorted({f for s in sample.spectra for f in field.checker.header_flags(
             s.counts, s.energies_kev, s.metadata.get("tube"))}) for sample in samples]
-    predictions = predict_spectra(model, X, field, level, header_flags)
+    predictions = predict_spectra(model, X, field, level, header_flags, [len(s.files) for s in samples])
     theta_table = theta_columns(model, X, predictions.predicted) if theta else None
     table = concentrations_table([s.sample_id for s in samples], predictions, elements,
                                  {"n_spectra": [len(s.files) for s in samples],

@@ -55,7 +55,8 @@ def describe_dataset(ds: xr.Dataset) -> str:
     return (f"{ds.sizes['sample']} labelled samples, {ds.sizes['element']} elements, {ds.sizes['channel']} "
             f"channels ({float(ds.energy_kev[0]):.2f}-{float(ds.energy_kev[-1]):.2f} keV), "
             f"{ds.attrs['n_folds']}-fold CV (seed {ds.attrs['fold_seed']}); censored assays: "
-            f"{ds.attrs['censoring']}")
+            f"{ds.attrs['censoring']}" + (f"; energy grid: {ds.attrs['energy_grid_notes']}"
+                                          if ds.attrs.get("energy_grid_notes") else ""))
 
 
 def stage_runs(artifacts_dir: str | Path) -> list[dict]:
@@ -117,7 +118,8 @@ def evaluation_sections(*, metrics: dict[str, dict], table1: pd.DataFrame, remov
          html_table(family_table.pivot_table(index=["family", "element"], columns="model", values="r").round(2),
                     index=True)),
         ("Coverage of the 90 % conformal intervals on held-out folds (tables/coverage.csv; target 0.85-0.95)",
-         html_table(coverage.groupby("model")["coverage"].describe()[["min", "mean", "max"]], index=True)),
+         html_table(coverage.groupby(["model", "spectra"])["coverage"].describe()[["min", "mean", "max"]],
+                    index=True)),
         ("Reconstructions of the decoder models (R² by energy region, keV)",
          html_table(pd.DataFrame(reconstruction_r2), index=True) if reconstruction_r2
          else "<p>No decoder model.</p>"),
