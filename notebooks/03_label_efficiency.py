@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import comparisons, crossval, dataset, evaluation, files
+from axs import comparisons, dataset, evaluation, files
 from axs.errors import DataError
-from axs.label_efficiency import run_pools, run_settings
+from axs.label_efficiency import label_efficiency, run_pools, run_settings
 from axs.models import DEFAULTS, make_model
 from axs.pipeline import paths, plots
 
@@ -78,7 +78,7 @@ for name, run in runs.items():
             return make_model(run["model"], energies_kev=energies_kev, elements=elements, seed=seed + j, **settings)
 
         n_repeats = repeats.get(n, 1) if isinstance(repeats, dict) else repeats
-        results = crossval.label_efficiency(fresh, X, Y, folds, outer_folds, [n], n_repeats, seed,
+        results = label_efficiency(fresh, X, Y, folds, outer_folds, [n], n_repeats, seed,
                                             pools=run_pools(run, pools), X_pool=X_pool,
                                             fit_kwargs={"verbose": 0})
         for n_used, u, r, j, test, predicted in results:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from axs import crossval
+from axs.label_efficiency import label_efficiency
 
 
 class Recorder:
@@ -54,7 +55,7 @@ def test_out_of_fold_predictions_can_test_some_folds_only(data):
 
 def test_label_efficiency_subsamples_inside_the_training_folds_the_same_for_every_model(data):
     X, Y, folds = data
-    first = crossval.label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0, 2], sizes=[5, None],
+    first = label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0, 2], sizes=[5, None],
                                       repeats=2, seed=7)
     trained = [m.trained_on for m in Recorder.fitted]
     # (fold 0: size 5 x 2 repeats, all x 1), (fold 2: the same): 6 trainings, in order
@@ -66,11 +67,11 @@ def test_label_efficiency_subsamples_inside_the_training_folds_the_same_for_ever
         np.testing.assert_array_equal(predicted[:, 0], test)               # predictions of the held-out fold
     assert trained[0] != trained[1]                                        # repeats draw other cores
     Recorder.fitted = []
-    crossval.label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0, 2], sizes=[5, None], repeats=2,
+    label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0, 2], sizes=[5, None], repeats=2,
                               seed=7)
     assert [m.trained_on for m in Recorder.fitted] == trained               # seeded: another model, same cores
     Recorder.fitted = []
-    crossval.label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0], sizes=[5], repeats=1, seed=8)
+    label_efficiency(lambda j, n: Recorder(j), X, Y, folds, outer_folds=[0], sizes=[5], repeats=1, seed=8)
     assert Recorder.fitted[0].trained_on != trained[0]                       # another seed, another draw
 
 
@@ -85,7 +86,7 @@ def test_label_efficiency_pools_are_nested_and_paired_with_the_run_without_one(d
         sizes_seen.append(n)
         return Recorder(j)
 
-    runs = crossval.label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=2, seed=3,
+    runs = label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=2, seed=3,
                                      pools=[0, 5, 20], X_pool=pool)
     assert [(u, r) for _, u, r, _, _, _ in runs] == [(0, 0), (5, 0), (20, 0), (0, 1), (5, 1), (20, 1)]
     assert set(sizes_seen) == {6}
@@ -95,7 +96,7 @@ def test_label_efficiency_pools_are_nested_and_paired_with_the_run_without_one(d
     small, large = (set(fitted[k].kwargs["X_unlabelled"][:, 0].astype(int)) for k in (1, 2))
     assert len(small) == 5 and len(large) == 20 and small < large
     with pytest.raises(ValueError, match="X_pool is None"):
-        crossval.label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=1, seed=3, pools=[0, 5])
+        label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=1, seed=3, pools=[0, 5])
     with pytest.raises(ValueError, match="the unlabelled pool holds 40"):
-        crossval.label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=1, seed=3, pools=[50],
+        label_efficiency(new, X, Y, folds, outer_folds=[1], sizes=[6], repeats=1, seed=3, pools=[50],
                                   X_pool=pool)

@@ -147,63 +147,6 @@ def spectra_per_sample(ds: xr.Dataset) -> int:
     return int(np.median(ds["n_orientations"].to_numpy()))
 
 
-def subsampled_training(folds: np.ndarray, fold: int, n_labelled: int | None, repeat: int, seed: int
-                        ) -> np.ndarray:
-    """Indices of ``n_labelled`` training samples drawn without replacement from the samples outside
-    ``fold`` (all of them when ``n_labelled`` is None or not smaller), seeded by (seed, fold, n, repeat)
-    so every model of a repeat sees the same labelled cores."""
-    train = np.flatnonzero(np.asarray(folds) != fold)
-    if n_labelled is None or n_labelled >= len(train):
-        return train
-    rng = np.random.default_rng([seed, fold, n_labelled, repeat])
-    return np.sort(rng.choice(train, size=n_labelled, replace=False))
-
-
-def pool_subset(n_pool: int, n_unlabelled: int, fold: int, repeat: int, seed: int) -> np.ndarray:
-    """Indices of ``n_unlabelled`` of the ``n_pool`` unlabelled spectra: the first of a permutation seeded by
-    (seed, fold, repeat), so a repeat's smaller pools lie inside its larger ones and only the pool's size
-    differs between its runs. ValueError if the pool is smaller than asked."""
-    if n_unlabelled > n_pool:
-        raise ValueError(f"n_unlabelled: {n_unlabelled} asked, the unlabelled pool holds {n_pool}")
-    order = np.random.default_rng([seed, fold, repeat, 1]).permutation(n_pool)
-    return np.sort(order[:n_unlabelled])
-
-
-def label_efficiency(make_model: Callable[[int, int | None], object], X: np.ndarray, Y: np.ndarray,
-                     folds: np.ndarray, outer_folds: Sequence[int], sizes: Sequence[int | None], repeats: int,
-                     seed: int, pools: Sequence[int] = (0,), X_pool: np.ndarray | None = None,
-                     fit_kwargs: dict | None = None) -> list[tuple[int, int, int, int, np.ndarray, np.ndarray]]:
-    """Train on ``n`` labelled samples subsampled inside each outer training fold, test on the held-out fold.
-
-    For each outer fold *j* of ``outer_folds``, each size *n* of ``sizes``
-    (None: every training sample, one repeat), each repeat *r* and each pool
-    size *u* of ``pools`` (0: no unlabelled spectra; else :func:`pool_subset`
-    of ``X_pool`` given as ``X_unlabelled``), a fresh ``make_model(j, n)``
-    (``n`` as in ``sizes``, so settings may depend on it) is fitted on
-    :func:`subsampled_training` and predicts fold *j*. The runs of a (j, n, r)
-    differ in the pool only: paired. Returns ``(n, u, r, j, test_indices,
-    predictions)`` tuples, ``n`` the number of labelled samples used.
-    """
-    folds = np.asarray(folds)
-    if any(u > 0 for u in pools) and X_pool is None:
-        raise ValueError(f"pools {list(pools)}: unlabelled spectra asked for, but X_pool is None")
-    results = []
-    for j in outer_folds:
-        test = np.flatnonzero(folds == j)
-        for n in sizes:
-            for r in range(1 if n is None else repeats):
-                train = subsampled_training(folds, j, n, r, seed)
-                for u in pools:
-                    kwargs = dict(fit_kwargs or {})
-                    if u > 0:
-                        kwargs["X_unlabelled"] = X_pool[pool_subset(len(X_pool), u, j, r, seed)]
-                    model = make_model(int(j), n)
-                    model.fit(X[train], Y[train], **kwargs)
-                    results.append((len(train), int(u), r, int(j), test,
-                                    np.asarray(model.predict(X[test]), dtype=np.float64)))
-    return results
-
-
 def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
                         reconstruction_cps: np.ndarray | None = None, theta: np.ndarray | None = None,
                         theta_elements: Sequence[str] = (), single_predicted_pct: np.ndarray | None = None
