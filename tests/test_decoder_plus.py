@@ -143,7 +143,14 @@ def test_matrix_absorption_makes_intensity_non_linear_in_composition():
 
 def test_gradients_match_central_finite_differences_with_every_switch_on():
     layer = toy("float64", initial={"matrix_dark": 1.0, "pileup": 1e-3}, **{name: True for name in SWITCHES})
-    rng = np.random.default_rng(0)
+    variables = check_layer_gradients(layer, seed=0, rtol=1e-5)
+    assert len(variables) == 19             # 17 global parameters (module docstring), theta, alpha
+
+
+def check_layer_gradients(layer, seed: int, **tolerance) -> dict:
+    """Gradients of a random weighted sum of the layer's spectra against central finite differences, for
+    every trainable variable, theta and alpha; returns the variables checked (by path, and theta, alpha)."""
+    rng = np.random.default_rng(seed)
     theta = tf.Variable(rng.uniform(0.5, 2.0, (3, 2)))
     alpha = tf.Variable(rng.uniform(0.5, 2.0, (3, layer.n_alpha)))
     weights = rng.normal(size=(3, len(ENERGIES)))
@@ -153,8 +160,8 @@ def test_gradients_match_central_finite_differences_with_every_switch_on():
 
     objective()
     variables = {v.path: v for v in layer.trainable_variables} | {"theta": theta, "alpha": alpha}
-    assert len(variables) == 19          # 17 global parameters (module docstring), theta, alpha
-    assert_gradients_match(objective, variables, rtol=1e-5)
+    assert_gradients_match(objective, variables, **tolerance)
+    return variables
 
 
 def test_config_round_trip_gives_the_same_spectrum():
@@ -251,17 +258,8 @@ def test_detector_efficiency_follows_a_silicon_drift_detector():
 def test_gradients_match_central_finite_differences_with_the_closure_switches_on():
     layer = closure_toy("float64", detector_width=True, scatter=True, escape=True, matrix=True, pileup=True,
                         tube=True, tail=True, detector=True, excitation=True)
-    rng = np.random.default_rng(1)
-    theta = tf.Variable(rng.uniform(0.5, 2.0, (3, 2)))
-    alpha = tf.Variable(rng.uniform(0.5, 2.0, (3, layer.n_alpha)))
-    weights = rng.normal(size=(3, len(ENERGIES)))
-
-    def objective():
-        return tf.reduce_sum(layer([theta, alpha]) * weights)
-
-    objective()
-    variables = {v.path: v for v in layer.trainable_variables} | {"theta": theta, "alpha": alpha}
-    assert_gradients_match(objective, variables, rtol=1e-4, atol=1e-6)
+    variables = check_layer_gradients(layer, seed=1, rtol=1e-4, atol=1e-6)
+    theta, alpha = variables["theta"], variables["alpha"]
     again = XRFSimulatorPlus.from_config(layer.get_config())
     again([theta, alpha])
     again.set_weights(layer.get_weights())
