@@ -118,6 +118,31 @@ def test_a_model_error_on_one_spectrum_is_isolated(bundle):
     assert_allclose(p.concentrations_pct[[0, 2]], model.predict(X[[0, 2]]))
 
 
+def test_a_samples_measurements_are_normalised_before_they_are_averaged(tmp_path, bundle):
+    """Two orientations of one sample, the second with three times the counts above 10 keV (a scatter window
+    three times as bright): the model reads each normalised by its own scatter counts, then their mean, as in
+    training (model_spectra), not the normalised mean of the raw rates."""
+    from axs.normalisation import stack_measurements
+
+    out, new = bundle
+    model = load_bundle(out).model
+    first = np.round(new * LIVE_TIME_S)
+    second = np.where(ENERGIES_KEV > 10.0, 3 * first, first)
+    for k, counts in enumerate((first, second), start=1):
+        write_spectrum(tmp_path / f"rock_o{k}.txt",
+                       Spectrum("rock", k, counts, LIVE_TIME_S, -0.02, 0.04, metadata={"tube": TUBE}))
+    result = tmp_path / "out.csv"
+    assert predict(out, [tmp_path / "rock_o1.txt", tmp_path / "rock_o2.txt"], result) == 0
+    row = pd.read_csv(result).iloc[0]
+    assert row["n_spectra"] == 2
+    rates = np.stack([first, second]) / LIVE_TIME_S
+    expected = model.predict(stack_measurements([rates]))[0]
+    raw_mean = model.predict(rates.mean(axis=0, keepdims=True))[0]
+    fe = list(model.elements).index("Fe")
+    assert abs(expected[fe] - raw_mean[fe]) > 1e-3 * abs(expected[fe])   # the two orders differ here
+    assert_allclose(row["Fe_pct"], max(expected[fe], 0.0), rtol=1e-5)
+
+
 # -- 2. archives through the same code path as files -----------------------------------------------------------
 
 def archive(counts_rows):

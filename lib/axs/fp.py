@@ -246,24 +246,37 @@ class FPModel:
         return self._layer
 
     def _checked(self, X) -> np.ndarray:
+        """One measurement per row: (N, channels) counts/s, negatives set to 0."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.energies_kev):
             raise ValueError(f"X: expected spectra of shape (n, {len(self.energies_kev)}), got {X.shape}")
         return np.maximum(X, 0.0)
 
+    def _measurements(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(measurements (N, channels), sample index (N,)) of X (n, channels) or (n, m, channels) NaN-padded
+        (:func:`axs.normalisation.measurement_rows`): the direct fit works on each measurement."""
+        from axs.normalisation import measurement_rows
+
+        rows, sample = measurement_rows(X, len(self.energies_kev))
+        return self._checked(rows), sample
+
     def fit_spectra(self, X) -> SpectrumFit:
-        """:func:`fit_spectra` of ``X`` with the characterised instrument held fixed."""
+        """:func:`fit_spectra` of the measurements ``X`` (N, channels) with the characterised instrument held fixed."""
         return fit_spectra(self.layer(), self._checked(X), steps=self.options["fit_steps"],
                            learning_rate=self.options["learning_rate"])
 
-    def amounts(self, X, fit: SpectrumFit | None = None) -> np.ndarray:
-        """(n, simulator elements) fitted amounts theta_e s_n (divided by the scatter counts when normalised)."""
-        fit = fit if fit is not None else self.fit_spectra(X)
+    def amounts(self, X) -> np.ndarray:
+        """(n, simulator elements) fitted amounts theta_e s_n of each measurement of X (divided by its scatter
+        counts when normalised), then averaged over each sample's measurements, as every model combines them
+        (:func:`axs.normalisation.combine_measurements`)."""
+        from axs.normalisation import combine_measurements, scatter_counts
+
+        rows, sample = self._measurements(X)
+        fit = self.fit_spectra(rows)
         amounts = fit.theta * fit.scale[:, None]
         if self.normalisation == "scatter":
-            from axs.normalisation import scatter_counts
-            amounts = amounts / scatter_counts(self._checked(X), self.energies_kev)[:, None]
-        return amounts
+            amounts = amounts / scatter_counts(rows, self.energies_kev)[:, None]
+        return combine_measurements(amounts, sample, int(np.asarray(X).shape[0]), dtype=np.float64)
 
     def theta(self, X) -> np.ndarray:
         return self.fit_spectra(X).theta
@@ -286,11 +299,11 @@ class FPModel:
         import json
         from sklearn.linear_model import LinearRegression
 
-        X = self._checked(X)
+        rows, _ = self._measurements(X)
         Y = np.asarray(Y, dtype=np.float64)
         if Y.shape != (len(X), len(self.elements)):
             raise ValueError(f"Y: expected shape {(len(X), len(self.elements))}, got {Y.shape}")
-        pool = X if X_unlabelled is None else np.concatenate([X, self._checked(X_unlabelled)])
+        pool = rows if X_unlabelled is None else np.concatenate([rows, self._measurements(X_unlabelled)[0]])
         take = np.unique(np.linspace(0, len(pool) - 1, min(self.options["characterise_spectra"], len(pool)))
                          .round().astype(int))
         self._layer, self._layer_config, self._layer_weights = None, None, None

@@ -13,8 +13,8 @@ own script) can call or extend:
    ``<sample>_o<k>.<ext>``), each put on the model's energy grid in counts per
    second (:func:`rates_on_grid`: moved with the count-conserving
    :func:`axs.energy_grid.rebin_counts` when on another grid, zero-filled above
-   the tube voltage, a DataError when it does not cover the model's range), and
-   averaged (as the training data were, paper section 2);
+   the tube voltage, a DataError when it does not cover the model's range); the
+   model normalises each measurement and averages them, as in training;
 5. :func:`predict_spectra`: every spectrum predicted in one batched call of the
    model, after setting aside those it cannot predict (counts beyond float32,
    no counts in a scatter-normalised model's scatter window, a model that
@@ -53,6 +53,7 @@ from axs.files import atomic_path
 from axs.importers import FORMATS, group_by_sample, read_spectra, tube_kv as header_tube_kv
 from axs.intervals import DEFAULT_LEVEL
 from axs.model_files import load_skops_model, model_file_kind
+from axs.normalisation import stack_measurements
 from axs.spectrum_files import Spectrum
 
 #: Largest count rate every model computes with (float32).
@@ -306,18 +307,26 @@ def read_measurements(paths: Sequence[str | Path], live_time_s: float | None = N
 
 @dataclass
 class Sample:
-    """One sample's spectra on the model's grid: their mean (counts/s) and the files and spectra it came from."""
+    """One sample's spectra on the model's grid: each measurement (m, channels) and their mean (counts/s), and
+    the files and spectra it came from. The model reads the measurements (each normalised, then combined, as
+    in training: :func:`axs.normalisation.model_spectra`); the applicability checks read the mean, like the
+    training samples' averages they were calibrated on."""
 
     sample_id: str
-    rates_cps: np.ndarray
+    measurements_cps: np.ndarray
     files: list[str]
     spectra: list[Spectrum]
+
+    @property
+    def rates_cps(self) -> np.ndarray:
+        with np.errstate(over="ignore"):   # counts beyond float64 are flagged by predict_spectra
+            return np.mean(self.measurements_cps, axis=0)
 
 
 def sample_spectra(measured: list[tuple[Path, Spectrum]], energies_kev: np.ndarray, tube_kv: float | None,
                    errors: list[DataError], warnings: list[str]) -> list[Sample]:
     """The samples of ``measured``: orientations grouped (:func:`axs.importers.group_by_sample`), put on
-    the grid ``energies_kev`` (:func:`rates_on_grid`) and averaged. A spectrum that cannot be put on the
+    the grid ``energies_kev`` (:func:`rates_on_grid`). A spectrum that cannot be put on the
     grid, or repeats an orientation, is appended to ``errors`` and left out; notes go to ``warnings``."""
     samples = []
     for sample, members in group_by_sample(measured, errors).items():
@@ -334,8 +343,7 @@ def sample_spectra(measured: list[tuple[Path, Spectrum]], energies_kev: np.ndarr
             if warning:
                 warnings.append(warning)
         if rates:
-            with np.errstate(over="ignore"):   # counts beyond float64 are flagged by predict_spectra
-                samples.append(Sample(sample, np.mean(rates, axis=0), used, spectra))
+            samples.append(Sample(sample, np.stack(rates), used, spectra))
     return samples
 
 
@@ -364,8 +372,17 @@ class Predictions:
 def unpredictable(model, X: np.ndarray) -> list[tuple[str, str]]:
     """``(flag, why)`` per spectrum of X (counts/s, float64) that ``model`` cannot predict, ``("", "")`` for the
     others: counts/s that are not finite in float32 (``count_overflow``), or a scatter-normalised model and no
-    counts in the scatter window (``no_scatter_counts``, :func:`axs.normalisation.scatter_counts`)."""
+    counts in the scatter window (``no_scatter_counts``, :func:`axs.normalisation.scatter_counts`).
+    X (n, m, channels), each sample's measurements padded with all-NaN rows: a sample is unpredictable when
+    one of its measurements is (the first one's reason)."""
     X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 3:
+        sample, measurement = np.nonzero(~np.isnan(X).all(axis=2))
+        out = [("", "")] * len(X)
+        for i, reason in zip(sample, unpredictable(model, X[sample, measurement])):
+            if reason[0] and not out[i][0]:
+                out[i] = reason
+        return out
     out = [("", "")] * len(X)
     with np.errstate(over="ignore", invalid="ignore"):
         overflow = ~np.all(np.isfinite(X) & (np.abs(X) <= FLOAT32_MAX), axis=1)
@@ -412,22 +429,28 @@ def _model_outputs_isolated(model, X: np.ndarray, reconstruction: bool):
 
 
 def predict_spectra(model, X: np.ndarray, field: FieldBundle | None = None, level: float = DEFAULT_LEVEL,
-                    header_flags: Sequence[Sequence[str]] | None = None, n_spectra=1) -> Predictions:
+                    header_flags: Sequence[Sequence[str]] | None = None, n_spectra=1,
+                    measurements: np.ndarray | None = None) -> Predictions:
     """Predict spectra X (n, channels; counts/s on the model's grid) with ``model``; with its ``field``, the
     applicability flags (``header_flags`` per spectrum from the files' headers) and ``level`` intervals.
+
+    ``measurements`` (n, m, channels; :func:`axs.normalisation.stack_measurements`): the measurements X
+    averages, one sample per row. The model then reads them, each normalised before they are combined as in
+    training, while the checks read X, as the training averages they were calibrated on; None: X alone.
 
     The one prediction path of files and archives. Spectra the model cannot
     predict (:func:`unpredictable`, or the model raising on them alone) get NaN,
     ``applicable`` False and the flag; the others are predicted in one batch.
     """
     X = np.asarray(X, dtype=np.float64)
+    model_X = X if measurements is None else np.asarray(measurements, dtype=np.float64)
     n, n_elements = len(X), len(model.elements)
-    flags, problems = map(list, zip(*unpredictable(model, X))) if n else ([], [])
+    flags, problems = map(list, zip(*unpredictable(model, model_X))) if n else ([], [])
     concentrations = np.full((n, n_elements), np.nan)
     rows = np.flatnonzero([not f for f in flags])
     reconstruction = field is not None and field.uses_reconstruction
     if len(rows):
-        predicted, error, failures = _model_outputs_isolated(model, X[rows].astype(np.float32), reconstruction)
+        predicted, error, failures = _model_outputs_isolated(model, model_X[rows].astype(np.float32), reconstruction)
         for k, message in failures.items():
             flags[rows[k]], problems[rows[k]] = "prediction_failed", message
         kept = np.array([k not in failures for k in range(len(rows))], dtype=bool)
@@ -522,12 +545,15 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
         (errors if isinstance(item, DataError) else measured).append(item)
     samples = sample_spectra(measured, energies_kev, tube_kv, errors, warnings)
     X = np.stack([s.rates_cps for s in samples]) if samples else np.empty((0, len(energies_kev)))
+    measurements = stack_measurements([s.measurements_cps for s in samples]) if samples else None
     header_flags = None
     if field is not None:
         header_flags = [sorted({f for s in sample.spectra for f in field.checker.header_flags(
             s.counts, s.energies_kev, s.metadata.get("tube"))}) for sample in samples]
-    predictions = predict_spectra(model, X, field, level, header_flags, [len(s.files) for s in samples])
-    theta_table = theta_columns(model, X, predictions.predicted) if theta else None
+    predictions = predict_spectra(model, X, field, level, header_flags, [len(s.files) for s in samples],
+                                  measurements)
+    theta_table = theta_columns(model, X if measurements is None else measurements,
+                                predictions.predicted) if theta else None
     table = concentrations_table([s.sample_id for s in samples], predictions, elements,
                                  {"n_spectra": [len(s.files) for s in samples],
                                   "files": [";".join(s.files) for s in samples]}, theta_table)
@@ -546,7 +572,8 @@ def require_theta(model) -> None:
 
 def theta_columns(model, X: np.ndarray, rows: np.ndarray | None = None) -> pd.DataFrame:
     """AXS: the Encoder's theta (eq. 4) of spectra ``X`` (counts/s on the model's grid), one
-    ``theta_<element>`` column per simulator element (in counts per unit line shape, eq. 6);
+    ``theta_<element>`` column per simulator element (in counts per unit line shape, eq. 6); X (n, channels)
+    or each sample's measurements (n, m, channels), as the model's ``predict`` reads them;
     only the spectra where ``rows`` (bool) is True, NaN for the others."""
     require_theta(model)
     names = [f"theta_{e}" for e in model.simulator_elements]
