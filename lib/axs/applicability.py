@@ -54,7 +54,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from axs.energy_grid import channel_edges_kev
 
@@ -180,6 +179,8 @@ class ApplicabilityChecker:
     def fit(cls, X: np.ndarray, energies_kev: np.ndarray, tubes: Sequence[str] = (),
             n_components: int = 10) -> "ApplicabilityChecker":
         """Fit on training spectra X (n, channels) in counts/s on ``energies_kev`` (keV); thresholds unset (inf)."""
+        from sklearn.decomposition import PCA   # here, not at the top: axs predict only scores
+
         X = np.asarray(X, dtype=np.float64)
         rate = total_count_rate_cps(X)
         pca = PCA(n_components=min(n_components, X.shape[0] - 1, X.shape[1])).fit(shape_features(X))

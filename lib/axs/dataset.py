@@ -47,7 +47,8 @@ import xarray as xr
 from sklearn.model_selection import KFold
 
 from axs.assays import ABOVE, BELOW, read_assays
-from axs.energy_grid import MAX_DRIFT_CHANNELS, covers, drift_trim, grid_fit, rebin_counts, uncovered_channels
+from axs.energy_grid import (MAX_DRIFT_CHANNELS, counts_per_second, covers, drift_trim, grid_fit,  # noqa: F401
+                             rebin_counts, uncovered_channels)
 from axs.errors import DataError, parse_number
 from axs.files import atomic_path, sha256_of
 from axs.importers import tube_kv
@@ -198,16 +199,6 @@ def common_grid(spectra: list[Spectrum], paths: list[Path]) -> tuple[np.ndarray,
         notes.append(f"{len(zero_filled)} measurement(s) end short above their tube voltage and are zero-filled "
                      f"there: {', '.join(zero_filled)}")
     return energies_kev, "; ".join(notes)
-
-
-def counts_per_second(counts: np.ndarray, energies_src_kev: np.ndarray, live_time_s: float | np.ndarray,
-                      energies_kev: np.ndarray) -> np.ndarray:
-    """Counts per second per channel of the common grid: ``rebin(counts) / live_time_s``.
-
-    ``counts`` (n,) or (m, n) on ``energies_src_kev``; ``live_time_s`` scalar or (m,)
-    (1 for spectra that are already in counts per second, :attr:`Spectrum.rate_time_s`).
-    """
-    return rebin_counts(counts, energies_src_kev, energies_kev) / np.asarray(live_time_s, dtype=np.float64)[..., None]
 
 
 def impute_censored(values_pct: pd.DataFrame, censored: pd.DataFrame, lower_pct: pd.Series,

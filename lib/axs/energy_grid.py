@@ -32,6 +32,16 @@ def rebin_counts(counts: np.ndarray, energies_src_kev: np.ndarray,
     return np.diff(at_dst, axis=-1)
 
 
+def counts_per_second(counts: np.ndarray, energies_src_kev: np.ndarray, live_time_s: float | np.ndarray,
+                      energies_kev: np.ndarray) -> np.ndarray:
+    """Counts per second per channel of the common grid: ``rebin(counts) / live_time_s``.
+
+    ``counts`` (n,) or (m, n) on ``energies_src_kev``; ``live_time_s`` scalar or (m,)
+    (1 for spectra that are already in counts per second, :attr:`Spectrum.rate_time_s`).
+    """
+    return rebin_counts(counts, energies_src_kev, energies_kev) / np.asarray(live_time_s, dtype=np.float64)[..., None]
+
+
 def covers(energies_src_kev: np.ndarray, energies_dst_kev: np.ndarray, tolerance_channels: float = 1.0) -> bool:
     """Whether the source grid spans the destination grid, give or take ``tolerance_channels`` channels."""
     src = channel_edges_kev(energies_src_kev)

@@ -45,9 +45,8 @@ import pandas as pd
 
 from axs.applicability import FLAG_NAMES
 from axs.bundle import FieldBundle, load_field, model_file, model_outputs
-from axs.dataset import counts_per_second
 from axs.elements import UNIT_TO_PCT, assay_unit
-from axs.energy_grid import grid_fit, same_grid  # noqa: F401 (grid rules shared with prepare; re-exported)
+from axs.energy_grid import counts_per_second, grid_fit, same_grid  # noqa: F401 (grid rules shared with prepare)
 from axs.errors import DataError
 from axs.files import atomic_path
 from axs.importers import FORMATS, group_by_sample, read_spectra, tube_kv as header_tube_kv
@@ -174,7 +173,7 @@ def rates_on_grid(spectrum: Spectrum, energies_kev: np.ndarray, source: str | Pa
                   tube_kv: float | None = None) -> tuple[np.ndarray, str | None]:
     """Counts per second per channel of ``spectrum`` on the grid ``energies_kev``, and a note if moved.
 
-    Resampling is the training data's (:func:`axs.dataset.counts_per_second`);
+    Resampling is the training data's (:func:`axs.energy_grid.counts_per_second`);
     channels above the end of a spectrum that ends short only above its tube's
     voltage get zero counts (:func:`grid_fit`). The tube voltage is the
     spectrum's ``tube`` header field, else ``tube_kv``.
