@@ -20,7 +20,7 @@ import pandas as pd
 
 from axs import comparisons, dataset, evaluation, files
 from axs.errors import DataError
-from axs.label_efficiency import label_efficiency, run_pools, run_settings
+from axs.label_efficiency import TABLE_COLUMNS, label_efficiency, merge_folds, run_pools, run_settings
 from axs.models import DEFAULTS, make_model
 from axs.pipeline import paths, plots
 
@@ -28,6 +28,7 @@ from axs.pipeline import paths, plots
 sizes = [10, 20, 40, 80, None]
 repeats = {10: 2, 20: 3, 40: 1, 80: 1}
 outer_folds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+run_folds = None
 seed = 0
 pools = [0, 1000, 4000]
 pool_dir = "artifacts/label_efficiency_pool"
@@ -49,17 +50,20 @@ tables_dir = str(paths.REPORTS / "tables")
 # %%
 layout = paths.Layout.of_artifacts(artifacts_dir)
 ds = dataset.load_dataset(layout.prepared("dataset"))
-X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
+X, Y = dataset.model_input(ds), ds["concentration_pct"].to_numpy()   # normalised per measurement, then averaged
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
 if pool_dir is None:          # smoke mode: the prepared dataset's own pool, if it has one
     pool = layout.prepared("unlabelled")
-    X_pool = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if pool.exists() else None
+    X_pool = dataset.model_input(dataset.load_dataset(pool)) if pool.exists() else None
 else:
     if not (Path(pool_dir) / "unlabelled").is_dir():
         raise DataError(Path(pool_dir), "missing; `make experiments` writes the study's unlabelled archive there")
-    X_pool = dataset.read_unlabelled(pool_dir, energies_kev)["spectrum_cps"].to_numpy()
-print(f"{len(X)} labelled cores, {0 if X_pool is None else len(X_pool)} unlabelled; outer folds {outer_folds}, sizes {sizes}, "
+    X_pool = dataset.model_input(dataset.read_unlabelled(pool_dir, energies_kev))
+folds_now = list(outer_folds) if run_folds is None else list(run_folds)
+if set(folds_now) - set(outer_folds):
+    raise ValueError(f"run_folds {run_folds}: expected folds of outer_folds {outer_folds}")
+print(f"{len(X)} labelled cores, {0 if X_pool is None else len(X_pool)} unlabelled; outer folds {folds_now} of {outer_folds}, sizes {sizes}, "
       f"repeats {repeats}, pools {pools}; runs {list(runs)}")
 
 # %% [markdown]
@@ -78,7 +82,7 @@ for name, run in runs.items():
             return make_model(run["model"], energies_kev=energies_kev, elements=elements, seed=seed + j, **settings)
 
         n_repeats = repeats.get(n, 1) if isinstance(repeats, dict) else repeats
-        results = label_efficiency(fresh, X, Y, folds, outer_folds, [n], n_repeats, seed,
+        results = label_efficiency(fresh, X, Y, folds, folds_now, [n], n_repeats, seed,
                                             pools=run_pools(run, pools), X_pool=X_pool,
                                             fit_kwargs={"verbose": 0})
         for n_used, u, r, j, test, predicted in results:
@@ -93,11 +97,16 @@ for name, run in runs.items():
 # ## The table
 # `tables/label_efficiency.csv` (long form): the held-out MSE (wt%²) of every run, per number of labelled
 # and unlabelled cores, repeat, tested fold, model and element; every number below is recomputed from it.
-# The out-of-fold predictions are kept in `predictions.csv`.
+# The out-of-fold predictions of the folds run now are kept in `predictions.csv`. With `run_folds` (a study
+# split over sessions, docs/experiments.md) the committed table's rows of the other folds are kept
+# (`axs.label_efficiency.merge_folds`): a run depends only on its own seed, fold, size and repeat.
 
 # %%
-table = pd.DataFrame(rows, columns=["n_labelled", "n_unlabelled", "repeat", "fold", "model", "element", "mse"])
-files.write_csv(table, Path(tables_dir) / "label_efficiency.csv")
+committed = Path(tables_dir) / "label_efficiency.csv"
+previous = pd.read_csv(committed) if run_folds is not None and committed.exists() else None
+table = merge_folds(pd.DataFrame(rows, columns=TABLE_COLUMNS), previous, folds_now, outer_folds, list(runs), elements)
+files.write_csv(table, committed)
+print(f"the table holds outer folds {sorted(table['fold'].unique().tolist())} of {outer_folds}")
 files.write_csv(pd.concat(predictions), Path(out_dir) / "predictions.csv")
 variance = pd.Series(np.nanvar(Y[np.isin(folds, outer_folds)], axis=0), index=elements)
 variance = variance[variance > np.finfo(float).tiny]

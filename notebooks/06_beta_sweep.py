@@ -34,11 +34,11 @@ tables_dir = str(paths.REPORTS / "tables")
 # %%
 layout = paths.Layout.of_artifacts(artifacts_dir)
 ds = dataset.load_dataset(layout.prepared("dataset"))
-X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
+X, Y = dataset.model_input(ds), ds["concentration_pct"].to_numpy()   # normalised per measurement, then averaged
 folds, energies_kev = ds["fold"].to_numpy(), ds["energy_kev"].to_numpy()
 elements = list(ds["element"].to_numpy())
 pool = layout.prepared("unlabelled")
-X_pool = dataset.load_dataset(pool)["spectrum_cps"].to_numpy() if pool.exists() else None
+X_pool = dataset.model_input(dataset.load_dataset(pool)) if pool.exists() else None
 tested = np.isin(folds, outer_folds)
 print(f"{models} x beta {betas} x folds {outer_folds}: {tested.sum()} held-out cores, "
       f"{0 if X_pool is None else len(X_pool)} unlabelled spectra")

@@ -20,6 +20,7 @@ import xarray as xr
 from axs import evaluation
 from axs.comparisons import relative_squared_errors
 from axs.crossval import out_of_fold_predictions
+from axs.dataset import model_input
 from axs.reconstruction_scores import chi2_on_counts, r2_by_region
 
 
@@ -39,9 +40,10 @@ def score_configuration(label: str, new_model: Callable[[int], object], ds: xr.D
     without live times), ``mean_relative_mse_visible`` and ``relative_mse_<element>`` for ``visible``.
     ``per_core``, if given, gets ``per_core[label]``: each held-out core's squared error over the held-out
     variance, mean over ``visible`` (:func:`axs.comparisons.relative_squared_errors`), for paired intervals."""
-    X, Y = ds["spectrum_cps"].to_numpy(), ds["concentration_pct"].to_numpy()
+    X, Y = model_input(ds), ds["concentration_pct"].to_numpy()   # each measurement normalised, then averaged
+    X_mean = ds["spectrum_cps"].to_numpy()   # what a reconstruction is compared with: the averaged spectrum
     folds = ds["fold"].to_numpy()
-    reconstruction = np.full_like(X, np.nan)
+    reconstruction = np.full_like(X_mean, np.nan)
 
     def keep(j, fitted, test):
         reconstruction[test] = fitted.reconstruct(X[test])
@@ -53,12 +55,12 @@ def score_configuration(label: str, new_model: Callable[[int], object], ds: xr.D
     scores = evaluation.cv_scores(measured, measured.copy(data=predicted[tested]).expand_dims(model=[label]),
                                   ds["fold"][tested])
     relative = evaluation.relative_mse(scores, [label], visible).sel(model=label)
-    r2 = r2_by_region(ds["energy_kev"].to_numpy(), X[tested], reconstruction[tested])
+    r2 = r2_by_region(ds["energy_kev"].to_numpy(), X_mean[tested], reconstruction[tested])
     if per_core is not None:
         elements = ds["element"].to_numpy().tolist()
         per_core[label] = relative_squared_errors(Y[tested], predicted[tested], np.nanvar(Y[tested], axis=0),
                                                   [elements.index(e) for e in visible])
     return {"configuration": label, **{f"r2_{k}_kev": v for k, v in r2.items()},
-            "chi2_per_channel": chi2_on_counts(X[tested], reconstruction[tested], ds["live_time_s"].to_numpy()[tested]),
+            "chi2_per_channel": chi2_on_counts(X_mean[tested], reconstruction[tested], ds["live_time_s"].to_numpy()[tested]),
             "mean_relative_mse_visible": float(relative.mean()),
             **{f"relative_mse_{e}": float(relative.sel(element=e)) for e in visible}}

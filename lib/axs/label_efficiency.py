@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from axs.model_registry import parse
 
@@ -99,3 +100,29 @@ def label_efficiency(make_model: Callable[[int, int | None], object], X: np.ndar
                     results.append((len(train), int(u), r, int(j), test,
                                     np.asarray(model.predict(X[test]), dtype=np.float64)))
     return results
+
+
+#: The study table's columns (``tables/label_efficiency.csv``), one row per run and element.
+TABLE_COLUMNS = ["n_labelled", "n_unlabelled", "repeat", "fold", "model", "element", "mse"]
+
+
+def merge_folds(new: pd.DataFrame, previous: pd.DataFrame | None, run_folds: Sequence[int],
+                outer_folds: Sequence[int], runs: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """The study's table after running the folds ``run_folds`` only: ``new`` (their runs) plus the rows of
+    ``previous`` (the table as committed, or None) for the other folds of ``outer_folds`` and the runs of
+    ``runs``, so a study can be run a few folds at a time (one session each). A run's result depends only on
+    its own (seed, fold, size, repeat), so the merged table equals one written in a single pass: both are
+    sorted the same way (run as listed in ``runs``, n_labelled, fold, repeat, n_unlabelled, element as in
+    ``elements``). ValueError if ``previous`` lacks the table's columns."""
+    parts = [new[TABLE_COLUMNS]]
+    if previous is not None:
+        missing = set(TABLE_COLUMNS) - set(previous.columns)
+        if missing:
+            raise ValueError(f"previous table: columns {sorted(missing)} missing; expected {TABLE_COLUMNS}")
+        others = [f for f in outer_folds if f not in set(run_folds)]
+        parts.append(previous.loc[previous["fold"].isin(others) & previous["model"].isin(list(runs)), TABLE_COLUMNS])
+    table = pd.concat(parts, ignore_index=True)
+    order = {"model": {m: k for k, m in enumerate(runs)}, "element": {e: k for k, e in enumerate(elements)}}
+    key = table.assign(model_rank=table["model"].map(order["model"]), element_rank=table["element"].map(order["element"]))
+    key = key.sort_values(["model_rank", "n_labelled", "fold", "repeat", "n_unlabelled", "element_rank"], kind="stable")
+    return table.loc[key.index].reset_index(drop=True)
