@@ -52,6 +52,24 @@ def test_export_writes_model_and_plain_json(bundle):
     assert len(d["intervals"]["scores_pct"]["Fe"]) == 120
 
 
+def test_a_model_that_never_predicts_an_element_exports_a_field_that_loads(tmp_path):
+    """LR has no line for some elements (NaN predictions): their interval scores are empty in field.json,
+    which loads, and their intervals are NaN (the pipeline's evaluate read such a bundle and failed)."""
+    from axs.intervals import conformal_intervals
+
+    X, Y = synthetic_set(60, seed=22)
+    folds = np.arange(len(X)) % 10
+    make = lambda seed=0: make_model("lr", energies_kev=ENERGIES_KEV, seed=seed)   # noqa: E731
+    oof = out_of_fold_predictions(make, X, Y, folds)
+    never = np.flatnonzero(np.isnan(oof).all(axis=0))
+    assert never.size
+    export_model(make().fit(X, Y), tmp_path / "lr", X, Y, folds, oof, tube=TUBE)
+    field = load_field(tmp_path / "lr")
+    assert all(field.scores_pct[e].size == 0 for e in never)
+    lower, upper = conformal_intervals(np.ones((1, len(field.elements))), field.scores_pct, 0.9)
+    assert np.isnan(lower[0, never]).all() and np.isfinite(lower[0, ~np.isin(np.arange(len(field.elements)), never)]).any()
+
+
 def test_field_loads_without_unpickling(bundle, monkeypatch):
     out, _, _ = bundle
 

@@ -96,10 +96,10 @@ FIELD_SCHEMA: dict = {
                                       "additionalProperties": {"type": "number", "minimum": 0}},
             }},
         "intervals": {"type": "object", "required": ["scores_pct"],
-                      "properties": {"scores_pct": {"type": "object",
-                                                    "additionalProperties": {**_NUMBERS, "minItems": 1}},
-                                     "scores_single_pct": {"type": "object",
-                                                           "additionalProperties": {**_NUMBERS, "minItems": 1}}}},
+                      # an element the model never predicts (LR without a K line: U, Re) has no scores and
+                      # gets no interval (axs.intervals.conformal_intervals)
+                      "properties": {"scores_pct": {"type": "object", "additionalProperties": _NUMBERS},
+                                     "scores_single_pct": {"type": "object", "additionalProperties": _NUMBERS}}},
     },
 }
 
