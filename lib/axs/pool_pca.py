@@ -15,9 +15,8 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from axs.arrays import check_spectra
 from axs.linear import LassoRegression
-from axs.normalisation import model_name, normalise
+from axs.normalisation import model_name, model_spectra
 
 
 class PoolPCALasso(LassoRegression):
@@ -33,8 +32,10 @@ class PoolPCALasso(LassoRegression):
         self.components = None
 
     def _spectra(self, X, name: str = "X") -> np.ndarray:
-        return normalise(check_spectra(X, len(self.energies_kev), name), self.energies_kev,
-                         self.hyperparameters["normalisation"]).astype(np.float64)
+        """(n, channels) float64: X's measurements ((n, channels) or (n, m, channels)) normalised, then combined
+        per sample, as every model reads them (axs.normalisation.model_spectra)."""
+        return model_spectra(X, self.energies_kev, self.hyperparameters["normalisation"],
+                             getattr(self, "normalisation_state", None) or {}, name).astype(np.float64)
 
     def fit(self, X, Y, X_unlabelled=None, verbose=0):
         spectra = self._spectra(X)
