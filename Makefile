@@ -79,7 +79,7 @@ tune: artifacts/tuning/data
 	$(PY) -m axs.pipeline.tuning show
 
 test: data
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 # The edit loop: every test but those marked slow (the smoke pipeline, trainings to convergence, tuning,
 # the stand-in's full draw); `make test` (CI) runs them all.
