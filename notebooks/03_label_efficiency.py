@@ -102,10 +102,10 @@ for name, run in runs.items():
 # (`axs.label_efficiency.merge_folds`): a run depends only on its own seed, fold, size and repeat.
 
 # %%
-committed = Path(tables_dir) / "label_efficiency.csv"
+committed = layout.tables_dir / "label_efficiency.csv"    # the table in reports/, not the stage's staging folder
 previous = pd.read_csv(committed) if run_folds is not None and committed.exists() else None
 table = merge_folds(pd.DataFrame(rows, columns=TABLE_COLUMNS), previous, folds_now, outer_folds, list(runs), elements)
-files.write_csv(table, committed)
+files.write_csv(table, Path(tables_dir) / "label_efficiency.csv")
 print(f"the table holds outer folds {sorted(table['fold'].unique().tolist())} of {outer_folds}")
 files.write_csv(pd.concat(predictions), Path(out_dir) / "predictions.csv")
 variance = pd.Series(np.nanvar(Y[np.isin(folds, outer_folds)], axis=0), index=elements)
