@@ -48,6 +48,9 @@ figures_dir = str(paths.REPORTS / "figures" / "label_efficiency")
 tables_dir = str(paths.REPORTS / "tables")
 
 # %%
+# papermill passes a dict's keys as strings: the sizes of repeats and size_overrides are numbers again here
+repeats = {int(k): v for k, v in repeats.items()} if isinstance(repeats, dict) else repeats
+size_overrides = {int(k): v for k, v in (size_overrides or {}).items()}
 layout = paths.Layout.of_artifacts(artifacts_dir)
 ds = dataset.load_dataset(layout.prepared("dataset"))
 X, Y = dataset.model_input(ds), ds["concentration_pct"].to_numpy()   # normalised per measurement, then averaged

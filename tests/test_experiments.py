@@ -42,9 +42,16 @@ def test_label_efficiency_keeps_every_run_and_fold_with_its_pool_size(project):
     assert list(table.columns) == ["n_labelled", "n_unlabelled", "repeat", "fold", "model", "element", "mse"]
     runs = table.drop(columns=["element", "mse"]).drop_duplicates()
     pooled = {"pca_lasso_scatter", "axs", "axs_plus", "axs_beta0"}
-    # one run per model, size (two: 4 and all) and, for the models that learn from a pool, pool size
-    expected = sum(len(run.get("sizes", smoke["sizes"])) * len(run_pools(run, smoke["pools"]))
+    # one run per model, size (4 and all), repeat (the smoke overrides merge repeats {4: 2} into the study's:
+    # a dict whose keys papermill passes as strings) and, for the models that learn from a pool, pool size
+    merged = {**PARAMS["label_efficiency"]["repeats"], **smoke["repeats"]}
+
+    def repeats(n):
+        return merged.get(n, 1) if n is not None else 1
+
+    expected = sum(sum(repeats(n) for n in run.get("sizes", smoke["sizes"])) * len(run_pools(run, smoke["pools"]))
                    for run in PARAMS["label_efficiency"]["runs"].values())
+    assert table.loc[table["n_labelled"] == 4, "repeat"].nunique() == 2
     assert len(runs) == expected
     assert set(table["model"]) == set(PARAMS["label_efficiency"]["runs"]) and not table["model"].str.endswith("_pool").any()
     assert set(table["n_unlabelled"]) == set(smoke["pools"]) and set(table["fold"]) == set(smoke["outer_folds"])
