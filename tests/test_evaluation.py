@@ -302,3 +302,24 @@ def test_decoder_vs_cnn_paired_calls_a_consistent_gain_better_and_noise_a_tie():
     assert table.loc["Fe", "verdict"] == "better" and table.loc["Fe", "hi"] < 0
     assert table.loc["Zr", "verdict"] == "tie" and table.loc["Zr", "lo"] < 0 < table.loc["Zr", "hi"]
     assert (table["cnn"] == "cnn").all()
+
+
+def test_headline_comparisons_pair_each_decoder_with_its_cnn_and_every_model_with_lasso_scatter():
+    import xarray as xr
+
+    from axs.evaluation import headline_comparisons
+
+    rng = np.random.default_rng(5)
+    samples, elements, models = [f"s{k}" for k in range(40)], ["K", "Fe", "Zr"], ["lasso_scatter", "cnn", "axs"]
+    truth = rng.uniform(1, 2, (40, 3))
+    measured = xr.DataArray(truth, coords={"sample": samples, "element": elements}, dims=("sample", "element"))
+    noise = {"lasso_scatter": 0.01, "cnn": 0.3, "axs": 0.3}
+    values = np.stack([truth + rng.normal(0, noise[m], truth.shape) for m in models])
+    values[2] = values[1]                                      # AXS predicts what its CNN does
+    predicted = xr.DataArray(values, coords={"model": models, "sample": samples, "element": elements},
+                             dims=("model", "sample", "element"))
+    t = headline_comparisons(measured, predicted, models, ["K", "Fe"]).set_index(["model", "against"])
+    assert list(t.index) == [("axs", "cnn"), ("cnn", "lasso_scatter"), ("axs", "lasso_scatter")]
+    assert t.loc[("axs", "cnn"), "diff"] == 0 and t.loc[("axs", "cnn"), "n"] == 40
+    worse = t.loc[("cnn", "lasso_scatter")]
+    assert worse["lo"] > 0 and worse["diff"] == pytest.approx(worse["mean_relative_mse"] - worse["against_mean_relative_mse"])

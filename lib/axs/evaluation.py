@@ -473,6 +473,30 @@ def decoder_vs_cnn_paired(measured: xr.DataArray, predicted: xr.DataArray, model
     return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
 
 
+def headline_comparisons(measured: xr.DataArray, predicted: xr.DataArray, models: Sequence[str],
+                         elements: Sequence[str], reference: str = "lasso_scatter") -> pd.DataFrame:
+    """The comparisons the README states, paired over the cores: each core's squared errors over the held-out
+    variance, averaged over ``elements`` (:func:`axs.comparisons.relative_squared_errors`; their mean over the
+    cores is the mean relative MSE). Each decoder model against its CNN (:func:`decoder_pairs`), then every
+    other model against ``reference`` when it was trained. Columns ``model, against, mean_relative_mse,
+    against_mean_relative_mse, diff`` (model minus against), ``lo, hi`` (95 % interval), ``n`` (cores)."""
+    from axs.comparisons import paired_interval, relative_squared_errors
+
+    elements = list(elements)
+    y = measured.sel(element=elements).transpose("sample", "element").to_numpy()
+    variance = np.nanvar(y, axis=0)
+    per_core = {m: relative_squared_errors(y, predicted.sel(model=m, element=elements)
+                                           .transpose("sample", "element").to_numpy(), variance) for m in models}
+    pairs = list(decoder_pairs(models).items())
+    pairs += [(m, reference) for m in models if reference in models and m != reference]
+    rows = []
+    for a, b in pairs:
+        t = paired_interval(per_core[a], per_core[b]).iloc[0]
+        rows.append((a, b, t["a"], t["b"], t["diff"], t["lo"], t["hi"], int(t["n"])))
+    return pd.DataFrame(rows, columns=["model", "against", "mean_relative_mse", "against_mean_relative_mse",
+                                       "diff", "lo", "hi", "n"])
+
+
 def showcase_element(scores: xr.Dataset, elements: Sequence[str], better: str = "axs",
                      worse: str = "cnn") -> str | None:
     """Figure 2's element: among the elements where ``better`` beats the training-fold mean predictor

@@ -32,7 +32,7 @@ STAGES_WITH_FIGURES = ("prepare", "evaluate", "label_efficiency")
 STAGES_SHOWING_SMOKE = ("evaluate",)
 #: Files the evaluate stage writes under reports/[<dataset>/]tables/ and plots/ (dvc.yaml lists them).
 EVALUATE_TABLES = ("table1.csv", "table2.csv", "removed_elements.csv", "family_mse.csv", "coverage.csv",
-                   "references.csv")
+                   "references.csv", "comparisons.csv")
 EVALUATE_PLOTS = ("mse_per_element.csv", "relative_mse_per_element.csv")
 #: The experiments outside dvc repro (make experiments) and the table each writes under reports/tables/.
 EXPERIMENT_TABLES = {"label_efficiency": "label_efficiency.csv", "ablation": "ablation.csv",
