@@ -46,6 +46,7 @@ artifacts_dir = str(paths.ARTIFACTS / "standin")
 out_dir = str(paths.ARTIFACTS / "standin" / "label_efficiency")
 figures_dir = str(paths.REPORTS / "figures" / "label_efficiency")
 tables_dir = str(paths.REPORTS / "tables")
+previous_table = None      # with run_folds: the table as it was before this run (the runner passes it)
 
 # %%
 # papermill passes a dict's keys as strings: the sizes of repeats and size_overrides are numbers again here
@@ -105,8 +106,7 @@ for name, run in runs.items():
 # (`axs.label_efficiency.merge_folds`): a run depends only on its own seed, fold, size and repeat.
 
 # %%
-committed = layout.tables_dir / "label_efficiency.csv"    # the table in reports/, not the stage's staging folder
-previous = pd.read_csv(committed) if run_folds is not None and committed.exists() else None
+previous = pd.read_csv(previous_table) if run_folds is not None and previous_table is not None else None
 table = merge_folds(pd.DataFrame(rows, columns=TABLE_COLUMNS), previous, folds_now, outer_folds, list(runs), elements)
 files.write_csv(table, Path(tables_dir) / "label_efficiency.csv")
 print(f"the table holds outer folds {sorted(table['fold'].unique().tolist())} of {outer_folds}")

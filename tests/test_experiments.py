@@ -29,8 +29,9 @@ def project(tmp_path_factory):
     shutil.rmtree(root)
 
 
-def _stage(root: Path, stage: str) -> None:
-    run = subprocess.run([sys.executable, "-m", "axs.pipeline.stage", stage, "--root", str(root), "--smoke"],
+def _stage(root: Path, stage: str, params: Path | None = None) -> None:
+    extra = [] if params is None else ["--params", str(params)]
+    run = subprocess.run([sys.executable, "-m", "axs.pipeline.stage", stage, "--root", str(root), "--smoke", *extra],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
@@ -58,6 +59,30 @@ def test_label_efficiency_keeps_every_run_and_fold_with_its_pool_size(project):
     assert table.groupby(["model", "n_labelled", "n_unlabelled", "repeat", "fold"]).size().nunique() == 1  # all elements
     effect = pd.read_csv(Layout(project).out_dir("label_efficiency") / "pool_effect.csv")
     assert set(effect["model"]) == pooled and (effect["n_unlabelled"] == 8).all()
+
+
+def test_label_efficiency_run_fold_by_fold_keeps_the_other_folds_rows(project):
+    """With run_folds the runner hands the table as it was to the notebook (the stage's outputs are removed
+    before it runs): the other folds' rows stay as they were, the folds run now are recomputed the same."""
+    table_path = Layout(project).tables_dir / "label_efficiency.csv"
+    if not table_path.exists():
+        _stage(project, "label_efficiency")
+    before = pd.read_csv(table_path)
+    before = before[before["model"] == "lasso_scatter"]
+    planted = before.assign(fold=1, mse=before["mse"] * 2)          # a fold 1 that only the old table holds
+    pd.concat([before, planted]).to_csv(table_path, index=False)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    study = params["label_efficiency"]
+    study["runs"] = {"lasso_scatter": study["runs"]["lasso_scatter"]}
+    study["smoke_overrides"] = {**study["smoke_overrides"], "outer_folds": [0, 1]}
+    study["run_folds"] = [0]
+    (project / "fold0.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _stage(project, "label_efficiency", params=project / "fold0.yaml")
+    after = pd.read_csv(table_path)
+    assert sorted(after["fold"].unique()) == [0, 1]
+    pd.testing.assert_frame_equal(after[after["fold"] == 1].reset_index(drop=True), planted.reset_index(drop=True))
+    pd.testing.assert_frame_equal(after[after["fold"] == 0].reset_index(drop=True), before.reset_index(drop=True),
+                                  rtol=1e-6)
 
 
 def test_beta_sweep_pairs_every_beta_with_beta_zero(project):

@@ -14,7 +14,8 @@ from axs.pipeline.stage import stage_parameters
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
 #: Parameters the runner injects from the project layout rather than from params.yaml.
 LAYOUT_PARAMETERS = {"data_dir", "artifacts_dir", "out_dir", "figures_dir", "tables_dir", "plots_dir",
-                     "metrics_path", "index_path", "other_reports", "experiment_reports", "model_reports"}
+                     "metrics_path", "index_path", "other_reports", "experiment_reports", "model_reports",
+                     "previous_table"}
 
 
 def notebook_defaults(stage: str) -> dict:

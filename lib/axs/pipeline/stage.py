@@ -222,12 +222,17 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
     dataset, layout = layout_for(root, params, dataset)
     parameters = stage_parameters(params, stage, dataset, model, smoke)
     section_values = copy.deepcopy(parameters)       # what the front page lists (without the folders)
-    for path in layout.outputs(stage, model):        # a failed stage must not leave the previous outputs
-        remove(path)
     staging_root = root / paths.ARTIFACTS.relative_to(paths.ROOT) / ".staging"
     staging_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{dataset}-{layout.key(stage, model)}-", dir=staging_root))
     try:
+        if parameters.get("run_folds") is not None:   # a study run a few folds at a time keeps the other folds'
+            table = layout.tables_dir / paths.EXPERIMENT_TABLES[stage]      # rows: its table is an input too
+            if table.exists():
+                kept = shutil.copyfile(table, staging / f"previous_{table.name}")
+                parameters["previous_table"] = os.path.relpath(kept, root)
+        for path in layout.outputs(stage, model):    # a failed stage must not leave the previous outputs
+            remove(path)
         staged = Layout(staging, layout.dataset, layout.reports_prefix)
         staged.out_dir(stage, model).mkdir(parents=True)
 
