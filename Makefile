@@ -48,8 +48,9 @@ else
 	dvc repro
 endif
 
-# The studies too costly for every `dvc repro`, run on the prepared stand-in with outputs committed in git:
-# the AXS+ ablation, the beta sweep and label efficiency (models trained on 10 to all labelled cores with
+# The studies too costly for every `dvc repro`, with outputs committed in git: the normalised twins of the costly
+# models on each dataset (they compare with the training stage's models, hence the pipeline first), and on the
+# prepared stand-in the AXS+ ablation, the beta sweep and label efficiency (models trained on 10 to all labelled cores with
 # pools of 0-4000 unlabelled spectra, repeated). Design, power and cost: docs/experiments.md.
 # The study's unlabelled archive: the stand-in's seed, so its first 1000 pool cores are data/'s (one labelled
 # core is written too; the study reads only unlabelled/).
@@ -58,7 +59,9 @@ $(LABEL_EFFICIENCY_POOL): | $(STAMP)
 	$(PY) -m standin generate --seed 177 --labelled 177 --only-labelled 1 --unlabelled 4000 --jobs 2 --out $@
 
 experiments: data $(LABEL_EFFICIENCY_POOL)
-	dvc repro prepare@standin
+	dvc repro
+	for dataset in $$(python -c "from axs.pipeline.stage import *; print(*dataset_names(load_params('params.yaml')))"); do \
+		python -m axs.pipeline.stage normalisation --dataset $$dataset || exit 1; done
 	python -m axs.pipeline.stage ablation
 	python -m axs.pipeline.stage beta_sweep
 	python -m axs.pipeline.stage label_efficiency

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from axs.comparisons import paired_interval, relative_squared_errors, versus
+from axs.comparisons import pairs_table, paired_interval, relative_squared_errors, versus
 
 
 def test_paired_interval_covers_the_true_difference_95_percent_of_the_time():
@@ -49,3 +49,24 @@ def test_relative_squared_errors_average_to_the_mean_relative_mse_and_versus_pai
     assert list(table["model"]) == ["ref", "other"]
     assert table["diff"].tolist() == pytest.approx([0.0, 0.2])
     assert table.loc[1, "lo"] < 0.2 < table.loc[1, "hi"]
+
+
+def test_pairs_table_pairs_each_model_with_its_counterpart_per_element_and_on_the_visible_mean():
+    """A model twice as far off as its counterpart on one element and equal on the other: the per-element
+    rows give the MSEs and their difference, the `visible` row the mean relative MSE over the named elements
+    (an unreported value drops the core from that element only)."""
+    rng = np.random.default_rng(1)
+    Y = rng.normal(10.0, 2.0, size=(40, 2))
+    Y[0, 1] = np.nan
+    good = Y + rng.normal(0.0, 0.5, size=Y.shape)
+    bad = Y + (good - Y) * np.array([2.0, 1.0])
+    table = pairs_table(Y, {"bad": bad, "good": good}, [("bad", "good")], ["Fe", "Zr"], ["Fe", "Zr", "Xx"])
+    rows = table.set_index("element")
+    assert list(rows.index) == ["Fe", "Zr", "visible"] and set(table["against"]) == {"good"}
+    assert rows.loc["Fe", "mse"] == pytest.approx(4 * rows.loc["Fe", "against_mse"])
+    assert rows.loc["Zr", "diff"] == pytest.approx(0.0) and rows.loc["Zr", "n"] == 39
+    assert rows.loc["Fe", "lo"] > 0                                     # clearly worse on Fe
+    variance = np.nanvar(Y, axis=0)
+    expected = np.nanmean(relative_squared_errors(Y, bad, variance)) - np.nanmean(relative_squared_errors(Y, good, variance))
+    assert rows.loc["visible", "diff"] == pytest.approx(expected)
+    assert pairs_table(Y, {"a": Y}, [], ["Fe", "Zr"], ["Fe"]).empty

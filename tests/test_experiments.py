@@ -29,8 +29,8 @@ def project(tmp_path_factory):
     shutil.rmtree(root)
 
 
-def _stage(root: Path, stage: str, params: Path | None = None) -> None:
-    extra = [] if params is None else ["--params", str(params)]
+def _stage(root: Path, stage: str, params: Path | None = None, model: str | None = None) -> None:
+    extra = ([] if params is None else ["--params", str(params)]) + ([] if model is None else ["--model", model])
     run = subprocess.run([sys.executable, "-m", "axs.pipeline.stage", stage, "--root", str(root), "--smoke", *extra],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
@@ -100,3 +100,16 @@ def test_ablation_compares_each_configuration_with_every_switch_off_paired_over_
     assert {"diff_vs_all_off", "lo", "hi"} <= set(table.columns)
     assert table.loc["axs_plus, all off", "diff_vs_all_off"] == 0.0
     assert (table["lo"] <= table["diff_vs_all_off"]).all() and (table["diff_vs_all_off"] <= table["hi"]).all()
+
+
+def test_normalisation_twins_are_compared_with_what_the_training_stage_trained(project):
+    """The twin (smoke: AXS-scatter) against the reference the training stage wrote (LASSO-scatter), per
+    element and on the visible elements' mean relative MSE; its raw-input AXS was not trained, so it is left out."""
+    _stage(project, "train", model="lasso_scatter")
+    _stage(project, "normalisation")
+    table = pd.read_csv(Layout(project).tables_dir / "normalisation.csv")
+    assert list(table.columns) == ["model", "against", "element", "mse", "against_mse", "diff", "lo", "hi", "n"]
+    assert set(zip(table["model"], table["against"])) == {("axs_scatter", "lasso_scatter")}
+    visible = table.set_index("element").loc["visible"]
+    assert visible["diff"] == pytest.approx(visible["mse"] - visible["against_mse"], rel=1e-4)   # 6 figures
+    assert visible["lo"] <= visible["diff"] <= visible["hi"]

@@ -37,8 +37,8 @@ def test_front_page_links_the_experiments_of_the_dataset_they_run_on(tmp_path):
     params = {"datasets": {"standin": {"data_dir": "data"}, "real": {"data_dir": "data-real"}}}
     here = _experiment_reports(params, "standin")
     assert here == {"label_efficiency": "03_label_efficiency.html", "ablation": "05_ablation.html",
-                    "beta_sweep": "06_beta_sweep.html"}
-    assert _experiment_reports(params, "real") == {}
+                    "beta_sweep": "06_beta_sweep.html", "normalisation": "07_normalisation.html"}
+    assert _experiment_reports(params, "real") == {"normalisation": "07_normalisation.html"}   # run on each dataset
     page = write_index(tmp_path / "index.html", title="t", root=tmp_path, data_facts="", runs=[], sections=[],
                        figures=[], experiments=here).read_text()
     assert 'href="05_ablation.html"' in page and 'href="03_label_efficiency.html"' in page

@@ -59,7 +59,7 @@ def test_every_decoder_model_is_its_cnn_plus_decoder_settings():
 
     train = PARAMS["train"]
     checked = 0
-    for model in train["models"]:
+    for model in [*train["models"], *PARAMS["normalisation"]["models"]]:     # the pipeline's and the twins'
         if not has_decoder(model):
             continue
         decoder_settings = (set(DEFAULTS[parse(model)[0].name]) - set(DEFAULTS["cnn"])) | {"use_unlabelled"}

@@ -140,3 +140,29 @@ def sweep_table(Y, predictions: dict, elements, reference=0.0, level: float = LE
                                   "diff_vs_beta0": t["diff"].to_numpy(), "lo": t["lo"].to_numpy(),
                                   "hi": t["hi"].to_numpy()}))
     return pd.concat(rows, ignore_index=True)
+
+
+def pairs_table(Y, predictions: dict, pairs, elements, visible, level: float = LEVEL) -> pd.DataFrame:
+    """Model ``a`` against model ``b`` for each (a, b) of ``pairs``, paired over the cores of ``Y`` (cores,
+    elements; NaN where unreported): per element the MSE of each over the cores both were scored on, the
+    difference a - b and its ``level`` interval; then one row with element ``visible``: each core's squared
+    errors over the element's variance averaged over the ``visible`` elements (:func:`relative_squared_errors`;
+    its mean over the cores is the mean relative MSE). ``predictions``: {name: (cores, elements)}. Columns
+    model, against, element, mse, against_mse, diff, lo, hi, n."""
+    elements = list(elements)
+    Y = np.asarray(Y, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        variance = np.nanvar(Y, axis=0)
+    shown = [elements.index(e) for e in visible if e in elements and variance[elements.index(e)] > 0]
+    rows = []
+    for a, b in pairs:
+        per_element = paired_interval(pd.DataFrame(squared_errors(Y, predictions[a]), columns=elements),
+                                      pd.DataFrame(squared_errors(Y, predictions[b]), columns=elements), level)
+        relative = paired_interval(relative_squared_errors(Y, predictions[a], variance, shown),
+                                   relative_squared_errors(Y, predictions[b], variance, shown), level)
+        t = pd.concat([per_element, relative.set_axis(["visible"])])
+        rows.append(pd.DataFrame({"model": a, "against": b, "element": t.index, "mse": t["a"].to_numpy(),
+                                  "against_mse": t["b"].to_numpy(), "diff": t["diff"].to_numpy(),
+                                  "lo": t["lo"].to_numpy(), "hi": t["hi"].to_numpy(), "n": t["n"].to_numpy()}))
+    columns = ["model", "against", "element", "mse", "against_mse", "diff", "lo", "hi", "n"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)

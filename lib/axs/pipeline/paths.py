@@ -23,9 +23,10 @@ NOTEBOOKS = ROOT / "notebooks"
 PARAMS = ROOT / "params.yaml"
 
 #: Pipeline stages in order, and the notebook of each (notebooks/<name>.py, reports/<name>[_<model>].html).
-STAGES = ("prepare", "train", "evaluate", "label_efficiency", "ablation", "beta_sweep")
+STAGES = ("prepare", "train", "evaluate", "label_efficiency", "ablation", "beta_sweep", "normalisation")
 NOTEBOOK_NAMES = {"prepare": "01_prepare", "train": "02_train", "evaluate": "04_evaluate",
-                  "label_efficiency": "03_label_efficiency", "ablation": "05_ablation", "beta_sweep": "06_beta_sweep"}
+                  "label_efficiency": "03_label_efficiency", "ablation": "05_ablation", "beta_sweep": "06_beta_sweep",
+                  "normalisation": "07_normalisation"}
 #: Stages that draw figures; training draws none, so a change to a plot never re-runs training.
 STAGES_WITH_FIGURES = ("prepare", "evaluate", "label_efficiency")
 #: Stages whose reports say they ran in smoke mode (the notebook takes ``smoke``; the front page warns).
@@ -36,7 +37,9 @@ EVALUATE_TABLES = ("table1.csv", "table2.csv", "removed_elements.csv", "family_m
 EVALUATE_PLOTS = ("mse_per_element.csv", "relative_mse_per_element.csv")
 #: The experiments outside dvc repro (make experiments) and the table each writes under reports/tables/.
 EXPERIMENT_TABLES = {"label_efficiency": "label_efficiency.csv", "ablation": "ablation.csv",
-                     "beta_sweep": "beta_sweep.csv"}
+                     "beta_sweep": "beta_sweep.csv", "normalisation": "normalisation.csv"}
+#: The experiments run on every dataset (the others on the first, the stand-in, only).
+PER_DATASET_EXPERIMENTS = ("normalisation",)
 RUN_INFO = "run_info.json"
 #: What the prepare stage writes into its folder (``Layout.prepared``).
 PREPARED_FILES = {"dataset": "dataset.nc", "truth": "truth.nc", "unlabelled": "unlabelled.nc"}

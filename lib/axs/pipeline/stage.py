@@ -91,8 +91,8 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
 
     ``train`` takes one ``model`` from ``train.models`` and passes ``seed``
     and ``hyperparams`` (the model's subsection); ``evaluate`` gets ``models``
-    (``train.models``); ``label_efficiency`` gets the ``train.<model>``
-    hyperparameters of each of its runs' models. Every stage gets
+    (``train.models``), ``normalisation`` ``train.seed``; the experiments get the ``train.<model>``
+    hyperparameters of each model they train. Every stage gets
     ``dataset_name``; those of :data:`~axs.pipeline.paths.STAGES_SHOWING_SMOKE` also ``smoke`` (the
     others run smoke mode through their merged settings alone).
     """
@@ -110,6 +110,8 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
         raise StageFailed(f"--model applies to the train stage only, not {stage}")
     if stage == "evaluate":
         section["models"] = list(params["train"]["models"])
+    if stage == "normalisation":            # the twins train as the training stage would train them
+        section["seed"] = params["train"]["seed"]
     if stage in paths.EXPERIMENT_TABLES:     # each model takes its train.<model> hyperparameters
         train_section = _merge(params["train"], (params["train"].get("smoke_overrides") or {}) if smoke else {})
         used = ([run["model"] for run in section["runs"].values()] if stage == "label_efficiency"
@@ -129,11 +131,11 @@ def split_unlabelled(hyperparams: dict) -> tuple[dict, bool]:
 
 
 def _experiment_reports(params: dict, dataset: str) -> dict[str, str]:
-    """The experiments' reports (label efficiency, ablation) beside the front page of the dataset they run on
-    (the first of ``datasets``, the stage runner's default); none for the other datasets."""
-    if dataset != dataset_names(params)[0]:
-        return {}
-    return {stage: f"{paths.NOTEBOOK_NAMES[stage]}.html" for stage in paths.EXPERIMENT_TABLES}
+    """The experiments' reports beside the front page of the dataset they run on: every experiment on the
+    first of ``datasets`` (the stage runner's default), those of ``PER_DATASET_EXPERIMENTS`` on the others."""
+    first = dataset == dataset_names(params)[0]
+    return {stage: f"{paths.NOTEBOOK_NAMES[stage]}.html" for stage in paths.EXPERIMENT_TABLES
+            if first or stage in paths.PER_DATASET_EXPERIMENTS}
 
 
 def _other_reports(params: dict, dataset: str) -> dict[str, str]:
