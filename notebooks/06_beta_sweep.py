@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from axs import comparisons, crossval, dataset, files
+from axs import comparisons, crossval, files
 from axs.models import make_model
-from axs.pipeline import paths
+from axs.pipeline import paths, study
 from axs.pipeline.stage import split_unlabelled
 
 # %% tags=["parameters"]
@@ -32,13 +32,8 @@ out_dir = str(paths.ARTIFACTS / "standin" / "beta_sweep")
 tables_dir = str(paths.REPORTS / "tables")
 
 # %%
-layout = paths.Layout.of_artifacts(artifacts_dir)
-ds = dataset.load_dataset(layout.prepared("dataset"))
-X, Y = dataset.model_input(ds), ds["concentration_pct"].to_numpy()   # normalised per measurement, then averaged
-folds, energies_kev = ds["fold"].to_numpy(), ds["energy_kev"].to_numpy()
-elements = list(ds["element"].to_numpy())
-pool = layout.prepared("unlabelled")
-X_pool = dataset.model_input(dataset.load_dataset(pool)) if pool.exists() else None
+ds, X, Y, X_pool = study.prepared_inputs(artifacts_dir)     # as the training stage reads them
+folds, energies_kev, elements = ds["fold"].to_numpy(), ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
 tested = np.isin(folds, outer_folds)
 print(f"{models} x beta {betas} x folds {outer_folds}: {tested.sum()} held-out cores, "
       f"{0 if X_pool is None else len(X_pool)} unlabelled spectra")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from axs import comparisons, crossval, dataset, evaluation, files
+from axs import comparisons, crossval, evaluation, files
 from axs.models import make_model, model_kind
-from axs.pipeline import paths
+from axs.pipeline import paths, study
 from axs.pipeline.stage import split_unlabelled
 
 # %% tags=["parameters"]
@@ -34,13 +34,8 @@ out_dir = str(paths.ARTIFACTS / "standin" / "normalisation")
 tables_dir = str(paths.REPORTS / "tables")
 
 # %%
-layout = paths.Layout.of_artifacts(artifacts_dir)
-ds = dataset.load_dataset(layout.prepared("dataset"))
-X, Y = dataset.model_input(ds), ds["concentration_pct"].to_numpy()   # normalised per measurement, then averaged
-folds, energies_kev = ds["fold"].to_numpy(), ds["energy_kev"].to_numpy()
-elements = list(ds["element"].to_numpy())
-pool = layout.prepared("unlabelled")
-X_pool = dataset.model_input(dataset.load_dataset(pool)) if pool.exists() else None
+ds, X, Y, X_pool = study.prepared_inputs(artifacts_dir)     # as the training stage reads them
+folds, energies_kev, elements = ds["fold"].to_numpy(), ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
 pairs = [(m, b) for m in models for b in (model_kind(m)[0], reference) if b != m]
 trained = [b for b in dict.fromkeys(b for _, b in pairs) if evaluation.predictions_path(artifacts_dir, b).exists()]
 missing = sorted({b for _, b in pairs} - set(trained))
