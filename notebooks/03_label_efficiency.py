@@ -104,13 +104,16 @@ for name, run in runs.items():
 # The out-of-fold predictions of the folds run now are kept in `predictions.csv`. With `run_folds` (a study
 # split over sessions, docs/experiments.md) the committed table's rows of the other folds are kept
 # (`axs.label_efficiency.merge_folds`): a run depends only on its own seed, fold, size and repeat.
+# `run_folds: []` trains nothing and reports the committed table as it stands (e.g. after merging the tables of
+# folds run on two machines with `merge_folds`).
 
 # %%
 previous = pd.read_csv(previous_table) if run_folds is not None and previous_table is not None else None
 table = merge_folds(pd.DataFrame(rows, columns=TABLE_COLUMNS), previous, folds_now, outer_folds, list(runs), elements)
 files.write_csv(table, Path(tables_dir) / "label_efficiency.csv")
 print(f"the table holds outer folds {sorted(table['fold'].unique().tolist())} of {outer_folds}")
-files.write_csv(pd.concat(predictions), Path(out_dir) / "predictions.csv")
+if predictions:            # run_folds: [] trains nothing and reports the table as it stands
+    files.write_csv(pd.concat(predictions), Path(out_dir) / "predictions.csv")
 variance = pd.Series(np.nanvar(Y[np.isin(folds, outer_folds)], axis=0), index=elements)
 variance = variance[variance > np.finfo(float).tiny]
 relative = evaluation.relative_label_efficiency(table, variance, visible)

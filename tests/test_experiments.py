@@ -83,6 +83,10 @@ def test_label_efficiency_run_fold_by_fold_keeps_the_other_folds_rows(project):
     pd.testing.assert_frame_equal(after[after["fold"] == 1].reset_index(drop=True), planted.reset_index(drop=True))
     pd.testing.assert_frame_equal(after[after["fold"] == 0].reset_index(drop=True), before.reset_index(drop=True),
                                   rtol=1e-6)
+    study["run_folds"] = []                       # trains nothing: the table is reported as it stands
+    (project / "report.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _stage(project, "label_efficiency", params=project / "report.yaml")
+    pd.testing.assert_frame_equal(pd.read_csv(table_path), after)
 
 
 def test_beta_sweep_pairs_every_beta_with_beta_zero(project):
