@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from axs.decoder_plus import SWITCHES
 from axs.label_efficiency import run_pools
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
@@ -101,6 +102,7 @@ def test_beta_sweep_pairs_every_beta_with_beta_zero(project):
 def test_ablation_compares_each_configuration_with_every_switch_off_paired_over_cores(project):
     _stage(project, "ablation")
     table = pd.read_csv(Layout(project).tables_dir / "ablation.csv").set_index("configuration")
+    assert table.columns[0] == "r2_1-3_kev" and len(table) == 3 + len(SWITCHES)     # every switch, and 3 more
     assert {"diff_vs_all_off", "lo", "hi"} <= set(table.columns)
     assert table.loc["axs_plus, all off", "diff_vs_all_off"] == 0.0
     assert (table["lo"] <= table["diff_vs_all_off"]).all() and (table["diff_vs_all_off"] <= table["hi"]).all()

@@ -13,7 +13,6 @@ import nbformat
 import pytest
 import yaml
 
-from axs.decoder_plus import SWITCHES
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
 from axs.pipeline.stage import export_html, split_unlabelled, stage_parameters
@@ -26,23 +25,20 @@ TABLES = ("tables/table1.csv", "tables/table2.csv", "tables/removed_elements.csv
 
 
 def _project(root: Path, models=("lr", "fcnn"), n_cores: int = 10) -> Path:
-    """A project folder: raw data plus the repository's params.yaml with one dataset, fewer models and
-    two label-efficiency runs (a linear model, and AXS with the unlabelled pool)."""
+    """A project folder: raw data plus the repository's params.yaml with one dataset and fewer models."""
     write_raw_data(root / "data", n_cores=n_cores)
     params = yaml.safe_load(paths.PARAMS.read_text())
     params["datasets"] = {"standin": {"data_dir": "data", "reports_prefix": ""}}
     params["train"]["models"] = list(models)
-    params["label_efficiency"]["runs"] = {"lasso_scatter": {"model": "lasso_scatter"},
-                                          "axs_pool": {"model": "axs", "use_unlabelled": True}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 
 
-def _stage_commands(root: Path, models, experiments=()) -> list[list[str]]:
+def _stage_commands(root: Path, models) -> list[list[str]]:
     base = [sys.executable, "-m", "axs.pipeline.stage"]
     tail = ["--root", str(root), "--smoke"]
     return ([base + ["prepare"] + tail] + [base + ["train", "--model", m] + tail for m in models]
-            + [base + ["evaluate"] + tail] + [base + [stage] + tail for stage in experiments])
+            + [base + ["evaluate"] + tail])
 
 
 def test_smoke_overrides_are_merged_only_in_smoke_mode():
@@ -120,16 +116,14 @@ def test_bad_data_stops_prepare_with_the_message_and_leaves_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_tables(tmp_path):
-    """Every notebook runs end to end (the experiments after evaluate: label efficiency in the first
-    project, the ablation in the second); two independent runs (in parallel) give byte-identical tables.
+    """The pipeline's notebooks run end to end (the experiments' notebooks run in tests/test_experiments.py);
+    two independent runs (in parallel) give byte-identical tables.
 
     FCNN (seeded and stochastic) and AXS (the decoder's extras) keep the time down; the other models
     share their notebook."""
     models = ("fcnn", "axs")
     roots = [_project(tmp_path / name, models) for name in ("a", "b")]
-    experiments = [["label_efficiency"], ["ablation"]]
-    chains = [" && ".join(subprocess.list2cmdline(c) for c in _stage_commands(r, models, e))
-              for r, e in zip(roots, experiments)]
+    chains = [" && ".join(subprocess.list2cmdline(c) for c in _stage_commands(r, models)) for r in roots]
     runs = [subprocess.Popen(c, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for c in chains]
     for run in runs:
@@ -140,12 +134,6 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
     for stage, model in [("prepare", None), *(("train", m) for m in models), ("evaluate", None)]:
         for path in layout.outputs(stage, model):
             assert path.exists(), path
-    for root, (stage,) in zip(roots, experiments):
-        assert all(path.exists() for path in Layout(root).outputs(stage)), stage
-    ablation = (Layout(roots[1]).tables_dir / paths.EXPERIMENT_TABLES["ablation"]).read_text().splitlines()
-    assert ablation[0].startswith("configuration,r2_1-3_kev") and len(ablation) == 1 + 3 + len(SWITCHES)
-    efficiency = (layout.tables_dir / paths.EXPERIMENT_TABLES["label_efficiency"]).read_text()
-    assert "axs_pool" in efficiency and "lasso_scatter" in efficiency
     assert any((layout.out_dir("train", "axs") / "model").iterdir())
     index = layout.index.read_text()
     for needed in ("Table 1", "Table 2", "floor", "standin/02_train_axs.html", "data:image/png;base64"):
