@@ -40,6 +40,7 @@ runs = {"lasso_scatter": {"model": "lasso_scatter"},
         "axs_beta0": {"model": "axs", "pools": "largest", "sizes": [20], "beta": 0.0},
         "axs_plus": {"model": "axs_plus", "pools": True}}
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
+against = "cnn"
 hyperparams = {}
 dataset_name = "standin"
 artifacts_dir = str(paths.ARTIFACTS / "standin")
@@ -131,6 +132,17 @@ units = comparisons.run_units(table, variance, [e for e in visible if e in varia
 effect = comparisons.pool_effect(units)
 files.write_csv(effect, Path(out_dir) / "pool_effect.csv", float_format="%.4g")
 effect.round(4)
+
+# %% [markdown]
+# ## Does the decoder help?
+# Every run against the `against` run (the CNN: AXS at beta 0, no pool) at the same number of labelled cores,
+# paired over the runs both made (same cores, seed and test fold; `axs.comparisons.versus_model`): AXS
+# without a pool is the decoder alone, with a pool the paper's full claim. Negative: better than the CNN.
+
+# %%
+versus = comparisons.versus_model(units, against)
+files.write_csv(versus, Path(out_dir) / f"versus_{against}.csv", float_format="%.4g")
+versus.round(4)
 
 # %% [markdown]
 # ## The figure

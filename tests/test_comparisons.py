@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from axs.comparisons import pairs_table, paired_interval, relative_squared_errors, versus
+from axs.comparisons import pairs_table, paired_interval, pool_effect, relative_squared_errors, run_units, versus, versus_model
 
 
 def test_paired_interval_covers_the_true_difference_95_percent_of_the_time():
@@ -70,3 +70,31 @@ def test_pairs_table_pairs_each_model_with_its_counterpart_per_element_and_on_th
     expected = np.nanmean(relative_squared_errors(Y, bad, variance)) - np.nanmean(relative_squared_errors(Y, good, variance))
     assert rows.loc["visible", "diff"] == pytest.approx(expected)
     assert pairs_table(Y, {"a": Y}, [], ["Fe", "Zr"], ["Fe"]).empty
+
+
+def _study_units():
+    """A repeated study's runs: 4 folds x 3 repeats at 20 cores; AXS is the CNN minus 0.05 with noise, the
+    pool takes 0.02 more off; a run the CNN never made (fold 9) has nothing to pair with."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for fold in range(4):
+        for repeat in range(3):
+            hard = rng.uniform(0.2, 0.6)                       # what the run's draw shares across models
+            cnn = hard + rng.normal(0, 0.01)
+            axs = cnn - 0.05 + rng.normal(0, 0.01)
+            rows += [("cnn", 20, 0, repeat, fold, cnn), ("axs", 20, 0, repeat, fold, axs),
+                     ("axs", 20, 1000, repeat, fold, axs - 0.02 + rng.normal(0, 0.005))]
+    rows.append(("axs", 20, 0, 0, 9, 5.0))
+    table = pd.DataFrame(rows, columns=["model", "n_labelled", "n_unlabelled", "repeat", "fold", "mse"])
+    table["element"] = "Fe"
+    return run_units(table, pd.Series({"Fe": 1.0}), ["Fe"])
+
+
+def test_pool_effect_and_versus_model_pair_runs_that_share_cores_seed_and_fold():
+    units = _study_units()
+    pool = pool_effect(units).set_index("model").loc["axs"]
+    assert pool["n"] == 12 and pool["lo"] < -0.02 < pool["hi"] and pool["hi"] < 0
+    against = versus_model(units, "cnn").set_index("n_unlabelled")
+    assert list(against["model"]) == ["axs", "axs"] and (against["n"] == 12).all()     # fold 9 has no CNN run
+    assert against.loc[0, "lo"] < -0.05 < against.loc[0, "hi"]
+    assert against.loc[1000, "diff"] == pytest.approx(against.loc[0, "diff"] - 0.02, abs=0.01)

@@ -60,6 +60,8 @@ def test_label_efficiency_keeps_every_run_and_fold_with_its_pool_size(project):
     assert table.groupby(["model", "n_labelled", "n_unlabelled", "repeat", "fold"]).size().nunique() == 1  # all elements
     effect = pd.read_csv(Layout(project).out_dir("label_efficiency") / "pool_effect.csv")
     assert set(effect["model"]) == pooled and (effect["n_unlabelled"] == 8).all()
+    versus = pd.read_csv(Layout(project).out_dir("label_efficiency") / "versus_cnn.csv")
+    assert set(versus["model"]) == set(PARAMS["label_efficiency"]["runs"]) - {"cnn"} and (versus["n"] > 0).all()
 
 
 def test_label_efficiency_run_fold_by_fold_keeps_the_other_folds_rows(project):

@@ -115,6 +115,26 @@ def pool_effect(units: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
                                        "lo", "hi", "n"])
 
 
+def versus_model(units: pd.DataFrame, reference: str, level: float = LEVEL) -> pd.DataFrame:
+    """Each (model, n_labelled, n_unlabelled) against ``reference`` without a pool at the same number of
+    labelled cores, paired over the runs (repeat, fold) both made (same labelled cores, same seed, same test
+    fold; :func:`run_units`): model, n_labelled, n_unlabelled, relative_mse, reference (its relative MSE),
+    diff (model minus reference), lo, hi, n (runs)."""
+    rows = []
+    keyed = units.set_index(["repeat", "fold"])
+    base = keyed[(keyed["model"] == reference) & (keyed["n_unlabelled"] == 0)]
+    for (model, n, u), part in keyed[keyed["model"] != reference].groupby(["model", "n_labelled", "n_unlabelled"]):
+        both = part["relative_mse"].to_frame("model").join(
+            base.loc[base["n_labelled"] == n, "relative_mse"].rename("reference"), how="inner")
+        if both.empty:
+            continue
+        t = paired_interval(both["model"].to_numpy(), both["reference"].to_numpy(), level).iloc[0]
+        rows.append({"model": model, "n_labelled": n, "n_unlabelled": u, "relative_mse": t["a"],
+                     "reference": t["b"], "diff": t["diff"], "lo": t["lo"], "hi": t["hi"], "n": int(t["n"])})
+    return pd.DataFrame(rows, columns=["model", "n_labelled", "n_unlabelled", "relative_mse", "reference", "diff",
+                                       "lo", "hi", "n"])
+
+
 def runs_needed(sd: float, half_width: float, level: float = LEVEL) -> int:
     """Paired runs m for which the ``level`` interval of a mean difference with per-run SD ``sd`` is at most
     +-``half_width``: the least m with t_{(1+level)/2, m-1} sd / sqrt(m) <= half_width (m >= 2)."""
