@@ -1,6 +1,7 @@
 """Importers: PyMca .mca (SPEC-style and Amptek, one or several spectra), two-column CSV, EMSA/MSA, sample grouping,
 energy units, the tube voltage, and every bad input."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,19 @@ def test_spec_mca_reads_counts_calibration_live_time_and_identity(tmp_path):
     assert (s.energy_offset_kev, s.energy_gain_kev, s.energy_quadratic_kev) == (-0.02, 0.04, 0.0)
     assert s.live_time_s == 29.5  # '#@CTIME preset live real'
     assert (s.sample_id, s.orientation) == ("core_001", 3)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<<PMCA SPECTRUM>>\nLIVE_TIME - 2\n1\n2\n", "opens an Amptek MCA file, but no <<DATA>> line follows"),
+    ("<<junk\n", "opens an Amptek MCA file, but no <<DATA>> line follows"),
+    ("$SPEC_ID:\nrock 7\n$DATA:\n0 1\n5 6\n", "is a QXAS header: not a format axs reads")])
+def test_a_file_pymca_would_read_for_ever_is_refused_before_it_is_read(tmp_path, text, message):
+    # PyMca reads an Amptek file until a <<DATA>> line and a QXAS one until a $DATA: line, and at the end
+    # of the file loops for ever, appending to a list: a damaged Amptek file took CI's memory.
+    path = tmp_path / "core_1_o1.mca"
+    path.write_text(text)
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_mca(path)
 
 
 def test_amptek_mca_and_filename_convention(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import struct
 import tempfile
 from pathlib import Path
 
@@ -88,6 +89,25 @@ def test_a_damaged_file_of_any_format_is_read_or_refused_with_a_data_error(case)
 def test_arbitrary_bytes_under_any_spectrum_name_are_read_or_refused_with_a_data_error(suffix, data):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"core_1_o1{suffix}"
+        path.write_bytes(data)
+        _read_or_refuse(path)
+
+
+PDZ25_RECORD_TYPES = [1, 2, 3, 7, 9, 10, 11, 137, 138, 139, 999]    # pdz-tool's PDZ25Tool.RECORDS and one unknown
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.sampled_from(PDZ25_RECORD_TYPES), st.binary(max_size=200)), max_size=6),
+       st.integers(-3, 3))
+def test_a_pdz25_file_of_arbitrary_records_is_read_or_refused_with_a_data_error(records, length_error):
+    # Structured where arbitrary bytes rarely are: the version record, then records of pdz-tool's kinds
+    # holding arbitrary bytes (counts included), the last one's stated length possibly wrong.
+    data = struct.pack("<HI", 25, 14) + "pdz25".encode("utf-16-le") + struct.pack("<I", 1)
+    for k, (kind, payload) in enumerate(records):
+        stated = len(payload) + (length_error if k == len(records) - 1 else 0)
+        data += struct.pack("<HI", kind, max(stated, 0)) + payload
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "core_1_o1.pdz"
         path.write_bytes(data)
         _read_or_refuse(path)
 

@@ -152,6 +152,25 @@ def _counts(seed: int, n: int = 2048) -> np.ndarray:
     return np.random.default_rng(seed).poisson(30.0, n)
 
 
+@pytest.mark.parametrize("kind, count_format", [(10, "<I"), (137, "<i")])
+def test_a_pdz25_record_counting_more_entries_than_it_holds_is_refused_before_pdz_tool_loops_over_them(
+        tmp_path, kind, count_format):
+    # pdz-tool appends one entry per declared count without checking the record's length: 2**31 of them
+    # took all the machine's memory. Five bytes of record (a count and one byte) hold no whole entry.
+    path = write_pdz25(tmp_path / "damaged.pdz", [pdz25_phase(_counts(1), 60.0, 40.0)])
+    path.write_bytes(path.read_bytes() + _record(kind, struct.pack(count_format, 2**31 - 1) + b"\0"))
+    with pytest.raises(DataError, match=rf"damaged\.pdz: record {kind} at byte \d+ declares 2147483647 entries "
+                                        r"in 1 bytes: damaged pdz25 file"):
+        read_pdz(path)
+
+
+def test_a_pdz25_file_with_an_average_record_of_honest_length_is_still_read(tmp_path):
+    path = write_pdz25(tmp_path / "averaged.pdz", [pdz25_phase(_counts(1), 60.0, 40.0)])
+    path.write_bytes(path.read_bytes() + _record(10, struct.pack("<3I", 2, 7, 8)))
+    (spectrum,) = read_pdz(path)
+    assert_allclose(spectrum.counts, _counts(1))
+
+
 def test_pdz25_phases_are_read_with_their_tube_filter_and_calibration(tmp_path):
     c1, c2 = _counts(1), _counts(2)
     path = write_pdz25(tmp_path / "obsidian 7.pdz", [pdz25_phase(c1, 60.0, 40.0, channel_start_ev=-10.0),

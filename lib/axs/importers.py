@@ -55,8 +55,10 @@ per second.
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import struct
 from collections import defaultdict
 from pathlib import Path
 
@@ -196,6 +198,7 @@ def read_mca(path: str | Path, live_time_s: float | None = None, energy_unit: st
     blocks = amptek_blocks(path)
     if len(blocks) > 1:
         return _read_amptek_blocks(path, blocks, live_time_s, energy_unit)
+    _check_pymca_reaches_the_data(path)
     try:
         specfile = specfilewrapper.Specfile(str(path))
         scans = []
@@ -223,6 +226,26 @@ def read_mca(path: str | Path, live_time_s: float | None = None, energy_unit: st
 
 #: The line that opens each spectrum of an Amptek MCA file.
 AMPTEK_START = b"<<PMCA SPECTRUM>>"
+
+#: First lines with which PyMca's ``Specfile`` reads a file as a QXAS spectrum (``specfilewrapper``).
+QXAS_STARTS = ("$SPEC_ID", "$DATE_MEA", "$MEAS_TIM", "$Core_ID", "$Section_ID")
+
+
+def _check_pymca_reaches_the_data(path: Path) -> None:
+    """DataError for a file PyMca's ``Specfile`` would never finish reading. It reads a file whose first
+    line starts with ``<<`` as Amptek, line by line until one holds ``<<DATA>>``, and one with a QXAS
+    header (:data:`QXAS_STARTS`) until a ``$DATA:`` line; at the end of the file it goes on reading empty
+    lines for ever, appending each to the header, until the machine's memory is gone (a damaged Amptek
+    file did so in CI; tests/test_property_readers.py). The first line is read as PyMca reads it (text,
+    undecodable bytes ignored)."""
+    raw = path.read_bytes()
+    first = io.TextIOWrapper(io.BytesIO(raw), errors="ignore").readline()
+    if first.startswith("<<") and b"<<DATA>>" not in raw:
+        raise DataError(path, f"first line {first.strip()[:40]!r} opens an Amptek MCA file, but no <<DATA>> "
+                        "line follows (truncated file?)")
+    if len(first) > 7 and first.startswith(QXAS_STARTS):
+        raise DataError(path, f"first line {first.strip()[:40]!r} is a QXAS header: not a format axs reads "
+                        "(expected a SPEC-style or Amptek MCA)")
 
 
 def amptek_blocks(path: Path) -> list[bytes]:
@@ -425,6 +448,33 @@ def read_spectra(path: str | Path, live_time_s: float | None = None, energy_unit
 PHASE_KV_TOLERANCE = 0.5
 
 
+#: pdz25 records whose entry count is a 4-byte integer at the start of the record: its struct format and the
+#: fewest bytes one entry takes (pdz-tool's ``PDZ25Tool.RECORDS``: 10 "Average Details", an unsigned count
+#: and one 4-byte assay number per entry; 137 "Image Details", a signed count and four 4-byte fields per
+#: image besides its data). pdz-tool loops over such a count
+#: without checking it against the record's length, appending an entry per turn: a damaged count of 2**31
+#: takes all the memory of the machine (tests/test_real_files.py).
+PDZ25_COUNTED_RECORDS = {10: ("<I", 4), 137: ("<i", 16)}
+
+
+def _check_pdz25_counts(path: Path, data: bytes) -> None:
+    """DataError if a counted pdz25 record (:data:`PDZ25_COUNTED_RECORDS`) declares more entries than its
+    bytes can hold; the records are walked as pdz-tool walks them (type ``<H``, length ``<I``, data)."""
+    offset = 0
+    while offset + 6 <= len(data):
+        record_type, length = struct.unpack_from("<HI", data, offset)
+        if length <= 0 or offset + 6 + length > len(data):
+            return
+        counted = PDZ25_COUNTED_RECORDS.get(record_type)
+        if counted and length >= 4:
+            count_format, entry_bytes = counted
+            count = struct.unpack_from(count_format, data, offset + 6)[0]
+            if count * entry_bytes > length - 4:
+                raise DataError(path, f"record {record_type} at byte {offset} declares {count} entries in "
+                                f"{length - 4} bytes: damaged pdz25 file")
+        offset += 6 + length
+
+
 def _pdz_text(value) -> str:
     return str(value).strip().strip("\x00").strip() if value is not None else ""
 
@@ -453,6 +503,9 @@ def read_pdz(path: str | Path) -> list[Spectrum]:
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise DataError(path, "file is missing or empty")
+    data = path.read_bytes()
+    if data[:2] == struct.pack("<H", 25):
+        _check_pdz25_counts(path, data)
     try:
         tool = PDZTool(str(path))
         parsed = tool.parse()
