@@ -51,7 +51,8 @@ endif
 # The studies too costly for every `dvc repro`, with outputs committed in git: the normalised twins of the costly
 # models on each dataset (they compare with the training stage's models, hence the pipeline first), and on the
 # prepared stand-in the AXS+ ablation, the beta sweep and label efficiency (models trained on 10 to all labelled cores with
-# pools of 0-4000 unlabelled spectra, repeated). Design, power and cost: docs/experiments.md.
+# pools of 0-4000 unlabelled spectra, repeated; its folds in JOBS lanes side by side, axs.pipeline.lanes). Design,
+# power and cost: docs/experiments.md.
 # The study's unlabelled archive: the stand-in's seed, so its first 1000 pool cores are data/'s (one labelled
 # core is written too; the study reads only unlabelled/).
 LABEL_EFFICIENCY_POOL := artifacts/label_efficiency_pool
@@ -64,7 +65,7 @@ experiments: data $(LABEL_EFFICIENCY_POOL)
 		python -m axs.pipeline.stage normalisation --dataset $$dataset || exit 1; done
 	python -m axs.pipeline.stage ablation
 	python -m axs.pipeline.stage beta_sweep
-	python -m axs.pipeline.stage label_efficiency
+	python -m axs.pipeline.lanes --lanes $(JOBS)
 
 # Everything: the pipeline, then the studies.
 all: repro experiments

@@ -92,6 +92,33 @@ def test_label_efficiency_run_fold_by_fold_keeps_the_other_folds_rows(project):
     pd.testing.assert_frame_equal(pd.read_csv(table_path), after)
 
 
+def test_label_efficiency_in_two_lanes_writes_the_table_one_process_writes(project):
+    """`python -m axs.pipeline.lanes`: the folds dealt to two processes (one thread each), their tables merged
+    and reported, equal one process's table row for row (up to float sums in another thread count)."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    study = params["label_efficiency"]
+    study["runs"] = {name: study["runs"][name] for name in ("lasso_scatter", "cnn")}
+    study["smoke_overrides"] = {**study["smoke_overrides"], "outer_folds": [0, 1]}
+    (project / "lanes.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    layout = Layout(project)
+    table_path = layout.tables_dir / "label_efficiency.csv"
+    table_path.unlink(missing_ok=True)
+    _stage(project, "label_efficiency", params=project / "lanes.yaml")
+    one_process = pd.read_csv(table_path)
+    table_path.unlink()
+    run = subprocess.run([sys.executable, "-m", "axs.pipeline.lanes", "--lanes", "2", "--root", str(project),
+                          "--params", str(project / "lanes.yaml"), "--smoke"], capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "lane 0: outer folds [0]" in run.stdout and "lane 1: outer folds [1]" in run.stdout
+    lanes = pd.read_csv(table_path)
+    assert sorted(lanes["fold"].unique()) == [0, 1]
+    pd.testing.assert_frame_equal(lanes, one_process, rtol=1e-5)
+    predictions = pd.read_csv(layout.out_dir("label_efficiency") / "predictions.csv")
+    assert sorted(predictions["fold"].unique()) == [0, 1]
+    assert layout.report_html("label_efficiency").exists()
+
+
 def test_beta_sweep_pairs_every_beta_with_beta_zero(project):
     _stage(project, "beta_sweep")
     smoke = {**PARAMS["beta_sweep"], **PARAMS["beta_sweep"]["smoke_overrides"]}

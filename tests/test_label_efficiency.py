@@ -45,3 +45,13 @@ def test_a_study_run_a_few_folds_at_a_time_merges_into_the_table_one_pass_writes
     pd.testing.assert_frame_equal(merged, one_pass)
     with pytest.raises(ValueError, match="columns"):
         merge_folds(full, committed.drop(columns="mse"), [2], outer, runs, elements)
+
+
+def test_folds_are_dealt_round_robin_to_lanes_none_empty():
+    from axs.pipeline.lanes import deal
+
+    assert deal(list(range(10)), 2) == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
+    assert deal([3, 7], 1) == [[3, 7]]
+    assert deal([3], 4) == [[3]]
+    with pytest.raises(ValueError, match="at least 1"):
+        deal([0], 0)
