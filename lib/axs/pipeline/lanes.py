@@ -31,8 +31,7 @@ import yaml
 from axs import files
 from axs.label_efficiency import merge_folds
 from axs.pipeline import paths
-from axs.pipeline.stage import (StageFailed, _tail, layout_for, load_params, run_reported, run_stage,
-                                stage_parameters)
+from axs.pipeline.stage import StageFailed, _tail, layout_for, load_params, run_stage, stage_parameters
 
 STAGE = "label_efficiency"
 
@@ -125,8 +124,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.lanes < 1:
         parser.error(f"--lanes must be at least 1, got {args.lanes}")
-    return run_reported(f"axs.pipeline.lanes {STAGE} in {args.lanes} lane(s)",
-                        lambda: run_lanes(args.root, args.params, args.lanes, True if args.smoke else None))
+    print(f"axs.pipeline.lanes {STAGE}: running in {args.lanes} lane(s)", flush=True)
+    try:
+        seconds = run_lanes(args.root, args.params, args.lanes, True if args.smoke else None)
+    except StageFailed as err:
+        print(f"axs.pipeline.lanes {STAGE}: FAILED: {err}", file=sys.stderr)
+        return 1
+    print(f"axs.pipeline.lanes {STAGE}: done in {seconds:.1f} s", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -289,22 +289,14 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="force smoke mode (overrides params 'smoke')")
     args = parser.parse_args(argv)
     name = " ".join(x for x in (args.stage, args.dataset, args.model) if x)
-    return run_reported(f"axs.pipeline.stage {name}", lambda: run_stage(
-        args.stage, root=args.root, params_path=args.params, dataset=args.dataset, model=args.model,
-        smoke=True if args.smoke else None))
-
-
-def run_reported(name: str, run) -> int:
-    """A command's one line when it starts and one with its result: ``run()`` (returning its wall time in
-    seconds) between ``<name>: running`` and ``<name>: done in ... s``, or ``<name>: FAILED: <why>`` on
-    standard error for a :class:`StageFailed`. Returns the exit status (0 or 1)."""
-    print(f"{name}: running", flush=True)
+    print(f"axs.pipeline.stage {name}: running", flush=True)
     try:
-        seconds = run()
+        seconds = run_stage(args.stage, root=args.root, params_path=args.params, dataset=args.dataset,
+                            model=args.model, smoke=True if args.smoke else None)
     except StageFailed as err:
-        print(f"{name}: FAILED: {err}", file=sys.stderr)
+        print(f"axs.pipeline.stage {name}: FAILED: {err}", file=sys.stderr)
         return 1
-    print(f"{name}: done in {seconds:.1f} s", flush=True)
+    print(f"axs.pipeline.stage {name}: done in {seconds:.1f} s", flush=True)
     return 0
 
 
