@@ -1,6 +1,6 @@
 """The label-efficiency study in lanes: its folds dealt to processes run side by side, then merged and reported.
 
-    python -m axs.pipeline.lanes --lanes 2            # what make experiments runs (LANES=1: one process)
+    python -m axs.pipeline.lanes --lanes 2            # what make experiments runs (JOBS=1: --lanes 1, one process)
 
 One TensorFlow fit keeps about 1.4 cores busy with small ops, so one process on a 2-core machine leaves much
 of the second core idle. Here the outer folds to run (``label_efficiency.run_folds``, else ``outer_folds``)
@@ -62,10 +62,15 @@ def _lane_root(root: Path, params: dict, dataset: str, pool_dir: str | None, k: 
             raise StageFailed(f"{root / relative}: missing; the study needs it (make experiments writes it)")
         (lane / relative).parent.mkdir(parents=True, exist_ok=True)
         (lane / relative).symlink_to((root / relative).resolve(), target_is_directory=True)
-    lane_params = {**params, STAGE: {**params[STAGE], "run_folds": folds}}
-    params_path = lane / "params.yaml"
-    params_path.write_text(yaml.safe_dump(lane_params, sort_keys=False), encoding="utf-8")
-    return lane, params_path
+    return lane, _write_params(lane / "params.yaml", params, folds)
+
+
+def _write_params(path: Path, params: dict, run_folds: list[int]) -> Path:
+    """``params`` with the study's ``run_folds`` replaced, written to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({**params, STAGE: {**params[STAGE], "run_folds": run_folds}}, sort_keys=False),
+                    encoding="utf-8")
+    return path
 
 
 def run_lanes(root: str | Path = paths.ROOT, params_path: str | Path | None = None, lanes: int = 2,
@@ -104,9 +109,7 @@ def run_lanes(root: str | Path = paths.ROOT, params_path: str | Path | None = No
     table = merge_folds(new, previous, folds, section["outer_folds"], list(section["runs"]),
                         list(dict.fromkeys(new["element"])))
     files.write_csv(table, table_path)
-    report_params = root / paths.ARTIFACTS.relative_to(paths.ROOT) / "lanes" / "report.yaml"
-    report_params.write_text(yaml.safe_dump({**params, STAGE: {**params[STAGE], "run_folds": []}},
-                                            sort_keys=False), encoding="utf-8")
+    report_params = _write_params(root / paths.ARTIFACTS.relative_to(paths.ROOT) / "lanes" / "report.yaml", params, [])
     run_stage(STAGE, root=root, params_path=report_params, smoke=smoke)
     predictions = [lane_layout.out_dir(STAGE) / "predictions.csv" for lane_layout in lane_layouts]
     files.write_csv(pd.concat([pd.read_csv(p) for p in predictions if p.exists()], ignore_index=True),
