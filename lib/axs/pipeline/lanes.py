@@ -31,7 +31,8 @@ import yaml
 from axs import files
 from axs.label_efficiency import merge_folds
 from axs.pipeline import paths
-from axs.pipeline.stage import StageFailed, _tail, layout_for, load_params, run_stage, stage_parameters
+from axs.pipeline.stage import (StageFailed, last_lines, layout_for, load_params, run_reported, run_stage,
+                                stage_parameters)
 
 STAGE = "label_efficiency"
 
@@ -99,7 +100,7 @@ def run_lanes(root: str | Path = paths.ROOT, params_path: str | Path | None = No
         print(f"lane {k}: outer folds {lane_folds} ({log})", flush=True)
     failed = [(lane, log) for lane, _, log, process in processes if process.wait() != 0]
     if failed:
-        raise StageFailed("; ".join(f"lane {lane.name} failed, last lines of {log}:\n{_tail(log)}"
+        raise StageFailed("; ".join(f"lane {lane.name} failed, last lines of {log}:\n{last_lines(log)}"
                                     for lane, log in failed))
     lane_layouts = [layout_for(lane, params, dataset)[1] for lane, *_ in processes]
     new = pd.concat([pd.read_csv(lane_layout.tables_dir / paths.EXPERIMENT_TABLES[STAGE])
@@ -127,14 +128,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.lanes < 1:
         parser.error(f"--lanes must be at least 1, got {args.lanes}")
-    print(f"axs.pipeline.lanes {STAGE}: running in {args.lanes} lane(s)", flush=True)
-    try:
-        seconds = run_lanes(args.root, args.params, args.lanes, True if args.smoke else None)
-    except StageFailed as err:
-        print(f"axs.pipeline.lanes {STAGE}: FAILED: {err}", file=sys.stderr)
-        return 1
-    print(f"axs.pipeline.lanes {STAGE}: done in {seconds:.1f} s", flush=True)
-    return 0
+    return run_reported(f"axs.pipeline.lanes {STAGE} in {args.lanes} lane(s)",
+                        lambda: run_lanes(args.root, args.params, args.lanes, True if args.smoke else None))
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def _stderr_to(log: Path):
             os.close(saved)
 
 
-def _tail(path: Path, n: int = 15) -> str:
+def last_lines(path: Path, n: int = 15) -> str:
     lines = path.read_text(errors="replace").splitlines() if path.exists() else []
     return "\n".join(lines[-n:])
 
@@ -209,7 +209,7 @@ def _execute(source: Path, staging: Path, parameters: dict, cwd: Path, failed_di
         raise StageFailed(f"{err.evalue}" if err.ename == "DataError" else
                           f"{err.ename}: {err.evalue} (executed notebook kept in {kept}; log {log})") from None
     except Exception as err:     # the kernel died or could not start: the log says why
-        raise StageFailed(f"{type(err).__name__}: {err}\nlast lines of {log}:\n{_tail(log)}") from None
+        raise StageFailed(f"{type(err).__name__}: {err}\nlast lines of {log}:\n{last_lines(log)}") from None
     return executed
 
 
@@ -289,14 +289,22 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="force smoke mode (overrides params 'smoke')")
     args = parser.parse_args(argv)
     name = " ".join(x for x in (args.stage, args.dataset, args.model) if x)
-    print(f"axs.pipeline.stage {name}: running", flush=True)
+    return run_reported(f"axs.pipeline.stage {name}", lambda: run_stage(
+        args.stage, root=args.root, params_path=args.params, dataset=args.dataset, model=args.model,
+        smoke=True if args.smoke else None))
+
+
+def run_reported(name: str, run) -> int:
+    """A command's one line when it starts and one with its result: ``run()`` (returning its wall time in
+    seconds) between ``<name>: running`` and ``<name>: done in ... s``, or ``<name>: FAILED: <why>`` on
+    standard error for a :class:`StageFailed`. Returns the exit status (0 or 1)."""
+    print(f"{name}: running", flush=True)
     try:
-        seconds = run_stage(args.stage, root=args.root, params_path=args.params, dataset=args.dataset,
-                            model=args.model, smoke=True if args.smoke else None)
+        seconds = run()
     except StageFailed as err:
-        print(f"axs.pipeline.stage {name}: FAILED: {err}", file=sys.stderr)
+        print(f"{name}: FAILED: {err}", file=sys.stderr)
         return 1
-    print(f"axs.pipeline.stage {name}: done in {seconds:.1f} s", flush=True)
+    print(f"{name}: done in {seconds:.1f} s", flush=True)
     return 0
 
 
