@@ -11,7 +11,9 @@
 # its held-out cores on its own, as a field user measures: these calibrate the exported model's flags and
 # intervals for single spectra (`axs.crossval.cross_validate`). When `use_unlabelled` is true, the unlabelled spectra archive joins
 # every fold's training as reconstruction-only samples (semi-supervised, section 5); it never contains
-# labelled cores, so nothing held out leaks in.
+# labelled cores, so nothing held out leaks in. A dataset without an archive trains without it, unless the
+# model's `without_archive` is `labelled_spectra`: then every labelled spectrum, without its assay, is
+# given as the unlabelled spectra (the direct fit characterises its instrument on them; no assay is read).
 #
 # Finally one model is trained on every labelled core and exported to `model/` (with its applicability
 # checks and interval calibration from the out-of-fold results) for `axs predict`. Scores, tables and
@@ -44,8 +46,14 @@ Y = ds["concentration_pct"].to_numpy()
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
 settings, use_unlabelled = split_unlabelled(hyperparams)
+without_archive = settings.pop("without_archive", "none")
 pool = layout.prepared("unlabelled")
 X_unlabelled = dataset.model_input(dataset.load_dataset(pool)) if use_unlabelled and pool.exists() else None
+if use_unlabelled and X_unlabelled is None and without_archive == "labelled_spectra":
+    # no archive (the measured set): every labelled spectrum, without its assay, stands in for it (the direct
+    # fit's instrument characterisation; docs/models.md, "The direct fit")
+    X_unlabelled = X
+    print("no unlabelled archive: the labelled spectra, without their assays, are the unlabelled spectra")
 fit_kwargs = {"verbose": 0} | ({"X_unlabelled": X_unlabelled} if X_unlabelled is not None else {})
 print(f"{model} on {dataset_name}: {len(X)} labelled cores, "
       f"{0 if X_unlabelled is None else len(X_unlabelled)} unlabelled, {ds.attrs['n_folds']} folds, "

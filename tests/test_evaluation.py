@@ -284,6 +284,9 @@ def test_target_ratios_compare_best_with_floor_and_networks_with_the_best_linear
     assert "lasso_over_best_linear" not in out
     no_floor = ev.target_ratios(scores.sel(model=models), models, ["Fe"])
     assert np.isnan(no_floor["best_over_floor"]).all()
+    over = ev.mse_over_best(scores, models, ["Fe", "Sr"])       # the floor is not a model: not the best
+    assert over.loc["lasso"].tolist() == pytest.approx([2.0, 8.0])
+    assert over.loc["pymca_scatter", "Fe"] == 1.0 and over.loc["cnn", "Sr"] == 1.0
 
 
 def test_decoder_vs_cnn_paired_calls_a_consistent_gain_better_and_noise_a_tie():

@@ -63,3 +63,52 @@ def test_fp_model_calibrates_fits_and_round_trips(tmp_path):
     assert isinstance(load_model(tmp_path / "fp.skops"), FPModel)          # the registry reads it back
     np.testing.assert_allclose(again.predict(X[:3]), predicted[:3], rtol=1e-4)
     assert again.simulator_parameters() == model.simulator_parameters()
+
+
+def test_a_spectrum_fits_the_same_in_any_batch():
+    """The deviance is summed per channel, not averaged over the batch: one spectrum fitted alone or beside others
+    takes the same steps (so the fits FPModel keeps do not depend on the batch they were made in)."""
+    layer = small_decoder()
+    theta = np.array([[0.3, 1.0, 4.0, 0.5], [0.6, 0.4, 2.0, 1.0], [0.1, 2.0, 1.0, 0.2]])
+    alpha = np.array([[0.3, 1.0, 1.5], [0.2, 1.2, 1.0], [0.4, 0.8, 1.2]])
+    counts = np.random.default_rng(5).poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
+    together = fit_spectra(layer, counts, steps=100)
+    alone = fit_spectra(layer, counts[1:2], steps=100)
+    np.testing.assert_allclose(alone.theta[0], together.theta[1], rtol=1e-6)
+    np.testing.assert_allclose(alone.expected_counts[0], together.expected_counts[1], rtol=1e-6, atol=1e-9)
+
+
+def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monkeypatch):
+    """With unlabelled spectra, the instrument is characterised on them alone: two fold models trained on different
+    labelled cores get the same instrument from one characterisation, and a spectrum is fitted once for it."""
+    import axs.fp as fp
+
+    layer = small_decoder()
+    rng = np.random.default_rng(6)
+    fe = rng.uniform(1.0, 5.0, 10)
+    theta = np.column_stack([np.full(10, 0.3), np.full(10, 1.0), fe, np.full(10, 0.5)])
+    alpha = np.tile([[0.3, 1.0, 1.5]], (10, 1))
+    X = rng.poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
+    Y = np.column_stack([10.0 * fe])
+    pool = rng.poisson(2000.0 * layer([theta[::-1] * 1.1, alpha]).numpy()).astype(np.float64)
+    fitted_rows, characterised = [], []
+    real_fit, real_characterise = fp.fit_spectra, fp.characterise_instrument
+    monkeypatch.setattr(fp, "fit_spectra", lambda layer, counts, **kw: fitted_rows.append(len(counts)) or
+                        real_fit(layer, counts, **kw))
+    monkeypatch.setattr(fp, "characterise_instrument", lambda layer, counts, **kw: characterised.append(len(counts))
+                        or real_characterise(layer, counts, **kw))
+    options = dict(simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False, tube=False, excitation=False,
+                   tail=False, continuum=True, characterise_spectra=5, characterise_steps=30, fit_steps=40)
+    first = make_model("fp", ENERGIES, ["Fe"], **options).fit(X[:8], Y[:8], X_unlabelled=pool)
+    second = make_model("fp", ENERGIES, ["Fe"], seed=1, **options).fit(X[2:], Y[2:], X_unlabelled=pool)
+    assert len(characterised) == 1 and first.simulator_parameters() == second.simulator_parameters()
+    # the characterisation's two stages on its 5 spectra, the first fold's 8 rows, the second's 2 new ones
+    assert fitted_rows == [5, 5, 8, 2]
+    np.testing.assert_array_equal(second.predict(X[:2]), second.predict(X[:2]))
+    assert fitted_rows == [5, 5, 8, 2]             # predicting spectra already fitted fits nothing again
+    # (sample, measurement, channel) NaN-padded: each measurement fitted, reconstructions averaged per sample
+    stacked = np.stack([X[:3], np.where(np.arange(3)[:, None] == 2, np.nan, X[3:6])], axis=1)
+    rows = first.reconstruct(np.concatenate([X[:3], X[3:6]]))
+    expected = np.vstack([(rows[0] + rows[3]) / 2, (rows[1] + rows[4]) / 2, rows[2]])
+    np.testing.assert_allclose(first.reconstruct(stacked), expected, rtol=1e-12)
+    assert first.theta(stacked).shape == (3, 4)

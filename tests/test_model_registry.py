@@ -31,8 +31,12 @@ def test_decoder_models_are_the_networks_with_a_simulator_and_name_their_cnn():
     decoders = {b for b, spec in MODELS.items() if spec.decoder}
     assert decoders == set(networks.SIMULATORS) == {"axs", "axs_plus"}
     assert model_registry.has_decoder("axs_plus_scatter") and not model_registry.has_decoder("cnn_scatter")
-    # the decoder models, and the label-efficiency study's decoder-free control (PCA of the pool, then LASSO)
-    assert [b for b in MODELS if model_registry.uses_unlabelled(b)] == ["axs", "axs_plus", "pca_lasso"]
+    # the decoder models, the label-efficiency study's decoder-free control (PCA of the pool, then LASSO) and
+    # the direct fit, whose instrument is characterised on the unlabelled spectra
+    assert [b for b in MODELS if model_registry.uses_unlabelled(b)] == ["axs", "axs_plus", "pca_lasso", "fp"]
+    # what evaluation scores reconstructions of: the decoders and the direct fit
+    assert [b for b in MODELS if model_registry.reconstructs(b)] == ["axs", "axs_plus", "fp"]
+    assert model_registry.reconstructs("fp_scatter") and not model_registry.has_decoder("fp")
     assert ModelSpec("toy", "linear", "Toy", "#000000", estimator="x.Y", unlabelled=True).unlabelled
     assert model_registry.cnn_counterpart("axs_scatter") == "cnn_scatter"
     assert model_registry.cnn_counterpart("axs_plus") == "cnn"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import xarray as xr
 import yaml
 
 from axs.pipeline import paths
@@ -119,9 +120,10 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
     """The pipeline's notebooks run end to end (the experiments' notebooks run in tests/test_experiments.py);
     two independent runs (in parallel) give byte-identical tables.
 
-    FCNN (seeded and stochastic) and AXS (the decoder's extras) keep the time down; the other models
+    FCNN (seeded and stochastic), AXS (the decoder's extras) and the direct fit (reconstructions without a
+    decoder; its instrument characterised on the unlabelled archive) keep the time down; the other models
     share their notebook."""
-    models = ("fcnn", "axs")
+    models = ("fcnn", "axs", "fp")
     roots = [_project(tmp_path / name, models) for name in ("a", "b")]
     chains = [" && ".join(subprocess.list2cmdline(c) for c in _stage_commands(r, models)) for r in roots]
     runs = [subprocess.Popen(c, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -135,12 +137,15 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
         for path in layout.outputs(stage, model):
             assert path.exists(), path
     assert any((layout.out_dir("train", "axs") / "model").iterdir())
+    with xr.open_dataset(layout.out_dir("train", "fp") / "predictions.nc") as fp:
+        assert {"reconstruction_cps", "theta"} <= set(fp.data_vars)
     index = layout.index.read_text()
     for needed in ("Table 1", "Table 2", "floor", "standin/02_train_axs.html", "data:image/png;base64"):
         assert needed in index
     assert not re.search(r"<script[^>]+src=[\"']https?://", index)
     metrics = json.loads(layout.metrics.read_text())
     assert set(models) <= set(metrics)
+    assert "reconstruction_r2_by_region" in metrics["fp"] and "mse_over_best_visible" in metrics["fp"]
     for name in TABLES:
         assert (roots[0] / "reports" / name).read_bytes() == (roots[1] / "reports" / name).read_bytes(), name
     assert not (roots[0] / "data" / "artifacts").exists()

@@ -408,16 +408,23 @@ def _joint_pass(model):
 def model_outputs(model, X: np.ndarray, reconstruction: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """``(concentrations (n, elements) wt%, relative reconstruction error (n,) or None)`` of spectra X.
 
-    With ``reconstruction`` (a decoder model whose field.json checks it) the
-    model predicts and reconstructs in one pass of its network (eq. 12 on the
-    same encoding), so the check costs little more than the prediction.
+    With ``reconstruction`` (a model whose field.json checks it) a network
+    predicts and reconstructs in one pass (eq. 12 on the same encoding), so the
+    check costs little more than the prediction; the direct fit (``fp``)
+    reconstructs each sample's mean spectrum from the fits its prediction made.
     """
+    from axs.normalisation import model_spectra
+
     X = np.asarray(X, dtype=np.float32)
     if not reconstruction:
         return np.asarray(model.predict(X), dtype=np.float64), None
+    if getattr(model, "network", None) is None:     # the direct fit: its fits are kept, so reconstructing is cheap
+        predicted = np.asarray(model.predict(X), dtype=np.float64)
+        if not len(X):
+            return predicted, np.empty(0)
+        mean = model_spectra(X, model.energies_kev, "none")
+        return predicted, relative_reconstruction_error(mean, model.reconstruct(X))
     import tensorflow as tf
-
-    from axs.normalisation import model_spectra
 
     # what the model's predict reads: each measurement normalised (with the fitted state), then combined
     Xn = model_spectra(X, model.energies_kev, model.hyperparameters["normalisation"],

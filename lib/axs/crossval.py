@@ -27,7 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from axs import dataset
-from axs.model_registry import has_decoder, is_model_name
+from axs.model_registry import is_model_name, reconstructs
 
 #: The file a training stage writes its out-of-fold predictions to (:func:`predictions_dataset`).
 PREDICTIONS_FILE = "predictions.nc"
@@ -107,8 +107,8 @@ def cross_validate(make_model: Callable[[int], object], X: np.ndarray, Y: np.nda
     """
     X = np.asarray(X)
     probe = make_model(0)
-    # the registry says which models have a decoder (theta, reconstructions), as in axs.predict
-    decoder = is_model_name(probe.name) and has_decoder(probe.name)
+    # the registry says which models reconstruct (a decoder's or the direct fit's theta), as in axs.predict
+    decoder = is_model_name(probe.name) and reconstructs(probe.name)
     out = CrossValidation(predicted=np.empty(0))
     if decoder:
         out.theta_elements = list(probe.simulator_elements)

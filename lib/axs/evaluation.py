@@ -335,6 +335,13 @@ def best_model(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str
     return mse.fillna(np.inf).idxmin(axis=0).rename("best")
 
 
+def mse_over_best(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
+    """(model, element): each model's CV MSE over the best model's on that element (1 for the best); the direct
+    fit's targets read it (within 1.2x of the best on five of the visible elements)."""
+    mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas()
+    return mse / mse.min(axis=0).where(mse.min(axis=0) >= MIN_MSE_PCT2)
+
+
 def table1(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
     """Table 1: for each model (in order) the elements where it has the best MSE, space-separated."""
     best = best_model(scores, models, elements)

@@ -21,6 +21,8 @@ characterisation (:func:`characterise_instrument`), held fixed afterwards.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +38,21 @@ MIN_RELATIVE_AMOUNT = 1e-6
 #: behind air and a Be window) has a near-zero gradient, which Adam's normalised steps would otherwise walk
 #: to overflow. e^8 ~ 3000 times the spectrum's largest channel is far above any real amount.
 LOG_AMOUNT_RANGE = (-30.0, 8.0)
+#: Fits made in this process: (instrument, fit settings, spectrum) digests -> one spectrum's
+#: (theta, alpha, expected counts, deviance, scale), so a spectrum is fitted once per instrument
+#: (:meth:`FPModel.fit_spectra`); emptied when it would hold more than :data:`MAX_KEPT_FITS` spectra.
+_FITS: dict[tuple, tuple] = {}
+MAX_KEPT_FITS = 20_000
+#: Instrument characterisations made in this process: (settings, spectra) digest -> (layer config, weights).
+_INSTRUMENTS: dict[str, tuple[str, list]] = {}
+
+
+def _digest(*parts: bytes) -> str:
+    """SHA-1 of the concatenated byte strings (a cache key; not a security measure)."""
+    h = hashlib.sha1()
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()
 
 
 @dataclass
@@ -125,7 +142,9 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     optimiser = tf.keras.optimizers.Adam(schedule)
     globals_ = list(layer.trainable_variables) if fit_instrument else []
     instrument_optimiser = tf.keras.optimizers.Adam(instrument_learning_rate) if globals_ else None
-    n_total = float(counts.size)
+    # the summed deviance per channel: each spectrum's gradient does not depend on how many share the batch,
+    # so a spectrum's fit is the same whichever batch it is fitted in (FPModel keeps fits between calls)
+    n_channels = float(counts.shape[1])
 
     def expected():
         return s * layer([tf.exp(log_theta), tf.exp(log_alpha)])
@@ -133,7 +152,7 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(poisson_deviance(observed, expected())) / n_total
+            loss = tf.reduce_sum(poisson_deviance(observed, expected())) / n_channels
         gradients = tape.gradient(loss, amounts + globals_)
         optimiser.apply_gradients(zip(gradients[:2], amounts))
         for amount in amounts:
@@ -226,8 +245,6 @@ class FPModel:
     # -- the decoder ------------------------------------------------------------------------
     def layer(self):
         """The decoder with the characterised instrument (rebuilt from the saved config and weights)."""
-        import json
-
         from axs.decoder_plus import XRFSimulatorPlus
 
         if self._layer is None:
@@ -261,9 +278,31 @@ class FPModel:
         return self._checked(rows), sample
 
     def fit_spectra(self, X) -> SpectrumFit:
-        """:func:`fit_spectra` of the measurements ``X`` (N, channels) with the characterised instrument held fixed."""
-        return fit_spectra(self.layer(), self._checked(X), steps=self.options["fit_steps"],
-                           learning_rate=self.options["learning_rate"])
+        """:func:`fit_spectra` of the measurements ``X`` (N, channels) with the characterised instrument held fixed.
+
+        A spectrum is fitted once per process for a given instrument and fit settings (:data:`_FITS`): the
+        cross-validation folds that share an instrument (characterised on the same unlabelled spectra), the
+        predictions of single measurements and the reconstruction check re-read its fit instead of repeating it."""
+        rows = self._checked(X)
+        layer = self.layer()
+        settings = (_digest(json.dumps(layer.get_config(), sort_keys=True).encode(),
+                            *(np.asarray(w).tobytes() for w in layer.get_weights())),
+                    self.options["fit_steps"], self.options["learning_rate"])
+        keys = [settings + (_digest(row.tobytes()),) for row in rows]
+        new = list(dict.fromkeys(k for k in keys if k not in _FITS))
+        if new:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            fit = fit_spectra(layer, rows[[first[k] for k in new]], steps=self.options["fit_steps"],
+                              learning_rate=self.options["learning_rate"])
+            if len(_FITS) + len(new) > MAX_KEPT_FITS:
+                _FITS.clear()
+            for i, k in enumerate(new):
+                _FITS[k] = (fit.theta[i], fit.alpha[i], fit.expected_counts[i], fit.deviance[i], fit.scale[i])
+        kept = [_FITS[k] for k in keys]
+        if not kept:
+            return SpectrumFit(np.empty((0, layer.n_elements)), np.empty((0, layer.n_alpha)),
+                               np.empty((0, layer.n_channels)), np.empty(0), np.empty(0))
+        return SpectrumFit(*(np.array([row[part] for row in kept]) for part in range(5)))
 
     def amounts(self, X) -> np.ndarray:
         """(n, simulator elements) fitted amounts theta_e s_n of each measurement of X (divided by its scatter
@@ -279,11 +318,18 @@ class FPModel:
         return combine_measurements(amounts, sample, int(np.asarray(X).shape[0]), dtype=np.float64)
 
     def theta(self, X) -> np.ndarray:
-        return self.fit_spectra(X).theta
+        """(n, simulator elements): the fitted amounts of :meth:`amounts`, the direct fit's theta on the input's
+        scale (each spectrum's theta times its scale s_n), which is what the calibration reads."""
+        return self.amounts(X)
 
     def reconstruct(self, X) -> np.ndarray:
-        """(n, channels) the fitted expected spectra, in the units of X."""
-        return self.fit_spectra(X).expected_counts
+        """(n, channels) the fitted expected spectra in the units of X: each measurement fitted on its own, then
+        averaged over each sample's measurements like the spectra themselves."""
+        from axs.normalisation import combine_measurements
+
+        rows, sample = self._measurements(X)
+        return combine_measurements(self.fit_spectra(rows).expected_counts, sample, int(np.asarray(X).shape[0]),
+                                    dtype=np.float64)
 
     @property
     def simulator_elements(self) -> tuple[str, ...]:
@@ -293,25 +339,37 @@ class FPModel:
         return self.layer().parameters()
 
     # -- training ---------------------------------------------------------------------------
+    def characterise(self, spectra) -> "FPModel":
+        """Fit the decoder's instrument parameters on (up to ``characterise_spectra``, evenly spaced) measurement
+        rows ``spectra`` (:func:`characterise_instrument`) and keep them with the model. The same spectra and
+        settings give the same characterisation, made once per process (:data:`_INSTRUMENTS`)."""
+        take = np.unique(np.linspace(0, len(spectra) - 1, min(self.options["characterise_spectra"], len(spectra)))
+                         .round().astype(int))
+        chosen = np.ascontiguousarray(spectra[take], dtype=np.float64)
+        key = _digest(json.dumps({k: v for k, v in self.options.items() if k != "fit_steps"}, sort_keys=True)
+                      .encode(), chosen.tobytes())
+        if key not in _INSTRUMENTS:
+            self._layer, self._layer_config, self._layer_weights = None, None, None
+            layer = self.layer()
+            characterise_instrument(layer, chosen, steps=self.options["characterise_steps"],
+                                    learning_rate=self.options["learning_rate"])
+            _INSTRUMENTS[key] = (json.dumps(layer.get_config()), [np.asarray(w).tolist() for w in layer.get_weights()])
+        self._layer = None
+        self._layer_config, self._layer_weights = _INSTRUMENTS[key]
+        return self
+
     def fit(self, X, Y, X_unlabelled=None, verbose: int = 0) -> "FPModel":
-        """Characterise the instrument on (up to ``characterise_spectra`` of) the training and unlabelled spectra,
-        fit every training spectrum, and calibrate ``Y[:, e] ~ amount_e`` per element (least squares)."""
-        import json
+        """Characterise the instrument (:meth:`characterise`) on the unlabelled spectra when given (they never
+        hold a labelled sample, so every fold shares one characterisation), else on the training spectra; fit
+        every training spectrum, and calibrate ``Y[:, e] ~ amount_e`` per element (least squares)."""
         from sklearn.linear_model import LinearRegression
 
         rows, _ = self._measurements(X)
         Y = np.asarray(Y, dtype=np.float64)
         if Y.shape != (len(X), len(self.elements)):
             raise ValueError(f"Y: expected shape {(len(X), len(self.elements))}, got {Y.shape}")
-        pool = rows if X_unlabelled is None else np.concatenate([rows, self._measurements(X_unlabelled)[0]])
-        take = np.unique(np.linspace(0, len(pool) - 1, min(self.options["characterise_spectra"], len(pool)))
-                         .round().astype(int))
-        self._layer, self._layer_config, self._layer_weights = None, None, None
+        self.characterise(rows if X_unlabelled is None else self._measurements(X_unlabelled)[0])
         layer = self.layer()
-        characterise_instrument(layer, pool[take], steps=self.options["characterise_steps"],
-                                learning_rate=self.options["learning_rate"])
-        self._layer_config = json.dumps(layer.get_config())
-        self._layer_weights = [np.asarray(w).tolist() for w in layer.get_weights()]
         amounts = self.amounts(X)
         names = list(layer.element_names)
         self.calibration = {}

@@ -40,6 +40,9 @@ class ModelSpec:
     * ``label``: the name figures and reports print.
     * ``colour``: its colour in every figure (hex; the seaborn ``colorblind`` palette).
     * ``decoder``: it has a decoder (encodes theta, reconstructs spectra).
+    * ``reconstructs``: it models the spectrum, so it has theta and reconstructions (``theta``, ``reconstruct``,
+      ``simulator_elements``, ``simulator_parameters``) that evaluation scores; None (the default) means: if it
+      has a decoder. The direct fit reconstructs without an encoder.
     * ``unlabelled``: it learns from unlabelled spectra too (``fit(..., X_unlabelled=...)``); None (the
       default) means: if it has a decoder.
     * ``counterpart``: for a decoder model, the base model with the same encoder and no decoder (the CNN), against
@@ -56,6 +59,7 @@ class ModelSpec:
     colour: str
     decoder: bool = False
     unlabelled: bool | None = None
+    reconstructs: bool | None = None
     counterpart: str | None = None
     estimator: str | None = None
     trusted_types: tuple[str, ...] = ()
@@ -70,6 +74,8 @@ class ModelSpec:
             raise ValueError(f"{self.name}: a decoder model names its counterpart without a decoder, others none")
         if self.unlabelled is None:
             object.__setattr__(self, "unlabelled", self.decoder)
+        if self.reconstructs is None:
+            object.__setattr__(self, "reconstructs", self.decoder)
 
     @property
     def saved_types(self) -> tuple[str, ...]:
@@ -95,8 +101,10 @@ MODELS: dict[str, ModelSpec] = _entries(
     # the label-efficiency study's semi-supervised control without a decoder: PCA of the pool, then LASSO
     ModelSpec("pca_lasso", "linear", "PCA+LASSO", "#7f7f7f", unlabelled=True, estimator="axs.pool_pca.PoolPCALasso",
               trusted_types=("sklearn.model_selection._split.KFold",)),
-    # the decoder fitted to each spectrum, then calibrated like the PyMca peer (issue 19)
-    ModelSpec("fp", "peak-fit", "direct fit (FP)", "#56b4e9", estimator="axs.fp.FPModel"),
+    # the decoder fitted to each spectrum, then calibrated like the PyMca peer (issue 19); the unlabelled
+    # spectra characterise its instrument
+    ModelSpec("fp", "peak-fit", "direct fit (FP)", "#56b4e9", unlabelled=True, reconstructs=True,
+              estimator="axs.fp.FPModel"),
 )
 
 
@@ -131,6 +139,11 @@ def family(name: str) -> str:
 def has_decoder(name: str) -> bool:
     """Whether the model ``name`` (any normalisation) has a decoder: theta, reconstructions, unlabelled spectra."""
     return parse(name)[0].decoder
+
+
+def reconstructs(name: str) -> bool:
+    """Whether the model ``name`` (any normalisation) models the spectrum: theta and reconstructions to score."""
+    return parse(name)[0].reconstructs
 
 
 def uses_unlabelled(name: str) -> bool:

@@ -632,10 +632,10 @@ def describe_model(path: str | Path) -> dict:
         "training_data": training_summary(model),
         "tube": "not recorded in the model file",
     }
-    from axs.model_registry import has_decoder, is_model_name
+    from axs.model_registry import is_model_name, reconstructs
 
     name = getattr(model, "name", "")
-    if is_model_name(name) and has_decoder(name):   # the registry says which models have theta
+    if is_model_name(name) and reconstructs(name):   # the registry says which models have theta
         info["theta_elements"] = list(model.simulator_elements)
     if "excitation_kev" in info["hyperparameters"]:
         info["tube"] = f"{info['hyperparameters']['excitation_kev']:g} kV (the PyMca fit's excitation energy)"
