@@ -15,6 +15,15 @@ def small_decoder():
     return XRFSimulatorPlus.for_energy_axis(ENERGIES, elements=["K", "Ca", "Fe", "Sr"], pileup=False, dtype="float64")
 
 
+def iron_series(layer, n: int, seed: int, scale: float = 1.0):
+    """(theta (n, 4), alpha, Poisson counts (n, channels), Fe) of ``layer`` for n samples whose Fe amount varies."""
+    rng = np.random.default_rng(seed)
+    fe = rng.uniform(1.0, 5.0, n)
+    theta = scale * np.column_stack([np.full(n, 0.3), np.full(n, 1.0), fe, np.full(n, 0.5)])
+    alpha = np.tile([[0.3, 1.0, 1.5]], (n, 1))
+    return theta, alpha, rng.poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64), fe
+
+
 def test_poisson_deviance_against_its_definition():
     observed = np.array([[0.0, 3.0, 10.0]])
     expected = np.array([[0.5, 2.0, 12.0]])
@@ -43,12 +52,7 @@ def test_direct_fit_recovers_what_the_decoder_generated():
 
 
 def test_fp_model_calibrates_fits_and_round_trips(tmp_path):
-    layer = small_decoder()
-    rng = np.random.default_rng(4)
-    fe = rng.uniform(1.0, 5.0, 12)
-    theta = np.column_stack([np.full(12, 0.3), np.full(12, 1.0), fe, np.full(12, 0.5)])
-    alpha = np.tile([[0.3, 1.0, 1.5]], (12, 1))
-    X = rng.poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
+    _, _, X, fe = iron_series(small_decoder(), 12, seed=4)
     Y = np.column_stack([10.0 * fe, np.full(12, 3.0)])
     model = make_model("fp", ENERGIES, ["Fe", "Zn"], simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False,
                        tube=False, excitation=False, tail=False, detector=False, continuum=True,
@@ -83,14 +87,9 @@ def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monke
     labelled cores get the same instrument from one characterisation, and a spectrum is fitted once for it."""
     import axs.fp as fp
 
-    layer = small_decoder()
-    rng = np.random.default_rng(6)
-    fe = rng.uniform(1.0, 5.0, 10)
-    theta = np.column_stack([np.full(10, 0.3), np.full(10, 1.0), fe, np.full(10, 0.5)])
-    alpha = np.tile([[0.3, 1.0, 1.5]], (10, 1))
-    X = rng.poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
+    _, _, X, fe = iron_series(small_decoder(), 10, seed=6)
     Y = np.column_stack([10.0 * fe])
-    pool = rng.poisson(2000.0 * layer([theta[::-1] * 1.1, alpha]).numpy()).astype(np.float64)
+    pool = iron_series(small_decoder(), 10, seed=7, scale=1.1)[2]
     fitted_rows, characterised = [], []
     real_fit, real_characterise = fp.fit_spectra, fp.characterise_instrument
     monkeypatch.setattr(fp, "fit_spectra", lambda layer, counts, **kw: fitted_rows.append(len(counts)) or
