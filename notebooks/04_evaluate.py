@@ -28,7 +28,7 @@ from axs import bundle, dataset, evaluation, field_metrics, files, reconstructio
 from axs.pipeline import paths, plots, reports
 
 # %% tags=["parameters"]
-models = ["lr", "lasso", "lasso_scatter", "lasso_path", "fcnn", "cnn", "pymca", "axs", "axs_plus", "fp"]
+models = ["lr", "lasso", "lasso_scatter", "lasso_path", "fcnn", "cnn", "pymca", "axs", "axs_plus", "fp", "fp_scatter"]
 min_values = 20
 min_values_per_fold = 1
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]
