@@ -312,7 +312,7 @@ def test_theta_needs_a_decoder(tmp_path, saved_model, counts, capsys):
     spectrum = one_csv(tmp_path, counts[0])
     out = tmp_path / "out.csv"
     assert main(["predict", str(saved_model), str(spectrum), "-o", str(out), "--theta"]) == 2
-    assert "--theta: the model is 'pymca', without the XRF Simulator decoder" in capsys.readouterr().err
+    assert "--theta: the model is 'pymca', which models no spectrum" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -7,6 +7,7 @@ import pytest
 from axs.decoder_plus import XRFSimulatorPlus
 from axs.fp import FPModel, fit_spectra, poisson_deviance, spectrum_scale
 from axs.models import load_model, make_model
+from axs.predict import theta_columns
 
 ENERGIES = 0.04 * np.arange(1024) - 0.02
 
@@ -66,6 +67,9 @@ def test_fp_model_calibrates_fits_and_round_trips(tmp_path):
     again = FPModel.load(tmp_path / "fp.skops")
     assert isinstance(load_model(tmp_path / "fp.skops"), FPModel)          # the registry reads it back
     np.testing.assert_allclose(again.predict(X[:3]), predicted[:3], rtol=1e-4)
+    theta = theta_columns(again, X[:2])                # axs predict --theta: the fitted amounts
+    assert list(theta.columns) == ["theta_K", "theta_Ca", "theta_Fe", "theta_Sr"]
+    np.testing.assert_allclose(theta.to_numpy(), again.theta(X[:2].astype(np.float32)), rtol=1e-6)
     assert again.simulator_parameters() == model.simulator_parameters()
 
 

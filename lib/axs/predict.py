@@ -26,7 +26,7 @@ own script) can call or extend:
 6. :func:`concentrations_table`: one row per sample, ``sample_id``,
    ``n_spectra``, ``files``, one ``<element>_<unit>`` column per element in the
    unit the assay lab reports it in (``pct`` weight percent or ``ppm``), with
-   ``theta=True`` (AXS models) the ``theta_<element>`` columns, then ``flags``,
+   ``theta=True`` (AXS models and the direct fit) the ``theta_<element>`` columns, then ``flags``,
    and with a field.json ``applicable`` and ``<element>_lo``/``<element>_hi``.
    A prediction below 0 is reported as 0, as the interval's lower end is
    (:func:`clip_at_zero`); :func:`write_table` escapes cells a spreadsheet
@@ -525,7 +525,7 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
     ``energy_unit`` for files that do not state theirs (:mod:`axs.importers`),
     ``tube_kv`` for files that do not give their tube voltage
     (:func:`rates_on_grid`). ``theta`` adds the ``theta_<element>`` columns
-    (AXS models only, :func:`theta_columns`). ``field``: the model's
+    (models of a spectrum only, :func:`theta_columns`). ``field``: the model's
     :class:`axs.bundle.FieldBundle` (bound, :func:`load_bundle`),
     which adds the ``applicable`` and ``<element>_lo``/``_hi`` columns and
     the checks of ``flags`` (intervals at ``level``; a sample with fewer spectra than the training samples
@@ -562,16 +562,20 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
 
 
 def require_theta(model) -> None:
-    """ValueError unless ``model`` has a decoder (AXS, AXS+), so that its theta (eq. 4) means element multipliers."""
-    if getattr(getattr(model, "network", None), "simulator", None) is None:
-        raise ValueError(f"--theta: the model is {getattr(model, 'name', type(model).__name__)!r}, without "
-                         "the XRF Simulator decoder; theta, the per-element multipliers of eq. 4, exists only "
-                         "for AXS and AXS+ models")
+    """ValueError unless ``model`` models the spectrum (the registry's ``reconstructs``: AXS, AXS+ and the direct
+    fit), so that its theta means element amounts (eq. 4's multipliers; the direct fit's fitted amounts)."""
+    from axs.model_registry import is_model_name, reconstructs
+
+    name = getattr(model, "name", type(model).__name__)
+    if not (is_model_name(name) and reconstructs(name)):
+        raise ValueError(f"--theta: the model is {name!r}, which models no spectrum; theta, the element "
+                         "amounts of a spectrum model, exists only for AXS, AXS+ and the direct fit (fp)")
 
 
 def theta_columns(model, X: np.ndarray, rows: np.ndarray | None = None) -> pd.DataFrame:
     """AXS: the Encoder's theta (eq. 4) of spectra ``X`` (counts/s on the model's grid), one
-    ``theta_<element>`` column per simulator element (in counts per unit line shape, eq. 6); X (n, channels)
+    ``theta_<element>`` column per simulator element (in counts per unit line shape, eq. 6; the direct fit: its
+    fitted amounts, :meth:`axs.fp.FPModel.theta`); X (n, channels)
     or each sample's measurements (n, m, channels), as the model's ``predict`` reads them;
     only the spectra where ``rows`` (bool) is True, NaN for the others."""
     require_theta(model)
