@@ -561,13 +561,19 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
     return PredictionRun(table, [str(e) for e in errors], warnings, skipped, not_predicted)
 
 
-def require_theta(model) -> None:
-    """ValueError unless ``model`` models the spectrum (the registry's ``reconstructs``: AXS, AXS+ and the direct
-    fit), so that its theta means element amounts (eq. 4's multipliers; the direct fit's fitted amounts)."""
+def has_theta(model) -> bool:
+    """Whether ``model`` models the spectrum (the registry's ``reconstructs``: AXS, AXS+ and the direct fit), so
+    that it has theta: element amounts (eq. 4's multipliers; the direct fit's fitted amounts)."""
     from axs.model_registry import is_model_name, reconstructs
 
-    name = getattr(model, "name", type(model).__name__)
-    if not (is_model_name(name) and reconstructs(name)):
+    name = getattr(model, "name", "")
+    return is_model_name(name) and reconstructs(name)
+
+
+def require_theta(model) -> None:
+    """ValueError unless ``model`` has theta (:func:`has_theta`)."""
+    if not has_theta(model):
+        name = getattr(model, "name", type(model).__name__)
         raise ValueError(f"--theta: the model is {name!r}, which models no spectrum; theta, the element "
                          "amounts of a spectrum model, exists only for AXS, AXS+ and the direct fit (fp)")
 
@@ -636,10 +642,7 @@ def describe_model(path: str | Path) -> dict:
         "training_data": training_summary(model),
         "tube": "not recorded in the model file",
     }
-    from axs.model_registry import is_model_name, reconstructs
-
-    name = getattr(model, "name", "")
-    if is_model_name(name) and reconstructs(name):   # the registry says which models have theta
+    if has_theta(model):
         info["theta_elements"] = list(model.simulator_elements)
     if "excitation_kev" in info["hyperparameters"]:
         info["tube"] = f"{info['hyperparameters']['excitation_kev']:g} kV (the PyMca fit's excitation energy)"
