@@ -23,6 +23,9 @@ def test_every_name_parses_to_its_base_and_normalisation():
     assert model_registry.parse("axs_plus_scatter") == (MODELS["axs_plus"], "scatter")   # not axs + "plus_scatter"
     for bad in ("axs_pool", "mean", "floor", "lasso_none", "cnn_scatter_scatter", ""):
         assert not model_registry.is_model_name(bad)
+        # a label that is not a model has none of a model's traits (callers need not ask is_model_name first)
+        assert not any(f(bad) for f in (model_registry.has_decoder, model_registry.reconstructs,
+                                        model_registry.uses_unlabelled, model_registry.is_linear))
         with pytest.raises(ValueError, match="expected a model name"):
             model_registry.parse(bad)
 

@@ -136,24 +136,34 @@ def family(name: str) -> str:
     return parse(name)[0].family
 
 
+def _spec(name: str) -> ModelSpec | None:
+    """The registry entry of a model name; None for a run or table label that is not one (``mean``)."""
+    return parse(name)[0] if is_model_name(name) else None
+
+
 def has_decoder(name: str) -> bool:
-    """Whether the model ``name`` (any normalisation) has a decoder: theta, reconstructions, unlabelled spectra."""
-    return parse(name)[0].decoder
+    """Whether ``name`` is a model (any normalisation) with a decoder: theta, reconstructions, unlabelled spectra.
+    False for a label that is not a model, as for the predicates below."""
+    spec = _spec(name)
+    return spec is not None and spec.decoder
 
 
 def reconstructs(name: str) -> bool:
-    """Whether the model ``name`` (any normalisation) models the spectrum: theta and reconstructions to score."""
-    return parse(name)[0].reconstructs
+    """Whether ``name`` is a model (any normalisation) that models the spectrum: theta and reconstructions to score."""
+    spec = _spec(name)
+    return spec is not None and spec.reconstructs
 
 
 def uses_unlabelled(name: str) -> bool:
-    """Whether the model ``name`` learns from unlabelled spectra too (``fit(..., X_unlabelled=...)``)."""
-    return parse(name)[0].unlabelled
+    """Whether ``name`` is a model that learns from unlabelled spectra too (``fit(..., X_unlabelled=...)``)."""
+    spec = _spec(name)
+    return spec is not None and spec.unlabelled
 
 
 def is_linear(name: str) -> bool:
-    """Whether the model is one the reports compare networks against: a linear or peak-fit estimator."""
-    return parse(name)[0].family in ("linear", "peak-fit")
+    """Whether ``name`` is a model the reports compare networks against: a linear or peak-fit estimator."""
+    spec = _spec(name)
+    return spec is not None and spec.family in ("linear", "peak-fit")
 
 
 def cnn_counterpart(name: str) -> str | None:

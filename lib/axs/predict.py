@@ -564,10 +564,9 @@ def predict_files(model, paths: list[str | Path], live_time_s: float | None = No
 def has_theta(model) -> bool:
     """Whether ``model`` models the spectrum (the registry's ``reconstructs``: AXS, AXS+ and the direct fit), so
     that it has theta: element amounts (eq. 4's multipliers; the direct fit's fitted amounts)."""
-    from axs.model_registry import is_model_name, reconstructs
+    from axs.model_registry import reconstructs
 
-    name = getattr(model, "name", "")
-    return is_model_name(name) and reconstructs(name)
+    return reconstructs(getattr(model, "name", ""))
 
 
 def require_theta(model) -> None:
