@@ -181,7 +181,7 @@ class FieldBundle:
         None: every row is an average like the training samples).
         """
         if self.uses_reconstruction and reconstruction_error is None:
-            reconstruction_error = relative_reconstruction_error(X, model.reconstruct(X)) if len(X) else np.empty(0)
+            reconstruction_error = reconstruction_errors(model, X)
         single = (np.zeros(len(X), dtype=bool) if n_spectra is None
                   else np.broadcast_to(self.single_rows(n_spectra), (len(X),)))
         flags = self.checker.flags(X, reconstruction_error if self.uses_reconstruction else None, header_flags,
@@ -405,6 +405,17 @@ def _joint_pass(model):
     return _joint_passes[model]
 
 
+def reconstruction_errors(model, X: np.ndarray) -> np.ndarray:
+    """(n,) relative reconstruction error of each row of X (n, channels) or (n, m, channels) counts/s: each
+    sample's mean spectrum against ``model.reconstruct(X)`` (one spectrum per sample). The one computation
+    of :func:`model_outputs` for a model without a joint pass and of :meth:`FieldBundle.check` when not given."""
+    from axs.normalisation import model_spectra
+
+    if not len(X):
+        return np.empty(0)
+    return relative_reconstruction_error(model_spectra(X, model.energies_kev, "none"), model.reconstruct(X))
+
+
 def model_outputs(model, X: np.ndarray, reconstruction: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """``(concentrations (n, elements) wt%, relative reconstruction error (n,) or None)`` of spectra X.
 
@@ -419,11 +430,7 @@ def model_outputs(model, X: np.ndarray, reconstruction: bool = False) -> tuple[n
     if not reconstruction:
         return np.asarray(model.predict(X), dtype=np.float64), None
     if getattr(model, "network", None) is None:     # the direct fit: its fits are kept, so reconstructing is cheap
-        predicted = np.asarray(model.predict(X), dtype=np.float64)
-        if not len(X):
-            return predicted, np.empty(0)
-        mean = model_spectra(X, model.energies_kev, "none")
-        return predicted, relative_reconstruction_error(mean, model.reconstruct(X))
+        return np.asarray(model.predict(X), dtype=np.float64), reconstruction_errors(model, X)
     import tensorflow as tf
 
     # what the model's predict reads: each measurement normalised (with the fitted state), then combined
