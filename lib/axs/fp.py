@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from axs.elements import ASSAY_ELEMENTS
+from axs.elements import ASSAY_ELEMENTS, check_element
 
 #: Default number of Adam steps and learning rate of :func:`fit_spectra`, in log-amount units per step.
 FIT_STEPS = 400
@@ -190,11 +190,15 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
 #: ``characterise_spectra`` training spectra (evenly spaced through the training set) characterise the
 #: instrument in ``characterise_steps`` steps; every spectrum is then fitted in ``fit_steps`` steps.
 #: ``detector`` stays off: with it the characterisation diverges on the closure harness (docs/models.md).
+#: ``influence_elements``: the matrix elements of the calibration's influence terms (:meth:`FPModel.fit`,
+#: Lucas-Tooth and Price); empty, each element is calibrated on its own fitted amount alone.
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
             "tube_kv": 40.0, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 600,
-            "learning_rate": FIT_LEARNING_RATE}
+            "learning_rate": FIT_LEARNING_RATE, "influence_elements": ("Fe", "Ca", "K")}
+#: Options that only the calibration reads: they do not change the instrument's characterisation.
+_CALIBRATION_ONLY = ("fit_steps", "influence_elements")
 #: theta's elements when ``simulator_elements`` is None: the assayed ones, the matrix's Si and the air's Ar (as AXS+)
 _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 _DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
@@ -203,8 +207,9 @@ _DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape
 
 class FPModel:
     """Physics quantification: the decoder fitted to each spectrum (:func:`fit_spectra`), then each element's
-    concentration calibrated linearly on its own fitted amount, as the PyMca peer (:class:`axs.peakfit.PeakFitModel`)
-    calibrates on its peak areas. Same ``fit/predict/save/load`` interface as the models of :mod:`axs.models`;
+    concentration calibrated linearly on its own fitted amount with Lucas-Tooth and Price's influence terms
+    (:meth:`calibration_features`), as the PyMca peer (:class:`axs.peakfit.PeakFitModel`) calibrates on its peak
+    areas. Same ``fit/predict/save/load`` interface as the models of :mod:`axs.models`;
     ``theta`` and ``reconstruct`` give the fitted amounts and spectra.
 
     The fitted amount of an element is theta_e s_n (the decoder's theta times the spectrum's scale), so it is in
@@ -224,6 +229,10 @@ class FPModel:
         self.options = {**DEFAULTS, **hyperparameters}
         if self.options["simulator_elements"] is not None:
             self.options["simulator_elements"] = [str(e) for e in self.options["simulator_elements"]]
+        try:
+            self.options["influence_elements"] = [check_element(e) for e in self.options["influence_elements"]]
+        except KeyError as err:
+            raise ValueError(f"FPModel: influence_elements: {err.args[0]}") from None
         self.normalisation = check_normalisation(normalisation)
         self.name = model_name("fp", normalisation)
         self.calibration: dict[str, dict] | None = None
@@ -289,10 +298,12 @@ class FPModel:
                             *(np.asarray(w).tobytes() for w in layer.get_weights())),
                     self.options["fit_steps"], self.options["learning_rate"])
         keys = [settings + (_digest(row.tobytes()),) for row in rows]
-        new = list(dict.fromkeys(k for k in keys if k not in _FITS))
+        new = {}                                 # each spectrum not fitted yet -> its first row
+        for i, k in enumerate(keys):
+            if k not in _FITS:
+                new.setdefault(k, i)
         if new:
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            fit = fit_spectra(layer, rows[[first[k] for k in new]], steps=self.options["fit_steps"],
+            fit = fit_spectra(layer, rows[list(new.values())], steps=self.options["fit_steps"],
                               learning_rate=self.options["learning_rate"])
             if len(_FITS) + len(new) > MAX_KEPT_FITS:
                 _FITS.clear()
@@ -346,7 +357,7 @@ class FPModel:
         take = np.unique(np.linspace(0, len(spectra) - 1, min(self.options["characterise_spectra"], len(spectra)))
                          .round().astype(int))
         chosen = np.ascontiguousarray(spectra[take], dtype=np.float64)
-        key = _digest(json.dumps({k: v for k, v in self.options.items() if k != "fit_steps"}, sort_keys=True)
+        key = _digest(json.dumps({k: v for k, v in self.options.items() if k not in _CALIBRATION_ONLY}, sort_keys=True)
                       .encode(), chosen.tobytes())
         if key not in _INSTRUMENTS:
             self._layer, self._layer_config, self._layer_weights = None, None, None
@@ -361,7 +372,7 @@ class FPModel:
     def fit(self, X, Y, X_unlabelled=None, verbose: int = 0) -> "FPModel":
         """Characterise the instrument (:meth:`characterise`) on the unlabelled spectra when given (they never
         hold a labelled sample, so every fold shares one characterisation), else on the training spectra; fit
-        every training spectrum, and calibrate ``Y[:, e] ~ amount_e`` per element (least squares)."""
+        every training spectrum, and calibrate each element by least squares (:meth:`calibration_features`)."""
         from sklearn.linear_model import LinearRegression
 
         rows, _ = self._measurements(X)
@@ -369,22 +380,32 @@ class FPModel:
         if Y.shape != (len(X), len(self.elements)):
             raise ValueError(f"Y: expected shape {(len(X), len(self.elements))}, got {Y.shape}")
         self.characterise(rows if X_unlabelled is None else self._measurements(X_unlabelled)[0])
-        layer = self.layer()
         amounts = self.amounts(X)
-        names = list(layer.element_names)
         self.calibration = {}
         for e, element in enumerate(self.elements):
             usable = np.isfinite(Y[:, e])
-            if element not in names or usable.sum() < 2:
-                self.calibration[element] = {"coef": 0.0, "intercept": float(np.nanmean(Y[:, e])), "column": -1}
+            features = self.calibration_features(amounts, element)
+            if features is None or usable.sum() < features.shape[1] + 1:
+                self.calibration[element] = {"coef": [], "intercept": float(np.nanmean(Y[:, e]))}
                 continue
-            column = names.index(element)
-            line = LinearRegression().fit(amounts[usable, column: column + 1], Y[usable, e])
-            self.calibration[element] = {"coef": float(line.coef_[0]), "intercept": float(line.intercept_),
-                                         "column": column}
+            line = LinearRegression().fit(features[usable], Y[usable, e])
+            self.calibration[element] = {"coef": [float(c) for c in line.coef_], "intercept": float(line.intercept_)}
             if verbose:
                 print(f"{element}: {self.calibration[element]}")
         return self
+
+    def calibration_features(self, amounts: np.ndarray, element: str) -> np.ndarray | None:
+        """(n, 1 + influences) what ``element``'s calibration line reads from fitted amounts (n, simulator
+        elements): its own amount a_e, then a_e a_j for each influence element j of ``influence_elements`` the
+        decoder fits. C_e = b + a_e (k + sum_j k_j a_j) is Lucas-Tooth and Price's empirical influence correction,
+        the matrix's absorption and enhancement that one element's own amount does not carry (docs/models.md). None
+        for an element the decoder does not fit (it is predicted as the training mean)."""
+        names = list(self.simulator_elements)
+        if element not in names:
+            return None
+        own = amounts[:, names.index(element)]
+        influences = [amounts[:, names.index(j)] for j in self.options["influence_elements"] if j in names]
+        return np.stack([own, *(own * a for a in influences)], axis=1)
 
     def predict(self, X) -> np.ndarray:
         """(n, elements) concentrations in the training targets' units."""
@@ -394,7 +415,9 @@ class FPModel:
         out = np.empty((len(amounts), len(self.elements)))
         for e, element in enumerate(self.elements):
             cal = self.calibration[element]
-            out[:, e] = cal["intercept"] + (cal["coef"] * amounts[:, cal["column"]] if cal["column"] >= 0 else 0.0)
+            out[:, e] = cal["intercept"]
+            if cal["coef"]:
+                out[:, e] += self.calibration_features(amounts, element) @ np.asarray(cal["coef"])
         return out
 
     # -- persistence ------------------------------------------------------------------------
@@ -413,4 +436,7 @@ class FPModel:
         model = load_skops(path) if model_file_kind(path) == "skops" else None
         if not isinstance(model, cls):
             raise DataError(path, "not a saved fp (direct-fit) model")
+        if any(not isinstance(cal.get("coef"), list) for cal in (model.calibration or {}).values()):
+            raise DataError(path, "an fp model calibrated on each element's own amount only, written by an older "
+                            "axs: re-export it", field="calibration")
         return model
