@@ -73,7 +73,8 @@ cv = crossval.cross_validate(new_model, X, Y, folds, fit_kwargs, X_single, singl
                              crossval.spectra_per_sample(ds))
 predicted, reconstruction, histories = cv.predicted, cv.reconstruction, cv.histories
 predictions = crossval.predictions_dataset(ds, predicted, model, reconstruction_cps=reconstruction, theta=cv.theta,
-                                           theta_elements=cv.theta_elements, single_predicted_pct=cv.single.predicted)
+                                           theta_elements=cv.theta_elements, single_predicted_pct=cv.single.predicted,
+                                           single_reconstruction_cps=cv.single.reconstruction)
 dataset.write_netcdf(predictions, Path(out_dir) / crossval.PREDICTIONS_FILE)
 if histories:
     files.write_csv(pd.concat(histories.values()), Path(out_dir) / crossval.HISTORY_FILE)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from axs import dataset, files
+from axs import dataset, evaluation, files
 from axs.assays import ABOVE, BELOW
 from axs.errors import DataError
 from axs.spectrum_files import read_spectrum
@@ -43,6 +43,15 @@ def test_dataset_averages_orientations_in_counts_per_second(raw, tmp_path):
     np.testing.assert_allclose(ds["energy_kev"], spectra[0].energies_kev)
     assert int(ds["n_orientations"].sel(sample="core_002")) == 2
     assert float(ds["live_time_s"].sel(sample="core_002")) == pytest.approx(41.0)
+    # each measurement's own live time, in single_spectra's row order (the reports' per-orientation chi^2)
+    for o, s in zip((1, 2), spectra):
+        assert float(ds["measurement_live_time_s"].sel(sample="core_002", orientation=o)) == s.live_time_s
+    X_single, position = dataset.single_spectra(ds)
+    live = evaluation.single_live_times(ds)
+    assert live.shape == position.shape
+    row = np.flatnonzero(position == list(ds["sample"].values).index("core_002"))
+    np.testing.assert_allclose(X_single[row] * live[row, None], [s.counts for s in spectra], rtol=1e-12)
+    assert evaluation.single_live_times(ds.drop_vars("measurement_live_time_s")).shape == position.shape
 
 
 def test_rebinning_to_the_common_grid_keeps_the_counts(raw, tmp_path):

@@ -138,7 +138,8 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
             assert path.exists(), path
     assert any((layout.out_dir("train", "axs") / "model").iterdir())
     with xr.open_dataset(layout.out_dir("train", "fp") / "predictions.nc") as fp:
-        assert {"reconstruction_cps", "theta"} <= set(fp.data_vars)
+        assert {"reconstruction_cps", "theta", "reconstruction_single_cps"} <= set(fp.data_vars)
+        assert fp["reconstruction_single_cps"].shape == fp["predicted_single_pct"].shape[:1] + fp["energy_kev"].shape
     index = layout.index.read_text()
     for needed in ("Table 1", "Table 2", "floor", "standin/02_train_axs.html", "data:image/png;base64"):
         assert needed in index
@@ -146,6 +147,9 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
     metrics = json.loads(layout.metrics.read_text())
     assert set(models) <= set(metrics)
     assert "reconstruction_r2_by_region" in metrics["fp"] and "mse_over_best_visible" in metrics["fp"]
+    # per orientation: each measurement reconstructed on its own, with its own live time (the smoke data has them)
+    assert metrics["fp"]["reconstruction_single_chi2_per_channel"] > 0
+    assert set(metrics["axs"]["reconstruction_single_r2_by_region"]) == set(metrics["axs"]["reconstruction_r2_by_region"])
     for name in TABLES:
         assert (roots[0] / "reports" / name).read_bytes() == (roots[1] / "reports" / name).read_bytes(), name
     assert not (roots[0] / "data" / "artifacts").exists()

@@ -27,7 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from axs import dataset
-from axs.model_registry import is_model_name, reconstructs
+from axs.model_registry import reconstructs
 
 #: The file a training stage writes its out-of-fold predictions to (:func:`predictions_dataset`).
 PREDICTIONS_FILE = "predictions.nc"
@@ -108,7 +108,7 @@ def cross_validate(make_model: Callable[[int], object], X: np.ndarray, Y: np.nda
     X = np.asarray(X)
     probe = make_model(0)
     # the registry says which models reconstruct (a decoder's or the direct fit's theta), as in axs.predict
-    decoder = is_model_name(probe.name) and reconstructs(probe.name)
+    decoder = reconstructs(probe.name)
     out = CrossValidation(predicted=np.empty(0))
     if decoder:
         out.theta_elements = list(probe.simulator_elements)
@@ -149,14 +149,16 @@ def spectra_per_sample(ds: xr.Dataset) -> int:
 
 def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
                         reconstruction_cps: np.ndarray | None = None, theta: np.ndarray | None = None,
-                        theta_elements: Sequence[str] = (), single_predicted_pct: np.ndarray | None = None
-                        ) -> xr.Dataset:
+                        theta_elements: Sequence[str] = (), single_predicted_pct: np.ndarray | None = None,
+                        single_reconstruction_cps: np.ndarray | None = None) -> xr.Dataset:
     """Out-of-fold predictions (sample, element) in wt% on the dataset's coordinates, with the folds used;
     decoder models add their out-of-fold spectrum reconstructions (sample, channel) in counts/s and their
     encoder's theta (sample, theta_element), the multipliers of eq. 4; ``single_predicted_pct``
     (measurement, element): each measurement of ``ds`` predicted on its own by the fold model that did not
     see its sample (``predicted_single_pct``, rows in the order of :func:`axs.dataset.single_spectra`, with
-    coordinate ``measurement_sample``: each row's sample)."""
+    coordinate ``measurement_sample``: each row's sample); ``single_reconstruction_cps`` (measurement, channel):
+    a decoder model's reconstruction of each of those measurements (``reconstruction_single_cps``, float32: the
+    per-orientation chi^2 of the reports)."""
     out = xr.Dataset(
         {"predicted_pct": (("sample", "element"), np.asarray(predicted_pct, dtype=np.float64),
                            {"units": "wt%", "long_name": f"{model}: out-of-fold prediction"}),
@@ -176,4 +178,9 @@ def predictions_dataset(ds: xr.Dataset, predicted_pct: np.ndarray, model: str,
                                         "measurement on its own"})
         _, position = dataset.single_spectra(ds)
         out = out.assign_coords(measurement_sample=("measurement", ds["sample"].to_numpy()[position]))
+    if single_reconstruction_cps is not None:
+        out["reconstruction_single_cps"] = (("measurement", "channel"),
+                                            np.asarray(single_reconstruction_cps, dtype=np.float32),
+                                            {"units": "counts/s", "long_name": f"{model}: out-of-fold "
+                                             "reconstruction of each measurement on its own"})
     return out

@@ -303,8 +303,12 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
     orientations = sorted(set(manifest["orientation"]))
     per_measurement = np.full((len(samples), len(orientations), len(energies_kev)), np.nan)
     row_of = {s: k for k, s in enumerate(samples)}
+    measurement_live = np.full((len(samples), len(orientations)), np.nan)
     for k, row in enumerate(manifest.itertuples()):
-        per_measurement[row_of[row.sample_id], orientations.index(row.orientation)] = cps[k]
+        cell = row_of[row.sample_id], orientations.index(row.orientation)
+        per_measurement[cell] = cps[k]
+        if spectra[k].live_time_s is not None:
+            measurement_live[cell] = spectra[k].live_time_s
     averaged = np.stack([cps[sample_index == s].mean(axis=0) for s in samples])
     n_orientations = np.array([(sample_index == s).sum() for s in samples], dtype=np.int32)
     live_times = [[sp.live_time_s for sp, sid in zip(spectra, sample_index) if sid == s] for s in samples]
@@ -338,6 +342,9 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
             "n_orientations": (("sample",), n_orientations),
             "live_time_s": (("sample",), live_time, {"units": "s", "long_name": "total live time "
                                                      "(NaN when a file in cps gives none)"}),
+            "measurement_live_time_s": (("sample", "orientation"), measurement_live,
+                                        {"units": "s", "long_name": "live time of each measurement (NaN where "
+                                         "not measured, or a file in cps gives none)"}),
         },
         coords={"sample": samples, "element": elements, "channel": np.arange(len(energies_kev)),
                 "orientation": np.asarray(orientations, dtype=np.int32),
@@ -375,9 +382,15 @@ def single_spectra(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("single_spectra needs measurement_cps(sample, orientation, channel); "
                          "this dataset has only the per-sample mean spectrum_cps")
     cps = ds["measurement_cps"].transpose("sample", "orientation", "channel").to_numpy()
-    measured = ~np.isnan(cps).all(axis=2)
-    sample_position, orientation_position = np.nonzero(measured)
+    sample_position, orientation_position = measured_cells(ds)
     return cps[sample_position, orientation_position], sample_position
+
+
+def measured_cells(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(sample positions, orientation positions) of the measured cells of ``measurement_cps``, in the row order
+    of :func:`single_spectra`."""
+    cps = ds["measurement_cps"].transpose("sample", "orientation", "channel").to_numpy()
+    return np.nonzero(~np.isnan(cps).all(axis=2))
 
 
 def assign_folds(n_samples: int, n_folds: int, seed: int) -> np.ndarray:

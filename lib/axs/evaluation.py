@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from axs import model_registry
+from axs import dataset, model_registry
 from axs.crossval import HISTORY_FILE, PREDICTIONS_FILE, out_of_fold_predictions
 from axs.dataset import NETCDF_ENGINE
 from axs.intervals import DEFAULT_LEVEL, conformal_intervals, conformity_scores
@@ -417,7 +417,7 @@ def target_ratios(scores: xr.Dataset, models: Sequence[str], elements: Sequence[
     linear model's: the issue's targets, measured (a ratio over an MSE of about 0 is NaN, never formed).
     Linear: the registry's linear and peak-fit models (:func:`axs.model_registry.is_linear`)."""
     mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas()
-    linear = [m for m in models if model_registry.is_model_name(m) and model_registry.is_linear(m)]
+    linear = [m for m in models if model_registry.is_linear(m)]
     best = best_model(scores, models, elements)
     out = pd.DataFrame({"best": best})
     floor = (scores["mse"].sel(model=FLOOR, element=list(elements)).to_pandas() if FLOOR in scores["model"]
@@ -437,7 +437,7 @@ def decoder_pairs(models: Sequence[str]) -> dict[str, str]:
     ``models`` too; names that are not models (``mean``, ``floor``) are skipped."""
     pairs = {}
     for model in models:
-        if model_registry.is_model_name(model) and model_registry.has_decoder(model):
+        if model_registry.has_decoder(model):
             cnn = model_registry.cnn_counterpart(model)
             if cnn in models:
                 pairs[model] = cnn
@@ -553,6 +553,16 @@ def load_predictions(artifacts_dir: str | Path, models: Sequence[str], folds: xr
             raise ValueError(f"{model}: predictions were made with other cross-validation folds")
         arrays.append(p["predicted_pct"].sel(sample=folds["sample"]))
     return xr.concat(arrays, dim=xr.DataArray(list(models), dims="model", name="model"))
+
+
+def single_live_times(ds: xr.Dataset) -> np.ndarray:
+    """(m,) live time in s of each row of :func:`axs.dataset.single_spectra` (NaN where a file gave none, or the prepared
+    dataset predates ``measurement_live_time_s``)."""
+    sample_position, orientation_position = dataset.measured_cells(ds)
+    if "measurement_live_time_s" not in ds:
+        return np.full(len(sample_position), np.nan)
+    live = ds["measurement_live_time_s"].transpose("sample", "orientation").to_numpy()
+    return live[sample_position, orientation_position]
 
 
 def load_decoder_outputs(artifacts_dir: str | Path, models: Sequence[str], variable: str) -> dict[str, xr.DataArray]:
