@@ -20,7 +20,7 @@ import pandas as pd
 
 from axs import comparisons, dataset, evaluation, files
 from axs.errors import DataError
-from axs.label_efficiency import TABLE_COLUMNS, label_efficiency, merge_folds, run_pools, run_settings
+from axs.label_efficiency import TABLE_COLUMNS, label_efficiency, merge_folds, run_pools, run_settings, summarise
 from axs.models import DEFAULTS, make_model
 from axs.pipeline import paths, plots
 
@@ -115,13 +115,11 @@ files.write_csv(table, Path(tables_dir) / "label_efficiency.csv")
 print(f"the table holds outer folds {sorted(table['fold'].unique().tolist())} of {outer_folds}")
 if predictions:            # run_folds: [] trains nothing and reports the table as it stands
     files.write_csv(pd.concat(predictions), Path(out_dir) / "predictions.csv")
-variance = pd.Series(np.nanvar(Y[np.isin(folds, outer_folds)], axis=0), index=elements)
-variance = variance[variance > np.finfo(float).tiny]
 # the "all" size (None) trains on every core outside the test fold: 159 or 160 of 177, by fold. The summaries
-# below pool its runs under the smallest of those counts (the table keeps each run's own count).
-largest = max([n for n in sizes if n is not None] or [0])
-every = table["n_labelled"] > largest
-summarised = table.assign(n_labelled=table["n_labelled"].mask(every, table.loc[every, "n_labelled"].min()))
+# below pool its runs under the smallest of those counts (the table keeps each run's own count;
+# axs.label_efficiency.summarise, which the front page's answer reads too).
+summarised, variance, units = summarise(table, Y, folds, elements, visible)
+every = summarised["n_labelled"] != table["n_labelled"]
 if every.any():
     print(f"'all' labelled cores: {sorted(table.loc[every, 'n_labelled'].unique().tolist())} by fold, "
           f"shown as {int(summarised.loc[every, 'n_labelled'].min())}")
@@ -136,7 +134,6 @@ relative.pivot_table(index="n_labelled", columns=["model", "n_unlabelled"], valu
 # the pool helps). `axs_beta0` is the CNN: its interval shows what noise alone gives.
 
 # %%
-units = comparisons.run_units(summarised, variance, [e for e in visible if e in variance.index])
 effect = comparisons.pool_effect(units)
 files.write_csv(effect, Path(out_dir) / "pool_effect.csv", float_format="%.4g")
 effect.round(4)

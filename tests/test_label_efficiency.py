@@ -55,3 +55,42 @@ def test_folds_are_dealt_round_robin_to_lanes_none_empty():
     assert deal([3], 4) == [[3]]
     with pytest.raises(ValueError, match="at least 1"):
         deal([0], 0)
+
+
+def test_the_answer_pools_the_all_size_and_states_each_comparison_with_its_interval():
+    """summarise: variance of the tested folds' assays, the "all" size (every core outside the test fold: 4 or
+    5 here) pooled under the smallest count; answer: pool and decoder differences paired over runs, read as
+    better, worse or no detectable difference by where the interval lies."""
+    import pandas as pd
+
+    from axs.label_efficiency import answer, answer_cells, summarise, verdict
+
+    folds = np.array([0, 0, 1, 1, 2, 2, 2])                          # 5, 5 and 4 training cores
+    Y = np.column_stack([np.arange(7.0), np.ones(7)])                 # the second element has no variance
+    rng = np.random.default_rng(0)
+    rows = []
+    for fold in (0, 1, 2):
+        for n in (2, 4 if fold == 2 else 5):
+            for repeat in range(3 if n == 2 else 1):
+                noise = rng.normal(0, 0.01)
+                base = 1.0 + noise + 0.1 * repeat
+                for model, u, mse in (("cnn", 0, base), ("axs", 0, base - 0.5), ("axs", 8, base - 0.49 + 0.001 * fold),
+                                      ("lasso", 0, base + 0.4 + 0.05 * fold)):
+                    rows += [(n, u, repeat, fold, model, e, mse * v) for e, v in (("Fe", 4.0), ("Zn", 9.0))]
+    table = pd.DataFrame(rows, columns=["n_labelled", "n_unlabelled", "repeat", "fold", "model", "element", "mse"])
+    summarised, variance, units = summarise(table, Y, folds, ["Fe", "Zn"], ["Fe", "Zn"])
+    assert list(variance.index) == ["Fe"] and variance["Fe"] == pytest.approx(4.0)
+    assert sorted(summarised["n_labelled"].unique()) == [2, 4]        # 5 (folds 0, 1) and 4 (fold 2) pooled as 4
+    assert (table["n_labelled"] == 5).any() and units["relative_mse"].notna().all()
+    result = answer(units, "cnn")
+    decoder = result["decoder"].set_index(["model", "n_labelled"])
+    assert decoder.loc[("axs", 2), "diff"] == pytest.approx(-0.5) and decoder.loc[("axs", 2), "n"] == 9
+    assert decoder.loc[("axs", 4), "n"] == 3
+    assert set(result["decoder"]["model"]) == {"axs"}        # LASSO has no decoder: not the decoder's question
+    pool = result["pool"].set_index(["model", "n_labelled"])
+    assert list(pool.index.get_level_values("model").unique()) == ["axs"] and (pool["n_unlabelled"] == 8).all()
+    assert pool.loc[("axs", 2), "diff"] == pytest.approx(0.01 + 0.001, rel=0.2) and pool.loc[("axs", 2), "lo"] > 0
+    assert verdict(result["pool"]) == "axs: better at 0, worse at 2, no detectable difference at 0 of 2 sizes"
+    assert verdict(result["decoder"]) == "axs: better at 2, worse at 0, no detectable difference at 0 of 2 sizes"
+    cells = answer_cells(result["decoder"])
+    assert list(cells.columns) == ["axs"] and cells.loc[2, "axs"].startswith("-0.500 [")

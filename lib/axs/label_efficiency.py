@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from axs.model_registry import parse
+from axs.model_registry import has_decoder, parse
 
 #: Keys of a run that say what it trains on, not how (never ``make_model`` keywords).
 RUN_KEYS = ("model", "pools", "sizes")
@@ -126,3 +126,68 @@ def merge_folds(new: pd.DataFrame, previous: pd.DataFrame | None, run_folds: Seq
     key = table.assign(model_rank=table["model"].map(order["model"]), element_rank=table["element"].map(order["element"]))
     key = key.sort_values(["model_rank", "n_labelled", "fold", "repeat", "n_unlabelled", "element_rank"], kind="stable")
     return table.loc[key.index].reset_index(drop=True)
+
+
+def summarise(table: pd.DataFrame, Y: np.ndarray, folds: np.ndarray, elements: Sequence[str],
+              visible: Sequence[str]) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """What every summary of the study table reads: ``(summarised, variance, units)``.
+
+    ``variance`` (element): of the assays ``Y`` (samples, ``elements``) of the folds the table tested, for
+    elements of non-zero variance. The "all" size trains on every core outside its test fold (159 or 160 of
+    177, by fold, with ``folds`` each sample's fold): ``summarised`` is the table with those runs pooled under
+    the smallest of those counts (the table keeps each run's own). ``units``: one number per run, the mean
+    relative MSE over the ``visible`` elements (:func:`axs.comparisons.run_units`), what the pool and the
+    decoder are judged on (:func:`axs.comparisons.pool_effect`, :func:`axs.comparisons.versus_model`).
+    """
+    from axs.comparisons import run_units
+
+    folds = np.asarray(folds)
+    tested = np.isin(folds, table["fold"].unique())
+    variance = pd.Series(np.nanvar(np.asarray(Y, dtype=np.float64)[tested], axis=0), index=list(elements))
+    variance = variance[variance > np.finfo(float).tiny]
+    training_cores = {int(j): int(np.sum(folds != j)) for j in np.unique(folds)}
+    every = table["n_labelled"] == table["fold"].map(training_cores)
+    summarised = table.assign(n_labelled=table["n_labelled"].mask(every, table.loc[every, "n_labelled"].min()))
+    units = run_units(summarised, variance, [e for e in visible if e in variance.index])
+    return summarised, variance, units
+
+
+def answer(units: pd.DataFrame, against: str) -> dict[str, pd.DataFrame]:
+    """The study's answer: paired differences in mean relative MSE with their 95 % intervals (columns model,
+    n_labelled, n_unlabelled, diff, lo, hi, n; negative: better).
+
+    * ``"pool"``: each run that learns from unlabelled spectra with its largest pool minus the same run without
+      one (:func:`axs.comparisons.pool_effect`); the beta-0 control shows what noise alone gives;
+    * ``"decoder"``: each run of a decoder model (:func:`axs.model_registry.has_decoder` of the run's name: AXS,
+      AXS+) without a pool minus ``against`` (the CNN, AXS's encoder without the decoder) on the same cores
+      (:func:`axs.comparisons.versus_model`).
+    """
+    from axs.comparisons import pool_effect, versus_model
+
+    pool = pool_effect(units)
+    decoder = versus_model(units, against)
+    columns = ["model", "n_labelled", "n_unlabelled", "diff", "lo", "hi", "n"]
+    keep = (decoder["n_unlabelled"] == 0) & decoder["model"].map(has_decoder)
+    return {"pool": pool.loc[pool["n_unlabelled"] == pool.groupby("model")["n_unlabelled"].transform("max"),
+                             columns].reset_index(drop=True),
+            "decoder": decoder.loc[keep, columns].reset_index(drop=True)}
+
+
+def answer_cells(frame: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
+    """An :func:`answer` table for reading: rows n_labelled, a column per run, cells ``diff [lo, hi]``."""
+    text = frame.assign(cell=[f"{d:+.{decimals}f} [{lo:+.{decimals}f}, {hi:+.{decimals}f}]"
+                              for d, lo, hi in zip(frame["diff"], frame["lo"], frame["hi"])])
+    out = text.pivot(index="n_labelled", columns="model", values="cell")
+    return out[list(dict.fromkeys(frame["model"]))].fillna("")
+
+
+def verdict(frame: pd.DataFrame) -> str:
+    """For each run of an :func:`answer` table, how many of its comparisons are better (interval below 0),
+    worse (above 0) or show no detectable difference (interval holding 0): ``"axs: better at 0, worse at 1, no
+    detectable difference at 4 of 5 sizes; ..."``."""
+    parts = []
+    for model, part in frame.groupby("model", sort=False):
+        better, worse = int((part["hi"] < 0).sum()), int((part["lo"] > 0).sum())
+        parts.append(f"{model}: better at {better}, worse at {worse}, no detectable difference at "
+                     f"{len(part) - better - worse} of {len(part)} sizes")
+    return "; ".join(parts)
