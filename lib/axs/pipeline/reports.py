@@ -126,6 +126,23 @@ def evaluation_sections(*, metrics: dict[str, dict], table1: pd.DataFrame, remov
     ]
 
 
+def claim_section(claim: dict[str, pd.DataFrame], against: str) -> tuple[str, str]:
+    """The front page's answer to the paper's question (heading, HTML) from
+    :func:`axs.label_efficiency.answer`'s tables: their verdicts, then each table (rows: labelled cores)."""
+    from axs.label_efficiency import answer_cells, verdict
+
+    what = {"pool": "Does the unlabelled pool help? Each run with its largest pool minus the same run without",
+            "decoder": f"Does the decoder help? Each run without a pool minus {against} (AXS without its decoder)"}
+    html_parts = ["<p>Paired differences in mean relative MSE over the well-visible elements, with 95 % intervals "
+                  "over the runs (same labelled cores, seed and test fold); negative: better. From "
+                  "<code>tables/label_efficiency.csv</code> (<code>make experiments</code>; docs/experiments.md).</p>"]
+    for question, frame in claim.items():
+        html_parts.append(f"<p><b>{html.escape(what.get(question, question))}:</b> {html.escape(verdict(frame))}.</p>"
+                          + html_table(answer_cells(frame), index=True))
+    return ("The paper's claim: do the decoder and the unlabelled pool help when labels are scarce?",
+            "\n".join(html_parts))
+
+
 def write_index(path: str | Path, *, title: str, root: str | Path, data_facts: str, runs: list[dict],
                 sections: list[tuple[str, str]], figures: list[Path], links: dict[str, str] | None = None,
                 model_reports: str = ".", smoke: bool = False, this_run: dict | None = None,
