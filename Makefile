@@ -66,6 +66,7 @@ experiments: data $(LABEL_EFFICIENCY_POOL)
 	python -m axs.pipeline.stage ablation
 	python -m axs.pipeline.stage beta_sweep
 	python -m axs.pipeline.lanes --lanes $(JOBS)
+	dvc repro   # the front page's answer reads the label-efficiency table: evaluate follows it
 
 # Everything: the pipeline, then the studies.
 all: repro experiments
