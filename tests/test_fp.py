@@ -118,29 +118,36 @@ def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monke
 
 
 def test_calibration_corrects_for_the_matrix_with_lucas_tooth_influence_terms(tmp_path, monkeypatch):
-    """C_e = b + a_e (k + sum_j k_j a_j) on the fitted amounts a: with the influence elements the calibration
-    recovers a matrix effect exactly, with none (own amount only) it cannot; old files say to re-export."""
+    """C_e = b + a_e (k + sum_j k_j a_j) on the fitted amounts a: where the assays carry a matrix effect the
+    influence terms win the inner cross-validation and recover it exactly; where a few amounts are wild (a line
+    the fit barely sees) the own amount alone is kept, so nothing extrapolates; old files say to re-export."""
     from axs.errors import DataError
 
     rng = np.random.default_rng(8)
     amounts = rng.uniform(0.5, 3.0, (40, 4))                       # K, Ca, Fe, Sr
-    Y = np.column_stack([0.5 + amounts[:, 2] * (2.0 + 0.3 * amounts[:, 1] - 0.2 * amounts[:, 0]), np.full(40, 1.0)])
+    amounts[:2, 3] = [900.0, 80.0]                                  # two failed Sr fits
+    Y = np.column_stack([0.5 + amounts[:, 2] * (2.0 + 0.3 * amounts[:, 1] - 0.2 * amounts[:, 0]),
+                         0.1 + 0.05 * np.clip(amounts[:, 3], 0, 3) + rng.normal(0, 0.02, 40), np.full(40, 1.0)])
     X = np.zeros((40, len(ENERGIES)))
     options = dict(simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False)
     fits = {}
     for influence in (["Ca", "K"], []):
-        model = make_model("fp", ENERGIES, ["Fe", "Zn"], influence_elements=influence, **options)
+        model = make_model("fp", ENERGIES, ["Fe", "Sr", "Zn"], influence_elements=influence, **options)
         monkeypatch.setattr(model, "characterise", lambda spectra: None)
         monkeypatch.setattr(model, "amounts", lambda X: amounts[: len(X)])
         fits[len(influence)] = model.fit(X, Y)
-    np.testing.assert_allclose(fits[2].calibration["Fe"]["coef"], [2.0, 0.3, -0.2], rtol=1e-8)
-    np.testing.assert_allclose(fits[2].predict(X), Y, rtol=1e-8)
+    with_terms = fits[2].calibration
+    assert with_terms["Fe"]["influence"] == ["Ca", "K"]
+    np.testing.assert_allclose(with_terms["Fe"]["coef"], [2.0, 0.3, -0.2], rtol=1e-8)
+    np.testing.assert_allclose(fits[2].predict(X)[:, 0], Y[:, 0], rtol=1e-8)
     assert np.sqrt(np.mean((fits[0].predict(X)[:, 0] - Y[:, 0]) ** 2)) > 0.1      # its own amount alone misses it
-    assert fits[2].calibration["Zn"] == {"coef": [], "intercept": 1.0}        # not fitted: the training mean
+    assert with_terms["Sr"]["influence"] == [] and len(with_terms["Sr"]["coef"]) == 1
+    assert with_terms["Zn"] == {"coef": [], "intercept": 1.0, "influence": []}    # not fitted: the training mean
     with pytest.raises(ValueError, match="influence_elements: 'FE' is not an element symbol"):
         make_model("fp", ENERGIES, ["Fe"], influence_elements=["FE"], **options)
     old = fits[2]
-    old.calibration = {"Fe": {"coef": 2.0, "intercept": 0.5, "column": 2}, "Zn": {"coef": 0.0, "intercept": 1.0}}
+    old.calibration = {"Fe": {"coef": 2.0, "intercept": 0.5, "column": 2}, "Sr": {"coef": [1.0], "intercept": 0.0},
+                       "Zn": {"coef": 0.0, "intercept": 1.0}}
     monkeypatch.undo()
     old.save(tmp_path / "old.skops")
     with pytest.raises(DataError, match="old.skops.*older axs: re-export"):

@@ -190,7 +190,7 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
 #: ``characterise_spectra`` training spectra (evenly spaced through the training set) characterise the
 #: instrument in ``characterise_steps`` steps; every spectrum is then fitted in ``fit_steps`` steps.
 #: ``detector`` stays off: with it the characterisation diverges on the closure harness (docs/models.md).
-#: ``influence_elements``: the matrix elements of the calibration's influence terms (:meth:`FPModel.fit`,
+#: ``influence_elements``: the matrix elements of the calibration's influence terms (:meth:`FPModel.calibrate_element`,
 #: Lucas-Tooth and Price); empty, each element is calibrated on its own fitted amount alone.
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
@@ -207,8 +207,8 @@ _DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape
 
 class FPModel:
     """Physics quantification: the decoder fitted to each spectrum (:func:`fit_spectra`), then each element's
-    concentration calibrated linearly on its own fitted amount with Lucas-Tooth and Price's influence terms
-    (:meth:`calibration_features`), as the PyMca peer (:class:`axs.peakfit.PeakFitModel`) calibrates on its peak
+    concentration calibrated linearly on its own fitted amount, with Lucas-Tooth and Price's influence terms where
+    they predict better inside the training samples (:meth:`calibrate_element`), as the PyMca peer (:class:`axs.peakfit.PeakFitModel`) calibrates on its peak
     areas. Same ``fit/predict/save/load`` interface as the models of :mod:`axs.models`;
     ``theta`` and ``reconstruct`` give the fitted amounts and spectra.
 
@@ -372,40 +372,60 @@ class FPModel:
     def fit(self, X, Y, X_unlabelled=None, verbose: int = 0) -> "FPModel":
         """Characterise the instrument (:meth:`characterise`) on the unlabelled spectra when given (they never
         hold a labelled sample, so every fold shares one characterisation), else on the training spectra; fit
-        every training spectrum, and calibrate each element by least squares (:meth:`calibration_features`)."""
-        from sklearn.linear_model import LinearRegression
-
+        every training spectrum, and calibrate each element by least squares (:meth:`calibrate_element`)."""
         rows, _ = self._measurements(X)
         Y = np.asarray(Y, dtype=np.float64)
         if Y.shape != (len(X), len(self.elements)):
             raise ValueError(f"Y: expected shape {(len(X), len(self.elements))}, got {Y.shape}")
         self.characterise(rows if X_unlabelled is None else self._measurements(X_unlabelled)[0])
         amounts = self.amounts(X)
-        self.calibration = {}
-        for e, element in enumerate(self.elements):
-            usable = np.isfinite(Y[:, e])
-            features = self.calibration_features(amounts, element)
-            if features is None or usable.sum() < features.shape[1] + 1:
-                self.calibration[element] = {"coef": [], "intercept": float(np.nanmean(Y[:, e]))}
-                continue
-            line = LinearRegression().fit(features[usable], Y[usable, e])
-            self.calibration[element] = {"coef": [float(c) for c in line.coef_], "intercept": float(line.intercept_)}
-            if verbose:
-                print(f"{element}: {self.calibration[element]}")
+        self.calibration = {element: self.calibrate_element(amounts, Y[:, e], element)
+                            for e, element in enumerate(self.elements)}
+        if verbose:
+            for element, cal in self.calibration.items():
+                print(f"{element}: {cal}")
         return self
 
-    def calibration_features(self, amounts: np.ndarray, element: str) -> np.ndarray | None:
-        """(n, 1 + influences) what ``element``'s calibration line reads from fitted amounts (n, simulator
-        elements): its own amount a_e, then a_e a_j for each influence element j of ``influence_elements`` the
-        decoder fits. C_e = b + a_e (k + sum_j k_j a_j) is Lucas-Tooth and Price's empirical influence correction,
-        the matrix's absorption and enhancement that one element's own amount does not carry (docs/models.md). None
-        for an element the decoder does not fit (it is predicted as the training mean)."""
+    def calibrate_element(self, amounts: np.ndarray, y: np.ndarray, element: str) -> dict:
+        """``{"coef", "intercept", "influence"}``: ``element``'s calibration line on the fitted amounts (n,
+        simulator elements) of the training samples, assays ``y`` (n,; NaN not used).
+
+        Two candidate lines: the element's own amount alone (as the PyMca peer), and with the influence terms of
+        ``influence_elements`` (:meth:`calibration_features`). The one with the smaller error in a 5-fold cross-
+        validation inside the training samples is kept, so a line whose influence terms extrapolate wildly
+        (an element whose line the fit barely sees: on the measured set a few Mg amounts 10^4-10^5 times the
+        median gave predictions of 10^5 wt%) falls back to the own amount. An element the decoder does not fit,
+        or with fewer than 3 assays, gets the training mean."""
+        from sklearn.linear_model import LinearRegression
+        from sklearn.model_selection import KFold
+
+        usable = np.isfinite(y)
         names = list(self.simulator_elements)
-        if element not in names:
-            return None
+        influences = [j for j in self.options["influence_elements"] if j in names]
+        if element not in names or usable.sum() < 3:
+            return {"coef": [], "intercept": float(np.nanmean(y)), "influence": []}
+        candidates = [[]] + ([influences] if influences and usable.sum() >= 2 * (len(influences) + 2) else [])
+        target = y[usable]
+
+        def inner_error(influence: list[str]) -> float:
+            features = self.calibration_features(amounts[usable], element, influence)
+            split = KFold(min(5, len(target)), shuffle=True, random_state=self.seed)
+            errors = [LinearRegression().fit(features[train], target[train]).predict(features[test]) - target[test]
+                      for train, test in split.split(features)]
+            return float(np.mean(np.square(np.concatenate(errors))))
+
+        chosen = min(candidates, key=inner_error) if len(candidates) > 1 else candidates[0]
+        line = LinearRegression().fit(self.calibration_features(amounts[usable], element, chosen), target)
+        return {"coef": [float(c) for c in line.coef_], "intercept": float(line.intercept_), "influence": chosen}
+
+    def calibration_features(self, amounts: np.ndarray, element: str, influence: list[str]) -> np.ndarray:
+        """(n, 1 + len(influence)) what ``element``'s calibration line reads from fitted amounts (n, simulator
+        elements): its own amount a_e, then a_e a_j for each influence element j. C_e = b + a_e (k + sum_j k_j
+        a_j) is Lucas-Tooth and Price's empirical influence correction, the matrix's absorption and enhancement
+        that one element's own amount does not carry (docs/models.md)."""
+        names = list(self.simulator_elements)
         own = amounts[:, names.index(element)]
-        influences = [amounts[:, names.index(j)] for j in self.options["influence_elements"] if j in names]
-        return np.stack([own, *(own * a for a in influences)], axis=1)
+        return np.stack([own, *(own * amounts[:, names.index(j)] for j in influence)], axis=1)
 
     def predict(self, X) -> np.ndarray:
         """(n, elements) concentrations in the training targets' units."""
@@ -417,7 +437,7 @@ class FPModel:
             cal = self.calibration[element]
             out[:, e] = cal["intercept"]
             if cal["coef"]:
-                out[:, e] += self.calibration_features(amounts, element) @ np.asarray(cal["coef"])
+                out[:, e] += self.calibration_features(amounts, element, cal["influence"]) @ np.asarray(cal["coef"])
         return out
 
     # -- persistence ------------------------------------------------------------------------
@@ -436,7 +456,7 @@ class FPModel:
         model = load_skops(path) if model_file_kind(path) == "skops" else None
         if not isinstance(model, cls):
             raise DataError(path, "not a saved fp (direct-fit) model")
-        if any(not isinstance(cal.get("coef"), list) for cal in (model.calibration or {}).values()):
-            raise DataError(path, "an fp model calibrated on each element's own amount only, written by an older "
+        if any(not isinstance(cal.get("influence"), list) for cal in (model.calibration or {}).values()):
+            raise DataError(path, "an fp model without influence terms in its calibration, written by an older "
                             "axs: re-export it", field="calibration")
         return model
