@@ -8,12 +8,22 @@ session and hand each test a copy it may change.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from axs.pipeline.lanes import ONE_THREAD
 from pipeline_fixtures import write_raw_data
+
+# Under pytest-xdist (make test: one worker per core) each worker, and every stage it starts, runs its numerics
+# on one thread per library, as the lanes of the label-efficiency study do: two workers whose TensorFlow each
+# spawned a pool per core would oversubscribe the cores. Set before any test module imports TensorFlow; a
+# variable set by hand wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for name, value in ONE_THREAD.items():
+        os.environ.setdefault(name, value)
 
 
 @pytest.fixture(scope="session")
