@@ -72,3 +72,20 @@ def test_evaluation_sections_say_what_the_tables_hold_and_what_is_missing():
     assert "No ground truth" in bare["Table 2: MSE ± SE (wt%²) over the 1 kept elements"]
     assert "No pair of a decoder model" in next(v for k, v in bare.items() if k.startswith("Each decoder"))
     assert "No decoder model" in next(v for k, v in bare.items() if k.startswith("Reconstructions"))
+
+
+def test_the_claim_section_states_each_verdict_the_pool_size_and_every_interval():
+    import pandas as pd
+
+    from axs.label_efficiency import answer
+    from axs.pipeline.reports import claim_section
+
+    runs = [(m, n, u, r, 0.5 - 0.1 * (m == "axs") + 0.01 * r + 0.001 * u / 4000)
+            for m, us in (("cnn", (0,)), ("axs", (0, 4000))) for n in (10, 20) for u in us for r in range(4)]
+    units = pd.DataFrame(runs, columns=["model", "n_labelled", "n_unlabelled", "repeat", "relative_mse"]).assign(fold=0)
+    heading, body = claim_section(answer(units, "cnn"), "cnn")
+    assert heading.startswith("The paper's claim")
+    assert "largest pool (4,000 spectra)" in body and "minus cnn" in body
+    assert "axs: better at 2, worse at 0, no detectable difference at 0 of 2 sizes" in body      # the decoder
+    assert "axs: better at 0, worse at 2" in body                                              # the pool: +0.001
+    assert body.count("-0.100 [") == 2 and "<table" in body

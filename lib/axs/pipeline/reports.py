@@ -131,7 +131,9 @@ def claim_section(claim: dict[str, pd.DataFrame], against: str) -> tuple[str, st
     :func:`axs.label_efficiency.answer`'s tables: their verdicts, then each table (rows: labelled cores)."""
     from axs.label_efficiency import answer_cells, verdict
 
-    what = {"pool": "Does the unlabelled pool help? Each run with its largest pool minus the same run without",
+    pools = " or ".join(f"{u:,}" for u in sorted(set(claim["pool"]["n_unlabelled"]))) if len(claim["pool"]) else "none"
+    what = {"pool": f"Does the unlabelled pool help? Each run with its largest pool ({pools} spectra) minus the "
+                    "same run without",
             "decoder": f"Does the decoder help? Each run without a pool minus {against} (AXS without its decoder)"}
     html_parts = ["<p>Paired differences in mean relative MSE over the well-visible elements, with 95 % intervals "
                   "over the runs (same labelled cores, seed and test fold); negative: better. From "
