@@ -142,6 +142,10 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     optimiser = tf.keras.optimizers.Adam(schedule)
     globals_ = list(layer.trainable_variables) if fit_instrument else []
     instrument_optimiser = tf.keras.optimizers.Adam(instrument_learning_rate) if globals_ else None
+    # Adam's moments built before the step is traced: a tf.function that creates variables is traced twice
+    optimiser.build(amounts)
+    if globals_:
+        instrument_optimiser.build(globals_)
     # the summed deviance per channel: each spectrum's gradient does not depend on how many share the batch,
     # so a spectrum's fit is the same whichever batch it is fitted in (FPModel keeps fits between calls)
     n_channels = float(counts.shape[1])
@@ -208,9 +212,9 @@ _DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape
 class FPModel:
     """Physics quantification: the decoder fitted to each spectrum (:func:`fit_spectra`), then each element's
     concentration calibrated linearly on its own fitted amount, with Lucas-Tooth and Price's influence terms where
-    they predict better inside the training samples (:meth:`calibrate_element`), as the PyMca peer (:class:`axs.peakfit.PeakFitModel`) calibrates on its peak
-    areas. Same ``fit/predict/save/load`` interface as the models of :mod:`axs.models`;
-    ``theta`` and ``reconstruct`` give the fitted amounts and spectra.
+    they predict better inside the training samples (:meth:`calibrate_element`), as the PyMca peer
+    (:class:`axs.peakfit.PeakFitModel`) calibrates on its peak areas. Same ``fit/predict/save/load`` interface as
+    the models of :mod:`axs.models`; ``theta`` and ``reconstruct`` give the fitted amounts and spectra.
 
     The fitted amount of an element is theta_e s_n (the decoder's theta times the spectrum's scale), so it is in
     the input's units (counts/s) like a peak area. ``normalisation="scatter"`` divides it by the spectrum's

@@ -189,8 +189,7 @@ class NeuralModel:
         train, val = validation_split(X.shape[0], h["validation_fraction"], self.seed)
         batches, steps_per_epoch = training_batches(X[train], Y_scaled[train], X_u, h["batch_size"],
                                                     h.get("unlabelled_batch_size", 0), self.seed)
-        # one compiled call runs a whole epoch: Python overhead per step dominates on small data
-        self.network.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]), steps_per_execution=steps_per_epoch)
+        self._compile(steps_per_epoch)
         pretraining = {}
         if h.get("pretrain_epochs", 0) > 0:   # the decoder (and Encoder) learn to reconstruct first
             spectra = np.concatenate([X[train], X_u])
@@ -199,9 +198,7 @@ class NeuralModel:
                                    epochs=h["pretrain_epochs"], steps_per_epoch=steps_per_epoch, shuffle=False,
                                    verbose=0)
             pretraining = pre.history
-            # the joint phase starts with fresh Adam moments (the pretraining's had no J_p gradient)
-            self.network.compile(optimizer=keras.optimizers.Adam(h["learning_rate"]),
-                                 steps_per_execution=steps_per_epoch)
+            self._compile(steps_per_epoch)   # the joint phase starts with fresh Adam moments (no J_p gradient before)
         callbacks = []
         validation = None
         if len(val):
@@ -216,6 +213,15 @@ class NeuralModel:
         self.pretraining_history = pretraining
         self._inference = {}
         return self
+
+    def _compile(self, steps_per_epoch: int) -> None:
+        """A fresh Adam, its moments built now. One compiled call runs a whole epoch: Python overhead per step
+        dominates on small data. Building the moments here, not inside the first trace of the training step
+        (Keras's default for a model with its own ``train_step``), saves TensorFlow a second trace per fit: a
+        tf.function that creates variables while tracing is traced again."""
+        self.network.compile(optimizer=keras.optimizers.Adam(self.hyperparameters["learning_rate"]),
+                             steps_per_execution=steps_per_epoch)
+        self.network.optimizer.build(self.network.trainable_variables)
 
     def training_curves(self):
         """The last fit's per-epoch series (``loss``, ``prediction_mse``, ``val_prediction_mse``, ...) as a
