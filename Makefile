@@ -51,7 +51,8 @@ endif
 # The studies too costly for every `dvc repro`, with outputs committed in git: the normalised twins of the costly
 # models on each dataset (they compare with the training stage's models, hence the pipeline first), and on the
 # prepared stand-in the AXS+ ablation, the beta sweep and label efficiency (models trained on 10 to all labelled cores with
-# pools of 0-4000 unlabelled spectra, repeated; its folds in JOBS lanes side by side, axs.pipeline.lanes). Design,
+# pools of 0-4000 unlabelled spectra, repeated; its folds in JOBS lanes side by side, axs.pipeline.lanes), and the
+# measured set's label efficiency (20, 40 and all labelled cores, no pool: label_efficiency.per_dataset). Design,
 # power and cost: docs/experiments.md.
 # The study's unlabelled archive: the stand-in's seed, so its first 1000 pool cores are data/'s (one labelled
 # core is written too; the study reads only unlabelled/).
@@ -59,13 +60,18 @@ LABEL_EFFICIENCY_POOL := artifacts/label_efficiency_pool
 $(LABEL_EFFICIENCY_POOL): | $(STAMP)
 	$(PY) -m standin generate --seed 177 --labelled 177 --only-labelled 1 --unlabelled 4000 --jobs 2 --out $@
 
+# the datasets an experiment runs on (axs.pipeline.stage.experiment_datasets)
+DATASETS_OF := python -c "import sys; from axs.pipeline.stage import *; \
+	print(*experiment_datasets(load_params('params.yaml'), sys.argv[1]))"
+
 experiments: data $(LABEL_EFFICIENCY_POOL)
 	dvc repro
-	for dataset in $$(python -c "from axs.pipeline.stage import *; print(*dataset_names(load_params('params.yaml')))"); do \
+	for dataset in $$($(DATASETS_OF) normalisation); do \
 		python -m axs.pipeline.stage normalisation --dataset $$dataset || exit 1; done
 	python -m axs.pipeline.stage ablation
 	python -m axs.pipeline.stage beta_sweep
-	python -m axs.pipeline.lanes --lanes $(JOBS)
+	for dataset in $$($(DATASETS_OF) label_efficiency); do \
+		python -m axs.pipeline.lanes --lanes $(JOBS) --dataset $$dataset || exit 1; done
 	dvc repro   # the front page's answer reads the label-efficiency table: evaluate follows it
 
 # Everything: the pipeline, then the studies.

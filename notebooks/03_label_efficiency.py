@@ -10,6 +10,8 @@
 # with no pool and with pools of growing size drawn from a larger stand-in archive (`pool_dir`; the
 # smaller pools of a repeat lie inside its larger ones), so pool minus no pool is a paired difference per
 # run. A second control is AXS at beta 0 with the pool: it is the CNN, so any gain it shows is noise.
+# On the measured set (`dataset_name` real: 81 cores, no unlabelled archive) the study asks the decoder's
+# question alone: LASSO-scatter, the CNN and AXS without a pool (params.yaml `label_efficiency.per_dataset`).
 # The study's power and cost: docs/experiments.md.
 
 # %%
@@ -58,7 +60,7 @@ ds = dataset.load_dataset(layout.prepared("dataset"))
 X, Y = dataset.model_input(ds), ds["concentration_pct"].to_numpy()   # normalised per measurement, then averaged
 folds = ds["fold"].to_numpy()
 energies_kev, elements = ds["energy_kev"].to_numpy(), list(ds["element"].to_numpy())
-if pool_dir is None:          # smoke mode: the prepared dataset's own pool, if it has one
+if pool_dir is None:          # smoke mode, or the measured set: the prepared dataset's own pool, if it has one
     pool = layout.prepared("unlabelled")
     X_pool = dataset.model_input(dataset.load_dataset(pool)) if pool.exists() else None
 else:

@@ -30,8 +30,10 @@ def project(tmp_path_factory):
     shutil.rmtree(root)
 
 
-def _stage(root: Path, stage: str, params: Path | None = None, model: str | None = None) -> None:
+def _stage(root: Path, stage: str, params: Path | None = None, model: str | None = None,
+           dataset: str | None = None) -> None:
     extra = ([] if params is None else ["--params", str(params)]) + ([] if model is None else ["--model", model])
+    extra += [] if dataset is None else ["--dataset", dataset]
     run = subprocess.run([sys.executable, "-m", "axs.pipeline.stage", stage, "--root", str(root), "--smoke", *extra],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
@@ -93,23 +95,29 @@ def test_label_efficiency_run_fold_by_fold_keeps_the_other_folds_rows(project):
 
 
 def test_label_efficiency_in_two_lanes_writes_the_table_one_process_writes(project):
-    """`python -m axs.pipeline.lanes`: the folds dealt to two processes (one thread each), their tables merged
-    and reported, equal one process's table row for row (up to float sums in another thread count). LASSO
-    alone: the lanes handle every run alike, and a network's seeded determinism is tests/test_models.py's."""
+    """`python -m axs.pipeline.lanes --dataset real`: the folds dealt to two processes (one thread each), their
+    tables merged and reported, equal one process's table row for row (up to float sums in another thread
+    count). On the measured set, with its own study settings (label_efficiency.per_dataset.real: no pool).
+    LASSO alone: the lanes handle every run alike, and a network's seeded determinism is tests/test_models.py's."""
+    if not (paths.ROOT / PARAMS["datasets"]["real"]["data_dir"]).is_dir():
+        pytest.skip("data-real/ not restored (make data)")
     params = yaml.safe_load((project / "params.yaml").read_text())
-    study = params["label_efficiency"]
+    params["datasets"]["real"] = {"data_dir": str(paths.ROOT / PARAMS["datasets"]["real"]["data_dir"]),
+                                  "reports_prefix": "real/"}
+    study = params["label_efficiency"]["per_dataset"]["real"]
     study["runs"] = {"lasso_scatter": study["runs"]["lasso_scatter"]}
     study["smoke_overrides"] = {**study["smoke_overrides"], "outer_folds": [0, 1]}
     (project / "lanes.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    layout = Layout(project)
+    layout = Layout(project, "real", "real/")
+    _stage(project, "prepare", params=project / "lanes.yaml", dataset="real")
+    _stage(project, "label_efficiency", params=project / "lanes.yaml", dataset="real")
     table_path = layout.tables_dir / "label_efficiency.csv"
-    table_path.unlink(missing_ok=True)
-    _stage(project, "label_efficiency", params=project / "lanes.yaml")
     one_process = pd.read_csv(table_path)
+    assert set(one_process["n_unlabelled"]) == {0} and set(one_process["model"]) == {"lasso_scatter"}
     table_path.unlink()
     run = subprocess.run([sys.executable, "-m", "axs.pipeline.lanes", "--lanes", "2", "--root", str(project),
-                          "--params", str(project / "lanes.yaml"), "--smoke"], capture_output=True, text=True,
-                         timeout=900)
+                          "--params", str(project / "lanes.yaml"), "--dataset", "real", "--smoke"],
+                         capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "lane 0: outer folds [0]" in run.stdout and "lane 1: outer folds [1]" in run.stdout
     lanes = pd.read_csv(table_path)

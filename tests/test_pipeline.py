@@ -16,7 +16,7 @@ import yaml
 
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
-from axs.pipeline.stage import export_html, split_unlabelled, stage_parameters
+from axs.pipeline.stage import StageFailed, experiment_datasets, export_html, split_unlabelled, stage_parameters
 from pipeline_fixtures import tree_digest, write_raw_data
 
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
@@ -55,6 +55,25 @@ def test_smoke_overrides_are_merged_only_in_smoke_mode():
     assert one == {"model": "cnn", "seed": PARAMS["train"]["seed"], "hyperparams": PARAMS["train"]["cnn"],
                    "dataset_name": "real"}
     assert stage_parameters(PARAMS, "evaluate")["models"] == PARAMS["train"]["models"]
+
+
+def test_an_experiment_runs_on_the_datasets_it_has_settings_for_and_takes_them_before_smoke_mode():
+    """label_efficiency.per_dataset.real replaces whole keys of the study on the measured set (its runs, sizes,
+    no pool); smoke mode then merges the measured set's own smoke overrides. The ablation has none: refused."""
+    study = PARAMS["label_efficiency"]
+    assert experiment_datasets(PARAMS, "label_efficiency") == ["standin", "real"]
+    assert experiment_datasets(PARAMS, "ablation") == ["standin"]
+    assert experiment_datasets(PARAMS, "normalisation") == experiment_datasets(PARAMS, "train") == ["standin", "real"]
+    real = stage_parameters(PARAMS, "label_efficiency", dataset="real", smoke=False)
+    assert real["runs"] == study["per_dataset"]["real"]["runs"] and real["pools"] == [0] and real["pool_dir"] is None
+    assert real["sizes"] == study["per_dataset"]["real"]["sizes"] and "per_dataset" not in real
+    assert real["visible"] == study["visible"] and set(real["hyperparams"]) == {"lasso_scatter", "cnn", "axs"}
+    smoke = stage_parameters(PARAMS, "label_efficiency", dataset="real", smoke=True)
+    assert smoke["sizes"] == [4, None] and smoke["pools"] == [0] and smoke["outer_folds"] == [0]
+    standin = stage_parameters(PARAMS, "label_efficiency", smoke=False)
+    assert standin["runs"] == study["runs"] and standin["pools"] == study["pools"]
+    with pytest.raises(StageFailed, match="ablation.per_dataset.real"):
+        stage_parameters(PARAMS, "ablation", dataset="real")
 
 
 def test_notebooks_find_stage_files_through_the_layout_and_split_the_pool_setting_off():

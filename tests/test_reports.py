@@ -89,3 +89,19 @@ def test_the_claim_section_states_each_verdict_the_pool_size_and_every_interval(
     assert "axs: better at 2, worse at 0, no detectable difference at 0 of 2 sizes" in body      # the decoder
     assert "axs: better at 0, worse at 2" in body                                              # the pool: +0.001
     assert body.count("-0.100 [") == 2 and "<table" in body
+
+
+def test_a_study_without_pooled_runs_says_the_pool_question_was_not_asked():
+    """The measured set's study has no unlabelled archive: its front page answers the decoder's question only."""
+    import pandas as pd
+
+    from axs.label_efficiency import answer
+    from axs.pipeline.reports import claim_section
+
+    units = pd.DataFrame([(m, 20, 0, r, 0.5 - 0.1 * (m == "axs") + 0.01 * r) for m in ("cnn", "axs") for r in range(4)],
+                         columns=["model", "n_labelled", "n_unlabelled", "repeat", "relative_mse"]).assign(fold=0)
+    claim = answer(units, "cnn")
+    assert claim["pool"].empty
+    _, body = claim_section(claim, "cnn")
+    assert "Does the unlabelled pool help?:</b> not asked on these data" in body
+    assert "axs: better at 1, worse at 0" in body and body.count("<table") == 1

@@ -1,6 +1,7 @@
 """The label-efficiency study in lanes: its folds dealt to processes run side by side, then merged and reported.
 
-    python -m axs.pipeline.lanes --lanes 2            # what make experiments runs (JOBS=1: --lanes 1, one process)
+    python -m axs.pipeline.lanes --lanes 2                  # what make experiments runs (JOBS=1: --lanes 1)
+    python -m axs.pipeline.lanes --lanes 2 --dataset real   # the measured set's study (label_efficiency.per_dataset)
 
 One TensorFlow fit keeps about 1.4 cores busy with small ops, so one process on a 2-core machine leaves much
 of the second core idle. Here the outer folds to run (``label_efficiency.run_folds``, else ``outer_folds``)
@@ -75,17 +76,17 @@ def _write_params(path: Path, params: dict, run_folds: list[int]) -> Path:
 
 
 def run_lanes(root: str | Path = paths.ROOT, params_path: str | Path | None = None, lanes: int = 2,
-              smoke: bool | None = None) -> float:
+              smoke: bool | None = None, dataset: str | None = None) -> float:
     """Run the study in ``lanes`` processes, merge their tables into ``root``'s and report it; returns the
     wall time in seconds. One lane: the stage runner in this process, as ``python -m axs.pipeline.stage``."""
     start = time.perf_counter()
     root = Path(root).resolve()
     params_path = Path(params_path or root / "params.yaml").resolve()
     if lanes == 1:
-        run_stage(STAGE, root=root, params_path=params_path, smoke=smoke)
+        run_stage(STAGE, root=root, params_path=params_path, dataset=dataset, smoke=smoke)
         return time.perf_counter() - start
     params = load_params(params_path)
-    dataset, layout = layout_for(root, params, None)
+    dataset, layout = layout_for(root, params, dataset)
     section = stage_parameters(params, STAGE, dataset, None, smoke)
     folds = section["outer_folds"] if section.get("run_folds") is None else list(section["run_folds"])
     processes = []
@@ -93,7 +94,7 @@ def run_lanes(root: str | Path = paths.ROOT, params_path: str | Path | None = No
         lane, lane_params = _lane_root(root, params, dataset, section.get("pool_dir"), k, lane_folds)
         log = lane / "lane.log"
         command = [sys.executable, "-m", "axs.pipeline.stage", STAGE, "--root", str(lane), "--params",
-                   str(lane_params), *(["--smoke"] if smoke else [])]
+                   str(lane_params), "--dataset", dataset, *(["--smoke"] if smoke else [])]
         with open(log, "wb") as out:
             processes.append((lane, lane_folds, log, subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD})))
@@ -111,7 +112,7 @@ def run_lanes(root: str | Path = paths.ROOT, params_path: str | Path | None = No
                         list(dict.fromkeys(new["element"])))
     files.write_csv(table, table_path)
     report_params = _write_params(root / paths.ARTIFACTS.relative_to(paths.ROOT) / "lanes" / "report.yaml", params, [])
-    run_stage(STAGE, root=root, params_path=report_params, smoke=smoke)
+    run_stage(STAGE, root=root, params_path=report_params, dataset=dataset, smoke=smoke)
     predictions = [lane_layout.out_dir(STAGE) / "predictions.csv" for lane_layout in lane_layouts]
     files.write_csv(pd.concat([pd.read_csv(p) for p in predictions if p.exists()], ignore_index=True),
                     layout.out_dir(STAGE) / "predictions.csv")
@@ -125,11 +126,14 @@ def main(argv=None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project folder (default: here)")
     parser.add_argument("--params", type=Path, default=None, help="parameters file (default ROOT/params.yaml)")
     parser.add_argument("--smoke", action="store_true", help="force smoke mode (overrides params 'smoke')")
+    parser.add_argument("--dataset", help="one of params datasets the study has settings for (default: the first)")
     args = parser.parse_args(argv)
     if args.lanes < 1:
         parser.error(f"--lanes must be at least 1, got {args.lanes}")
-    return run_reported(f"axs.pipeline.lanes {STAGE} in {args.lanes} lane(s)",
-                        lambda: run_lanes(args.root, args.params, args.lanes, True if args.smoke else None))
+    name = " ".join(x for x in (STAGE, args.dataset) if x)
+    return run_reported(f"axs.pipeline.lanes {name} in {args.lanes} lane(s)",
+                        lambda: run_lanes(args.root, args.params, args.lanes, True if args.smoke else None,
+                                          args.dataset))
 
 
 if __name__ == "__main__":

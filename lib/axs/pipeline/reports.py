@@ -131,16 +131,19 @@ def claim_section(claim: dict[str, pd.DataFrame], against: str) -> tuple[str, st
     :func:`axs.label_efficiency.answer`'s tables: their verdicts, then each table (rows: labelled cores)."""
     from axs.label_efficiency import answer_cells, verdict
 
-    pools = " or ".join(f"{u:,}" for u in sorted(set(claim["pool"]["n_unlabelled"]))) if len(claim["pool"]) else "none"
+    pools = " or ".join(f"{u:,}" for u in sorted(set(claim["pool"]["n_unlabelled"])))
     what = {"pool": f"Does the unlabelled pool help? Each run with its largest pool ({pools} spectra) minus the "
-                    "same run without",
+                    "same run without" if pools else "Does the unlabelled pool help?",
             "decoder": f"Does the decoder help? Each run without a pool minus {against} (AXS without its decoder)"}
     html_parts = ["<p>Paired differences in mean relative MSE over the well-visible elements, with 95 % intervals "
                   "over the runs (same labelled cores, seed and test fold); negative: better. From "
                   "<code>tables/label_efficiency.csv</code> (<code>make experiments</code>; docs/experiments.md).</p>"]
     for question, frame in claim.items():
-        html_parts.append(f"<p><b>{html.escape(what.get(question, question))}:</b> {html.escape(verdict(frame))}.</p>"
-                          + html_table(answer_cells(frame), index=True))
+        heading = f"<p><b>{html.escape(what.get(question, question))}:</b> "
+        if frame.empty:          # the measured set's study: no unlabelled archive, so no pooled run
+            html_parts.append(heading + "not asked on these data (the study has no such run).</p>")
+            continue
+        html_parts.append(heading + f"{html.escape(verdict(frame))}.</p>" + html_table(answer_cells(frame), index=True))
     return ("The paper's claim: do the decoder and the unlabelled pool help when labels are scarce?",
             "\n".join(html_parts))
 

@@ -89,6 +89,10 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
                      smoke: bool | None = None) -> dict:
     """The papermill parameters of a stage: its ``params.yaml`` section, smoke overrides merged when smoke.
 
+    An experiment's ``per_dataset.<dataset>`` entries replace whole keys of its section on that dataset (its
+    own ``smoke_overrides`` too), before smoke mode: the measured set's label-efficiency study has its own sizes,
+    runs and no unlabelled archive (:func:`experiment_datasets`).
+
     ``train`` takes one ``model`` from ``train.models`` and passes ``seed``
     and ``hyperparams`` (the model's subsection); ``evaluate`` gets ``models``
     (``train.models``), ``normalisation`` ``train.seed``; the experiments get the ``train.<model>``
@@ -98,7 +102,12 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
     """
     smoke = smoke_mode(params, smoke)
     dataset = dataset_names(params)[0] if dataset is None else dataset
+    if dataset not in experiment_datasets(params, stage):
+        hint = (f": give it its settings for these data in params.yaml {stage}.per_dataset.{dataset}"
+                if dataset in dataset_names(params) else "")
+        raise StageFailed(f"{stage} runs on datasets {experiment_datasets(params, stage)}, not {dataset!r}{hint}")
     section = copy.deepcopy(params.get(stage) or {})
+    section.update(section.pop("per_dataset", {}).get(dataset) or {})    # whole keys, before smoke mode
     overrides = section.pop("smoke_overrides", None) or {}
     if smoke:
         section = _merge(section, overrides)
@@ -130,12 +139,21 @@ def split_unlabelled(hyperparams: dict) -> tuple[dict, bool]:
     return settings, bool(settings.pop("use_unlabelled", False))
 
 
+def experiment_datasets(params: dict, stage: str) -> list[str]:
+    """The datasets ``stage`` runs on: every one for a pipeline stage and for those of
+    ``PER_DATASET_EXPERIMENTS``; else the first of ``datasets`` (the stand-in, with its unlabelled archive and
+    truth) and those its ``per_dataset`` settings name."""
+    names = dataset_names(params)
+    if stage not in paths.EXPERIMENT_TABLES or stage in paths.PER_DATASET_EXPERIMENTS:
+        return names
+    named = (params.get(stage) or {}).get("per_dataset") or {}
+    return [name for name in names if name == names[0] or name in named]
+
+
 def _experiment_reports(params: dict, dataset: str) -> dict[str, str]:
-    """The experiments' reports beside the front page of the dataset they run on: every experiment on the
-    first of ``datasets`` (the stage runner's default), those of ``PER_DATASET_EXPERIMENTS`` on the others."""
-    first = dataset == dataset_names(params)[0]
+    """The experiments' reports beside the front page of each dataset they run on (:func:`experiment_datasets`)."""
     return {stage: f"{paths.NOTEBOOK_NAMES[stage]}.html" for stage in paths.EXPERIMENT_TABLES
-            if first or stage in paths.PER_DATASET_EXPERIMENTS}
+            if dataset in experiment_datasets(params, stage)}
 
 
 def _other_reports(params: dict, dataset: str) -> dict[str, str]:
