@@ -92,8 +92,8 @@ tune: artifacts/tuning/data
 test: data
 	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
-# The edit loop: every test but those marked slow (the smoke pipeline, trainings to convergence, tuning,
-# the stand-in's full draw); `make test` (CI) runs them all.
+# The edit loop: every test but those marked slow (the smoke pipeline, the experiments' stages, trainings to
+# convergence, the closure fit, tuning, the stand-in's full draw); `make test` (CI) runs them all, slow ones first.
 test-quick: data
 	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow"
 

@@ -37,3 +37,10 @@ def raw_data_template(tmp_path_factory) -> Path:
 def raw_data(raw_data_template, tmp_path) -> Path:
     """A fresh copy of :func:`raw_data_template` the test may damage (bad-input tests do)."""
     return Path(shutil.copytree(raw_data_template, tmp_path / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests marked slow first, in their own order: under pytest-xdist (make test) both workers then start
+    on the long ones and the short tests fill in at the end, instead of one worker finishing a long test that
+    started last while the other waits."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -20,6 +20,8 @@ import pytest
 import closure
 from axs.fp import DEFAULTS
 
+pytestmark = pytest.mark.slow     # a characterisation and fits of 400-600 steps (make test-quick skips it)
+
 SWITCHES = {k: DEFAULTS[k] for k in ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup",
                                      "matrix", "tube", "excitation", "tail", "detector", "tube_kv")}
 

@@ -14,6 +14,8 @@ from axs.label_efficiency import run_pools
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
 
+pytestmark = pytest.mark.slow     # stages run end to end (make test-quick skips them)
+
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
 
 
