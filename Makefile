@@ -34,17 +34,23 @@ $(LAB_SETTINGS): jupyter/overrides.json $(STAMP)
 data: $(STAMP)
 	dvc pull --quiet data.dvc data-real.dvc data-reference.dvc
 
-# JOBS lanes, one dataset each: `dvc repro evaluate@<dataset>` (that dataset's prepare, training and
-# evaluation) side by side. DVC unlocks the repository while a stage's command runs, so independent targets
-# run at once; --wait-for-lock queues the moments a lane records its stage in dvc.lock. The closing
-# `dvc repro` checks that nothing is left. JOBS=1: one `dvc repro`, one stage at a time.
+# JOBS lanes, one dataset each: `dvc repro train@<dataset>-<model> ...` (that dataset's prepare and training)
+# side by side. DVC unlocks the repository while a stage's command runs, so independent targets run at once;
+# --wait-for-lock queues the moments a lane records its stage in dvc.lock. The closing `dvc repro` runs the
+# evaluations: they read inputs both datasets share (data-reference/, the label-efficiency tables), which DVC
+# locks while a stage reads them, so a lane checking them beside the other's evaluation fails with "busy".
+# JOBS=1: one `dvc repro`, one stage at a time.
 JOBS ?= 2
+
+# one line per dataset: its training stages
+TRAIN_LANES := python -c "import yaml; p = yaml.safe_load(open('params.yaml')); \
+	[print(*(f'train@{d}-{m}' for m in p['train']['models'])) for d in p['datasets']]"
 
 repro: data $(LAB_SETTINGS)
 ifeq ($(JOBS),1)
 	dvc repro
 else
-	dvc stage list --name-only | grep '^evaluate@' | xargs -P $(JOBS) -n 1 dvc --wait-for-lock repro
+	$(TRAIN_LANES) | xargs -P $(JOBS) -L 1 dvc --wait-for-lock repro
 	dvc repro
 endif
 
