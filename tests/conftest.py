@@ -39,8 +39,18 @@ def raw_data(raw_data_template, tmp_path) -> Path:
     return Path(shutil.copytree(raw_data_template, tmp_path / "data"))
 
 
+#: The test files that take longest (make test's --durations), longest first: started before everything else.
+LONGEST_FILES = ("test_experiments.py", "test_pipeline.py", "test_closure.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """The tests marked slow first, in their own order: under pytest-xdist (make test) both workers then start
-    on the long ones and the short tests fill in at the end, instead of one worker finishing a long test that
-    started last while the other waits."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest test files first, then the other tests marked slow, each in its own order. make test runs
+    pytest-xdist with --dist loadscope (a file stays on one worker): the two workers then start on the long
+    files and the short tests fill in at the end, instead of one worker finishing a long file that started
+    last while the other waits."""
+    def rank(item):
+        name = item.path.name
+        first = LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+        return first, item.get_closest_marker("slow") is None
+
+    items.sort(key=rank)
