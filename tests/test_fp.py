@@ -152,3 +152,17 @@ def test_calibration_corrects_for_the_matrix_with_lucas_tooth_influence_terms(tm
     old.save(tmp_path / "old.skops")
     with pytest.raises(DataError, match="old.skops.*older axs: re-export"):
         FPModel.load(tmp_path / "old.skops")
+
+
+@pytest.mark.parametrize("fit_instrument", [False, True])
+def test_the_fit_step_is_traced_once(fit_instrument):
+    """Adam's moments are built before the step is traced: a tf.function that creates variables while tracing
+    is traced twice. The decoder runs once in the one trace and once, eagerly, for the final expected counts
+    (the starting amounts are given: their NNLS would run it too)."""
+    layer = small_decoder()
+    theta, alpha, counts, _ = iron_series(layer, 3, seed=1)
+    calls = []
+    call = layer.call
+    layer.call = lambda *args, **kwargs: calls.append(1) or call(*args, **kwargs)
+    fit_spectra(layer, counts, steps=3, fit_instrument=fit_instrument, initial=(theta, alpha))
+    assert len(calls) == 2

@@ -274,3 +274,17 @@ def test_axs_at_beta_zero_is_its_cnn_exactly():
     np.testing.assert_allclose(pooled.predict(X), cnn.predict(X), rtol=1e-3, atol=1e-3 * float(np.abs(Y).max()))
     moved = make_model("axs", energies_kev=ENERGIES, seed=3, beta=10.0, **settings).fit(X, Y)
     assert not np.array_equal(moved.predict(X), cnn.predict(X))
+
+
+@pytest.mark.parametrize("pretrain_epochs", [0, 2])
+def test_a_fit_traces_its_training_step_once_per_phase(pretrain_epochs):
+    """Adam's moments are built before the training function is traced (NeuralModel._compile): a tf.function
+    that creates variables while tracing is traced twice, which doubled the tracing time of every small fit.
+    With pretraining, the joint phase compiles a fresh optimiser and traces once more."""
+    X, Y = data()
+    model = make_model("axs", energies_kev=ENERGIES, seed=0, epochs=2, batch_size=8, pretrain_epochs=pretrain_epochs)
+    traced = []
+    train_step = model.network.train_step
+    model.network.train_step = lambda batch: traced.append(1) or train_step(batch)
+    model.fit(X, Y)
+    assert len(traced) == (2 if pretrain_epochs else 1)
