@@ -43,8 +43,8 @@ data: $(STAMP)
 JOBS ?= 2
 
 # one line per dataset: its training stages
-TRAIN_LANES := python -c "import yaml; p = yaml.safe_load(open('params.yaml')); \
-	[print(*(f'train@{d}-{m}' for m in p['train']['models'])) for d in p['datasets']]"
+TRAIN_LANES := python -c "from axs.pipeline.stage import *; p = load_params('params.yaml'); \
+	[print(*(f'train@{d}-{m}' for m in p['train']['models'])) for d in dataset_names(p)]"
 
 repro: data $(LAB_SETTINGS)
 ifeq ($(JOBS),1)
