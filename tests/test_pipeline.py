@@ -16,7 +16,8 @@ import yaml
 
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
-from axs.pipeline.stage import StageFailed, experiment_datasets, export_html, split_unlabelled, stage_parameters
+from axs.pipeline.stage import (StageFailed, execute_notebook, experiment_datasets, export_html, split_unlabelled,
+                                stage_parameters)
 from pipeline_fixtures import tree_digest, write_raw_data
 
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
@@ -118,6 +119,20 @@ def test_html_export_is_self_contained(tmp_path):
     assert "Title" in page
     assert not re.search(r"<script[^>]+src=[\"']https?://", page)
     assert not re.search(r"<link[^>]+href=[\"']https?://", page)
+
+
+def test_output_written_below_python_goes_to_the_log_and_python_s_own_to_the_report(tmp_path, monkeypatch):
+    """TensorFlow's C++ log writes to file descriptor 2: the stage's log gets it, the report does not."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")     # ipykernel copies descriptor 2 into outputs only outside pytest
+    source = tmp_path / "n.py"
+    source.write_text('# %% tags=["parameters"]\nword = ""\n# %%\nimport os, sys\n'
+                      'os.write(2, b"below python\\n")\nprint(word, file=sys.stderr)\n')
+    log = tmp_path / "logs" / "n.log"
+    executed = execute_notebook(source, tmp_path, {"word": "from python"}, tmp_path, tmp_path / "failed", log)
+    outputs = [text for cell in nbformat.read(executed, as_version=4).cells for out in cell.get("outputs", [])
+               for text in [out.get("text", "")]]
+    assert "from python" in "".join(outputs) and "below python" not in "".join(outputs)
+    assert "below python" in log.read_text()
 
 
 def test_bad_data_stops_prepare_with_the_message_and_leaves_nothing(tmp_path):

@@ -41,6 +41,11 @@ from axs.files import remove
 from axs.pipeline.paths import STAGES, STAGES_WITH_FIGURES, Layout
 
 KERNEL = "python3"
+# How papermill runs the kernel. Output written below Python (TensorFlow's C++ log) goes to the stage's log, as
+# the kernel's inherited standard error, not into the report (ipykernel would copy it there); and the kernel is
+# stopped at once when the last cell is done, not asked to exit (a kernel with TensorFlow loaded takes 1-1.5 s
+# to, and every output is written by then).
+KERNEL_OPTIONS = {"extra_arguments": ["--IPKernelApp.capture_fd_output=False"], "shutdown_kernel": "immediate"}
 
 # nbconvert's "lab" template without the require.js, MathJax and Mermaid <script> tags it loads from CDNs.
 _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -209,7 +214,7 @@ def last_lines(path: Path, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
-def _execute(source: Path, staging: Path, parameters: dict, cwd: Path, failed_dir: Path, log: Path) -> Path:
+def execute_notebook(source: Path, staging: Path, parameters: dict, cwd: Path, failed_dir: Path, log: Path) -> Path:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -218,7 +223,7 @@ def _execute(source: Path, staging: Path, parameters: dict, cwd: Path, failed_di
     try:
         with _stderr_to(log):
             papermill.execute_notebook(str(ipynb), str(executed), parameters=parameters, kernel_name=KERNEL,
-                                       cwd=str(cwd), progress_bar=False)
+                                       cwd=str(cwd), progress_bar=False, **KERNEL_OPTIONS)
     except PapermillExecutionError as err:
         failed_dir.mkdir(parents=True, exist_ok=True)
         kept = failed_dir / executed.name
@@ -278,7 +283,7 @@ def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path
             source = paths.NOTEBOOKS / source.name
         log = layout.log(stage, model)
         remove(log)
-        executed = _execute(source, staging, parameters, root, root / "artifacts" / ".failed", log)
+        executed = execute_notebook(source, staging, parameters, root, root / "artifacts" / ".failed", log)
         export_html(executed, staged.report_html(stage, model))
         seconds = time.perf_counter() - start
         (staged.out_dir(stage, model) / paths.RUN_INFO).write_text(json.dumps(
