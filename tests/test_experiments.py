@@ -48,7 +48,7 @@ def test_label_efficiency_keeps_every_run_and_fold_with_its_pool_size(project):
     assert list(table.columns) == ["n_labelled", "n_unlabelled", "repeat", "fold", "model", "element", "mse"]
     runs = table.drop(columns=["element", "mse"]).drop_duplicates()
     pooled = {"pca_lasso_scatter", "axs", "axs_plus", "axs_beta0"}
-    # one run per model, size (4 and all), repeat (the smoke overrides merge repeats {4: 2} into the study's:
+    # one run per model, size (4 and all), repeat (the smoke overrides merge repeats {4: 2, 20: 1} into the study's:
     # a dict whose keys papermill passes as strings) and, for the models that learn from a pool, pool size
     merged = {**PARAMS["label_efficiency"]["repeats"], **smoke["repeats"]}
 
