@@ -129,9 +129,9 @@ def test_output_written_below_python_goes_to_the_log_and_python_s_own_to_the_rep
                       'os.write(2, b"below python\\n")\nprint(word, file=sys.stderr)\n')
     log = tmp_path / "logs" / "n.log"
     executed = execute_notebook(source, tmp_path, {"word": "from python"}, tmp_path, tmp_path / "failed", log)
-    outputs = [text for cell in nbformat.read(executed, as_version=4).cells for out in cell.get("outputs", [])
-               for text in [out.get("text", "")]]
-    assert "from python" in "".join(outputs) and "below python" not in "".join(outputs)
+    outputs = "".join(out.get("text", "") for cell in nbformat.read(executed, as_version=4).cells
+                      for out in cell.get("outputs", []))
+    assert "from python" in outputs and "below python" not in outputs
     assert "below python" in log.read_text()
 
 
