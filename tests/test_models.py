@@ -6,7 +6,8 @@ import xraylib
 
 from axs.decoder import INITIAL_PARAMETERS
 from axs.elements import ASSAY_ELEMENTS
-from axs.models import DEFAULTS, family, load_model, make_model
+from axs.models import DEFAULTS, _trainer, family, load_model, make_model
+from axs.networks import SpectrumNetwork
 from axs.training import validation_split
 
 ENERGIES = 0.16 * np.arange(256) + 0.02          # 256 channels, 0.02-40.8 keV
@@ -129,11 +130,12 @@ def test_early_stopping_restores_the_epoch_with_the_best_validation_prediction_e
     _, val = validation_split(len(X), 0.2, 1)
     network = model.network
     y_scaled = (Y[val] - network.target_shift.numpy()) / network.target_scale.numpy()
-    restored = network.evaluate(X[val], y_scaled, batch_size=len(val), verbose=0, return_dict=True)
-    assert restored["prediction_mse"] == pytest.approx(min(history["val_prediction_mse"]), rel=1e-4)
+    loss, prediction, _ = (float(v) for v in network.objective(  # what the validation step computes
+        X[val].astype(np.float32), y_scaled.astype(np.float32), np.ones(len(val), np.float32), training=False))
+    assert prediction == pytest.approx(min(history["val_prediction_mse"]), rel=1e-4)
     best = int(np.argmin(history["val_prediction_mse"]))
     if name == "axs":   # the total loss adds beta J_r and L1: its best epoch need not be J_p's
-        assert restored["loss"] == pytest.approx(history["val_loss"][best], rel=1e-4)
+        assert loss == pytest.approx(history["val_loss"][best], rel=1e-4)
 
 
 def test_targets_come_back_in_their_units():
@@ -277,14 +279,36 @@ def test_axs_at_beta_zero_is_its_cnn_exactly():
 
 
 @pytest.mark.parametrize("pretrain_epochs", [0, 2])
-def test_a_fit_traces_its_training_step_once_per_phase(pretrain_epochs):
-    """Adam's moments are built before the training function is traced (NeuralModel._compile): a tf.function
-    that creates variables while tracing is traced twice, which doubled the tracing time of every small fit.
-    With pretraining, the joint phase compiles a fresh optimiser and traces once more."""
+def test_fits_of_one_architecture_trace_the_training_step_once(pretrain_epochs, monkeypatch):
+    """Every fit of one architecture and epoch length trains the same compiled network (models._trainer), Adam's
+    moments built before its first trace (a tf.function that creates variables while tracing is traced twice):
+    two seeds, each with its pretraining phase or without, trace the training step once in all."""
     X, Y = data()
-    model = make_model("axs", energies_kev=ENERGIES, seed=0, epochs=2, batch_size=8, pretrain_epochs=pretrain_epochs)
+    _trainer.cache_clear()
     traced = []
-    train_step = model.network.train_step
-    model.network.train_step = lambda batch: traced.append(1) or train_step(batch)
-    model.fit(X, Y)
-    assert len(traced) == (2 if pretrain_epochs else 1)
+    train_step = SpectrumNetwork.train_step
+    monkeypatch.setattr(SpectrumNetwork, "train_step", lambda self, batch: traced.append(1) or train_step(self, batch))
+    for seed in (0, 1):
+        make_model("axs", energies_kev=ENERGIES, seed=seed, epochs=2, batch_size=8,
+                   pretrain_epochs=pretrain_epochs).fit(X, Y)
+    assert len(traced) == 1
+
+
+def test_a_shared_training_network_changes_no_result():
+    """A fit trains the architecture's shared network and copies the result to the model's own: an earlier model
+    keeps its predictions, and a fit gives the same weights, dropout included, on a reused network as on a new one."""
+    X, Y = data()
+    settings = dict(energies_kev=ENERGIES, epochs=3, batch_size=8, dropout=0.2)
+    _trainer.cache_clear()
+    first = make_model("cnn", seed=0, **settings).fit(X, Y)
+    predicted = first.predict(X)
+    other = make_model("cnn", seed=1, **settings).fit(X, Y)           # the same compiled network trains it
+    again = make_model("cnn", seed=0, **settings).fit(X, Y)
+    assert _trainer.cache_info().hits == 2
+    _trainer.cache_clear()
+    fresh = make_model("cnn", seed=0, **settings).fit(X, Y)
+    np.testing.assert_array_equal(first.predict(X), predicted)
+    assert not np.array_equal(other.predict(X), predicted)
+    for model in (again, fresh):
+        np.testing.assert_array_equal(model.predict(X), predicted)
+        assert model.history == first.history
