@@ -257,7 +257,7 @@ def test_detector_efficiency_follows_a_silicon_drift_detector():
 
 def test_gradients_match_central_finite_differences_with_the_closure_switches_on():
     layer = closure_toy("float64", detector_width=True, scatter=True, escape=True, matrix=True, pileup=True,
-                        tube=True, tail=True, detector=True, excitation=True)
+                        tube=True, tail=True, detector=True, excitation=True, scatter_shape=True, tube_exponent=0.84)
     variables = check_layer_gradients(layer, seed=1, rtol=1e-4, atol=1e-6)
     theta, alpha = variables["theta"], variables["alpha"]
     again = XRFSimulatorPlus.from_config(layer.get_config())
@@ -285,3 +285,25 @@ def test_excitation_leaves_lines_of_shells_the_tube_cannot_ionise_dark():
             full = np.asarray(layer.line_probability)
             excited_ratio = amplitude[k_lines].sum() / amplitude[l_lines].sum()
             assert excited_ratio < 0.2 * full[k_lines].sum() / full[l_lines].sum()
+
+
+def test_scatter_shape_needs_the_tube_and_the_tube_exponent_is_checked():
+    with pytest.raises(ValueError, match="scatter_shape=True: needs tube=True"):
+        closure_toy(scatter=True, scatter_shape=True)
+    with pytest.raises(ValueError, match="tube_exponent"):
+        closure_toy(scatter=True, tube=True, tube_exponent=0.0)
+
+
+def test_tube_exponent_one_is_kramers_law_and_below_one_lifts_the_end_of_the_continuum():
+    """(E0 - E)^p / E: p = 1 is the Kramers continuum exactly; p < 1 falls more slowly towards E0."""
+    from axs.decoder_plus import tube_spectrum
+
+    energies = np.linspace(1.0, 39.5, 78)
+    ones = np.ones_like(energies)
+
+    def spectrum(p):
+        return np.asarray(tube_spectrum(energies, 40.0, ones, ones, 0.0, 0.0, 0.0, 0.0, exponent=p))
+
+    np.testing.assert_allclose(spectrum(1.0), (40.0 - energies) / energies, rtol=1e-6)
+    lifted = spectrum(0.84) / spectrum(1.0)
+    assert np.all(np.diff(lifted) > 0)      # relative to Kramers', more photons the closer to E0

@@ -56,7 +56,7 @@ def test_fp_model_calibrates_fits_and_round_trips(tmp_path):
     _, _, X, fe = iron_series(small_decoder(), 12, seed=4)
     Y = np.column_stack([10.0 * fe, np.full(12, 3.0)])
     model = make_model("fp", ENERGIES, ["Fe", "Zn"], simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False,
-                       tube=False, excitation=False, tail=False, detector=False, continuum=True,
+                       tube=False, scatter_shape=False, excitation=False, tail=False, detector=False, continuum=True,
                        characterise_spectra=6, characterise_steps=50, fit_steps=300)
     assert isinstance(model, FPModel) and model.name == "fp"
     model.fit(X, Y)
@@ -100,8 +100,9 @@ def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monke
                         real_fit(layer, counts, **kw))
     monkeypatch.setattr(fp, "characterise_instrument", lambda layer, counts, **kw: characterised.append(len(counts))
                         or real_characterise(layer, counts, **kw))
-    options = dict(simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False, tube=False, excitation=False,
-                   tail=False, continuum=True, characterise_spectra=5, characterise_steps=30, fit_steps=40)
+    options = dict(simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False, tube=False, scatter_shape=False,
+                   excitation=False, tail=False, continuum=True, characterise_spectra=5, characterise_steps=30,
+                   fit_steps=40)
     first = make_model("fp", ENERGIES, ["Fe"], **options).fit(X[:8], Y[:8], X_unlabelled=pool)
     second = make_model("fp", ENERGIES, ["Fe"], seed=1, **options).fit(X[2:], Y[2:], X_unlabelled=pool)
     assert len(characterised) == 1 and first.simulator_parameters() == second.simulator_parameters()
@@ -166,3 +167,22 @@ def test_the_fit_step_is_traced_once(fit_instrument):
     layer.call = lambda *args, **kwargs: calls.append(1) or call(*args, **kwargs)
     fit_spectra(layer, counts, steps=3, fit_instrument=fit_instrument, initial=(theta, alpha))
     assert len(calls) == 2
+
+
+def test_the_tube_exponent_follows_spekpy_s_rh_tube():
+    """axs.fp.TUBE_EXPONENT: spekpy's Rh-anode tube at 40 kV (12 degrees, 125 um Be) from 24 to 39 keV, where the
+    window hardly matters, is (E0 - E)^p / E with p near it, and much closer so than Kramers' law (p = 1)."""
+    spekpy = pytest.importorskip("spekpy")
+    from axs.fp import TUBE_EXPONENT
+
+    tube = spekpy.Spek(kvp=40, th=12, targ="Rh", dk=0.1)
+    tube.filter("Be", 0.125)
+    energies, fluence = tube.get_spectrum()
+    upper = (energies >= 24.0) & (energies <= 39.0)
+    log_excess, target = np.log(40.0 - energies[upper]), np.log(fluence[upper] * energies[upper])
+    design = np.column_stack([np.ones(upper.sum()), log_excess])
+    (_, p), *_ = np.linalg.lstsq(design, target, rcond=None)
+    fitted = target - design @ np.linalg.lstsq(design, target, rcond=None)[0]
+    kramers = target - log_excess
+    assert abs(p - TUBE_EXPONENT) < 0.03
+    assert fitted.std() < 0.3 * (kramers - kramers.mean()).std()

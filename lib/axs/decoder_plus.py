@@ -43,14 +43,19 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   of their element's strongest (the rest would be ~1e-3 of it and cost time).
 * ``tube`` -- the whole tube spectrum scattered by the sample, eq. P9 (needs ``scatter``; replaces
   ``continuum`` and eq. 10, so alpha is (rayleigh, compton)): a tube model
-  ``N(E) = max(E0 - E, 0) / E * exp(-mu_Be(E) rho_Be t - mu_anode(E) a) * exp(q1 x + q2 x^2)``
-  (Kramers' continuum through a Be window of learned thickness t and a learned anode self-absorption
-  a, g/cm^2, with a log-quadratic correction) plus the anode's K and L lines (learned amount per series,
-  same filtering). Both scatter: Rayleigh at E with the reference matrix's thick-sample factor
+  ``N(E) = max(E0 - E, 0)^p / E * exp(-mu_Be(E) rho_Be t - mu_anode(E) a) * exp(q1 x + q2 x^2)``
+  (a bremsstrahlung continuum, p = ``tube_exponent``: 1 is Kramers' law, which falls too fast towards E0;
+  0.84 follows spekpy's Rh tube at 40 kV to 2 % from 24 to 39 keV, :data:`axs.fp.TUBE_EXPONENT`; through a Be
+  window of learned thickness t and a learned anode self-absorption a, g/cm^2, with a log-quadratic
+  correction) plus the anode's K and L lines (learned amount per series, same filtering). Both scatter:
+  Rayleigh at E with the reference matrix's thick-sample factor
   ``dcs_R(E) / (2 mu_ref(E))``, Compton to E' with ``dcs_C(E) / (mu_ref(E) + mu_ref(E'))`` (xraylib
   ``DCS_Rayl``, ``DCS_Compt`` at the initial scattering angle); the scattered continuum is read on the
   channel axis through the inverse Compton map (with its Jacobian), so it ends at the Compton energy of
   E0, and is blurred by the detector resolution (and, for Compton, the Doppler width) at their initial values.
+* ``scatter_shape`` -- a learned ``exp(s1 x + s2 x^2)``, ``x = E / E0``, on the scattered continuum of
+  ``tube`` (needs it): the reference quartz's scatter-to-absorption factors are not a rock's, and the tube's
+  own q1, q2, which also set the excitation of every line, cannot follow both.
 * ``excitation`` -- primary fluorescence integrated over the tube spectrum, eq. P12 (needs ``tube`` and
   ``matrix``; replaces eq. 6's t_p and eq. P3's single excitation energy):
   ``A_sl = theta_se c sum_j N_j tau_l(E_j) / (mu_s(E_j) + G mu_s(E_l))`` over an excitation grid E_j
@@ -98,7 +103,7 @@ REFERENCE_FWHM_KEV = 0.15
 REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 #: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
-CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector")
+CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape")
 #: Tables of the ``excitation`` switch: grid energies (J,), tube attenuations at them (J,), the reference matrix's
 #: mu (J,), every element's mu (elements, J) and every line's production cross section (lines, J + anode lines).
 EXCITATION_TABLES = ("energy_kev", "be_mu", "anode_mu", "matrix_mu", "element_mu", "production",
@@ -122,7 +127,8 @@ INITIAL_PLUS = {**INITIAL_PARAMETERS, "noise_fwhm_kev": 0.1, "fano": 0.115, "voi
                 "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-5,
                 "matrix_geometry": 1.0, "matrix_dark": 100.0,
                 "tube_window_um": 125.0, "tube_anode_g_cm2": 2e-3, "tube_q1": 0.0, "tube_q2": 0.0,
-                "tube_k_lines": 1.0, "tube_l_lines": 1.0, "tail_fraction": 0.01, "tail_slope_kev": 0.12,
+                "tube_k_lines": 1.0, "tube_l_lines": 1.0, "scatter_q1": 0.0, "scatter_q2": 0.0,
+                "tail_fraction": 0.01, "tail_slope_kev": 0.12,
                 "shelf_fraction": 0.002, "detector_window_um": 12.5, "detector_dead_um": 0.1,
                 "detector_thickness_mm": 0.5, "air_cm": 10.0}
 
@@ -164,11 +170,15 @@ def continuum_shape(energy_kev, tube_kv: float, absorption_ratio, q1, q2, min_en
 
 
 def tube_spectrum(energy_kev, tube_kv: float, be_mu, anode_mu, window_um, anode_g_cm2, q1, q2,
-                  min_energy_kev: float = 0.5):
-    """Eq. P9's tube continuum per keV: Kramers' max(E0 - E, 0) / E through ``window_um`` of Be
-    (``be_mu``, cm^2/g, at each energy) and ``anode_g_cm2`` of anode (``anode_mu``), times exp(q1 x + q2 x^2), x = E/E0."""
+                  min_energy_kev: float = 0.5, exponent: float = 1.0):
+    """Eq. P9's tube continuum per keV: max(E0 - E, 0)^exponent / E (Kramers' law at exponent 1) through
+    ``window_um`` of Be (``be_mu``, cm^2/g, at each energy) and ``anode_g_cm2`` of anode (``anode_mu``), times
+    exp(q1 x + q2 x^2), x = E/E0."""
     x = energy_kev / tube_kv
-    kramers = ops.maximum(tube_kv - energy_kev, 0.0) / ops.maximum(energy_kev, min_energy_kev)
+    excess = ops.maximum(tube_kv - energy_kev, 0.0)
+    if exponent != 1.0:
+        excess = ops.power(excess, exponent)
+    kramers = excess / ops.maximum(energy_kev, min_energy_kev)
     return kramers * tube_filter(be_mu, anode_mu, window_um, anode_g_cm2) * ops.exp(q1 * x + q2 * ops.square(x))
 
 
@@ -262,7 +272,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  tube_kv: float = 40.0, escape_shift_kev: float = 1.73998, initial: dict | None = None,
                  tube: bool = False, tube_tables: dict | None = None, tail: bool = False, detector: bool = False,
                  detector_tables: dict | None = None, excitation: bool = False, excitation_tables: dict | None = None,
-                 **kwargs):
+                 scatter_shape: bool = False, tube_exponent: float = 1.0, **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -277,11 +287,12 @@ class XRFSimulatorPlus(keras.layers.Layer):
                          "continuum": bool(continuum), "escape": bool(escape), "pileup": bool(pileup),
                          "matrix": bool(matrix), "tube": bool(tube),
                          "tail": bool(tail), "detector": bool(detector),
-                         "excitation": bool(excitation)}
+                         "excitation": bool(excitation), "scatter_shape": bool(scatter_shape)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
         self.tube_kv = float(tube_kv)
+        self.tube_exponent = float(tube_exponent)
         self.escape_shift_kev = float(escape_shift_kev)
         self.initial = {**INITIAL_PLUS, **(initial or {})}
         self.line_escape_fraction = floats(line_escape_fraction)
@@ -363,6 +374,10 @@ class XRFSimulatorPlus(keras.layers.Layer):
             missing = [k for k in EXCITATION_TABLES if k not in (self.excitation_tables or {})]
             if missing:
                 raise ValueError(f"excitation_tables: required when excitation=True, missing {missing}")
+        if self.switches["scatter_shape"] and not self.switches["tube"]:
+            raise ValueError("scatter_shape=True: needs tube=True (it shapes the tube's scattered continuum)")
+        if not 0.0 < self.tube_exponent <= 2.0:
+            raise ValueError(f"tube_exponent: expected a number in (0, 2] (1: Kramers' law), got {self.tube_exponent}")
         if self.switches["detector"]:
             tables = self.detector_tables or {}
             for key in DETECTOR_TABLES:
@@ -432,7 +447,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
             kwargs["excitation_tables"] = excitation_tables(
                 names, index, table.line[rows], energy, probability, kwargs["tube_tables"],
                 table.energy_kev[anode_rows], table.probability[anode_rows], anode, tube_kv, kwargs.get("excitation_step_kev", 1.0),
-                {**INITIAL_PLUS, **(kwargs.get("initial") or {})})
+                {**INITIAL_PLUS, **(kwargs.get("initial") or {})}, kwargs.get("tube_exponent", 1.0))
         kwargs.pop("excitation_step_kev", None)
         return cls(energies_kev, energy, probability, index, names, line_escape_fraction=escape_fraction,
                    line_attenuation=mass_attenuation(names, energy),
@@ -494,6 +509,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
             self.tube_l_raw = scalar("tube_l_lines_raw", _inverse_softplus(init["tube_l_lines"]))
             # each anode line's own log-scale: electron-impact line ratios are not the fluorescence table's
             self.tube_line_log = scalar("tube_line_log_scale", 0.0, (len(self.scatter_energy_kev),))
+        if on["scatter_shape"]:
+            self.scatter_q1 = scalar("scatter_q1", init["scatter_q1"])
+            self.scatter_q2 = scalar("scatter_q2", init["scatter_q2"])
         if not on["continuum"] and not on["tube"]:
             self.p1_raw = scalar("p1_raw", _inverse_softplus(init["p1"]))
             self.p2_raw = scalar("p2_raw", _inverse_softplus(init["p2"]))
@@ -610,9 +628,14 @@ class XRFSimulatorPlus(keras.layers.Layer):
             t = self._tube_table
             window, anode = ops.softplus(self.tube_window_raw), ops.softplus(self.tube_anode_raw)
             rayleigh = tube_spectrum(energies, self.tube_kv, t("be_mu"), t("anode_mu"), window, anode,
-                                     self.tube_q1, self.tube_q2) * t("rayleigh_factor")
+                                     self.tube_q1, self.tube_q2, exponent=self.tube_exponent) * t("rayleigh_factor")
             compton = tube_spectrum(t("compton_in_kev"), self.tube_kv, t("compton_be_mu"), t("compton_anode_mu"),
-                                    window, anode, self.tube_q1, self.tube_q2) * t("compton_factor")
+                                    window, anode, self.tube_q1, self.tube_q2,
+                                    exponent=self.tube_exponent) * t("compton_factor")
+            if self.switches["scatter_shape"]:
+                x = energies / self.tube_kv
+                shape = ops.exp(self.scatter_q1 * x + self.scatter_q2 * ops.square(x))
+                rayleigh, compton = rayleigh * shape, compton * shape
             efficiency_channels = self._efficiency(energies)
             f = f + alpha[:, :1] * ops.expand_dims(ops.matmul(ops.expand_dims(rayleigh, 0),
                                                               self._const(self._blur_rayleigh))[0]
@@ -648,7 +671,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         grid = x("energy_kev")
         step = float(self.excitation_tables["energy_kev"][1] - self.excitation_tables["energy_kev"][0])
         continuum = tube_spectrum(grid, self.tube_kv, x("be_mu"), x("anode_mu"), ops.softplus(self.tube_window_raw),
-                                  ops.softplus(self.tube_anode_raw), self.tube_q1, self.tube_q2) * step
+                                  ops.softplus(self.tube_anode_raw), self.tube_q1, self.tube_q2,
+                                  exponent=self.tube_exponent) * step
         photons = ops.concatenate([continuum, self._tube_lines()], axis=0)                       # (J,)
         w = theta * ops.softplus(self.mass_scale_raw)
         dark = ops.softplus(self.dark_raw)
@@ -682,6 +706,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                           tube_anode_g_cm2=ops.softplus(self.tube_anode_raw), tube_q1=self.tube_q1,
                           tube_q2=self.tube_q2, tube_k_lines=ops.softplus(self.tube_k_raw),
                           tube_l_lines=ops.softplus(self.tube_l_raw))
+        if on["scatter_shape"]:
+            values.update(scatter_q1=self.scatter_q1, scatter_q2=self.scatter_q2)
         if not on["continuum"] and not on["tube"]:
             values.update(p1=ops.softplus(self.p1_raw), p2=ops.softplus(self.p2_raw))
         if on["detector_width"]:
@@ -714,7 +740,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                       matrix_channel_attenuation=self.matrix_channel_attenuation,
                       scatter_energy_kev=self.scatter_energy_kev, scatter_probability=self.scatter_probability,
                       scatter_escape_fraction=self.scatter_escape_fraction, line_shape=self.line_shape,
-                      tube_kv=self.tube_kv, escape_shift_kev=self.escape_shift_kev, initial=self.initial,
+                      tube_kv=self.tube_kv, tube_exponent=self.tube_exponent,
+                      escape_shift_kev=self.escape_shift_kev, initial=self.initial,
                       tube_tables=self.tube_tables, detector_tables=self.detector_tables,
                       excitation_tables=self.excitation_tables,
                       **self.switches)
@@ -722,7 +749,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
 
 def excitation_tables(element_names, line_element_index, line_names, line_energy_kev, line_probability,
-                      tube: dict, anode_line_kev, anode_line_probability, anode: str, tube_kv: float, step_kev: float, initial: dict) -> dict:
+                      tube: dict, anode_line_kev, anode_line_probability, anode: str, tube_kv: float, step_kev: float,
+                      initial: dict, tube_exponent: float = 1.0) -> dict:
     """Tables of the ``excitation`` switch (eq. P12): an excitation grid of bins ``step_kev`` wide up to the tube
     voltage (centres), the Be and anode attenuation there (for eq. P9's continuum), mu of the reference matrix and
     of every element at the grid and at the anode lines (``anode_line_kev``) and at each line, each line's
@@ -750,7 +778,7 @@ def excitation_tables(element_names, line_element_index, line_names, line_energy
     be_mu = np.array([xraylib.CS_Total(4, float(e)) for e in grid])
     anode_mu = np.array([xraylib.CS_Total(xraylib.SymbolToAtomicNumber(anode), float(e)) for e in grid])
     # the initial tube in numpy (eq. P9), to fix c
-    kramers = np.maximum(tube_kv - grid, 0.0) / np.maximum(grid, 0.5) * step_kev * np.exp(
+    kramers = np.maximum(tube_kv - grid, 0.0) ** tube_exponent / np.maximum(grid, 0.5) * step_kev * np.exp(
         -be_mu * BE_DENSITY_G_CM3 * 1e-4 * initial["tube_window_um"] - anode_mu * initial["tube_anode_g_cm2"])
     lines = np.asarray(tube["line_series"])
     emitted = np.asarray(anode_line_probability, dtype=np.float64) * np.where(lines == 0, initial["tube_k_lines"], initial["tube_l_lines"]) * np.exp(
