@@ -16,7 +16,7 @@ setup: $(STAMP) $(LAB_SETTINGS)
 
 # requirements.lock pins every package of every extra (pipeline, test); the package itself is editable.
 # pip byte-compiles the environment (about 30 s of CPU for ~16,000 files). Without it (--no-compile) a machine
-# that sets PYTHONDONTWRITEBYTECODE, as CI's does, compiles every module from source in every process: a
+# that sets PYTHONDONTWRITEBYTECODE (this one does) compiles every module from source in every process: a
 # fresh clone's make test took 8:59 instead of about 7:30.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -24,7 +24,7 @@ from axs import comparisons, dataset, evaluation, files
 from axs.errors import DataError
 from axs.label_efficiency import TABLE_COLUMNS, label_efficiency, merge_folds, run_pools, run_settings, summarise
 from axs.models import DEFAULTS, make_model
-from axs.pipeline import paths, plots
+from axs.pipeline import paths, plots, reports
 
 # %% tags=["parameters"]
 sizes = [10, 20, 40, 80, None]
@@ -50,6 +50,9 @@ out_dir = str(paths.ARTIFACTS / "standin" / "label_efficiency")
 figures_dir = str(paths.REPORTS / "figures" / "label_efficiency")
 tables_dir = str(paths.REPORTS / "tables")
 previous_table = None      # with run_folds: the table as it was before this run (the runner passes it)
+
+# %%
+print(f"Code: git revision {reports.git_revision(paths.ROOT)}")   # what made this report
 
 # %%
 # papermill passes a dict's keys as strings: the sizes of repeats and size_overrides are numbers again here

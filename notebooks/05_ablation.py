@@ -18,7 +18,7 @@ import pandas as pd
 from axs import ablation, comparisons, dataset, files
 from axs.decoder_plus import SWITCHES
 from axs.models import make_model
-from axs.pipeline import paths
+from axs.pipeline import paths, reports
 from axs.pipeline.stage import split_unlabelled
 
 # %% tags=["parameters"]
@@ -30,6 +30,9 @@ dataset_name = "standin"
 artifacts_dir = str(paths.ARTIFACTS / "standin")
 out_dir = str(paths.ARTIFACTS / "standin" / "ablation")
 tables_dir = str(paths.REPORTS / "tables")
+
+# %%
+print(f"Code: git revision {reports.git_revision(paths.ROOT)}")   # what made this report
 
 # %%
 ds = dataset.load_dataset(paths.Layout.of_artifacts(artifacts_dir).prepared("dataset"))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from axs import comparisons, crossval, evaluation, files
 from axs.models import make_model, model_kind
-from axs.pipeline import paths, study
+from axs.pipeline import paths, reports, study
 from axs.pipeline.stage import split_unlabelled
 
 # %% tags=["parameters"]
@@ -32,6 +32,9 @@ dataset_name = "standin"
 artifacts_dir = str(paths.ARTIFACTS / "standin")
 out_dir = str(paths.ARTIFACTS / "standin" / "normalisation")
 tables_dir = str(paths.REPORTS / "tables")
+
+# %%
+print(f"Code: git revision {reports.git_revision(paths.ROOT)}")   # what made this report
 
 # %%
 ds, X, Y, X_pool = study.prepared_inputs(artifacts_dir)     # as the training stage reads them

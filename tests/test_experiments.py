@@ -137,6 +137,7 @@ def test_beta_sweep_pairs_every_beta_with_beta_zero(project):
     assert list(table.columns) == ["model", "beta", "element", "mse", "diff_vs_beta0", "lo", "hi"]
     assert len(table) == len(smoke["models"]) * len(smoke["betas"]) * table["element"].nunique()
     assert (table.loc[table["beta"] == 0.0, "diff_vs_beta0"] == 0.0).all()
+    assert "Code: git revision " in Layout(project).report_html("beta_sweep").read_text()   # what made it
 
 
 def test_ablation_compares_each_configuration_with_every_switch_off_paired_over_cores(project):
