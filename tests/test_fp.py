@@ -181,8 +181,8 @@ def test_the_tube_exponent_follows_spekpy_s_rh_tube():
     upper = (energies >= 24.0) & (energies <= 39.0)
     log_excess, target = np.log(40.0 - energies[upper]), np.log(fluence[upper] * energies[upper])
     design = np.column_stack([np.ones(upper.sum()), log_excess])
-    (_, p), *_ = np.linalg.lstsq(design, target, rcond=None)
-    fitted = target - design @ np.linalg.lstsq(design, target, rcond=None)[0]
+    coefficients = np.linalg.lstsq(design, target, rcond=None)[0]
+    p, fitted = coefficients[1], target - design @ coefficients
     kramers = target - log_excess
     assert abs(p - TUBE_EXPONENT) < 0.03
     assert fitted.std() < 0.3 * (kramers - kramers.mean()).std()
