@@ -103,7 +103,7 @@ REFERENCE_FWHM_KEV = 0.15
 REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 #: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
-CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape")
+CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape", "path")
 #: Tables of the ``excitation`` switch: grid energies (J,), tube attenuations at them (J,), the reference matrix's
 #: mu (J,), every element's mu (elements, J) and every line's production cross section (lines, J + anode lines).
 EXCITATION_TABLES = ("energy_kev", "be_mu", "anode_mu", "matrix_mu", "element_mu", "production",
@@ -112,6 +112,12 @@ EXCITATION_TABLES = ("energy_kev", "be_mu", "anode_mu", "matrix_mu", "element_mu
 DETECTOR_TABLES = ("be_mu", "si_mu", "si_photo_share", "air_mu")
 SI_DENSITY_G_CM3 = 2.33
 AIR_DENSITY_G_CM3 = 1.205e-3
+#: Tables of the ``path`` switch, per channel: dry air's attenuation (1/cm) and upper-crust dust's (cm^2/g).
+PATH_TABLES = ("air_mu", "dust_mu")
+#: The ``path`` switch's alpha columns: each spectrum's air path and dust film beyond the instrument's own
+#: (which the characterised efficiency holds), signed, 0 the instrument's; and the range a fit keeps them in.
+PATH_COLUMNS = ("path_air_cm", "path_dust_mg_cm2")
+PATH_RANGE = {"path_air_cm": (-8.0, 8.0), "path_dust_mg_cm2": (-2.0, 5.0)}
 #: Tables of the ``tube`` switch: per channel, then per scattered anode line (``for_energy_axis`` computes them).
 TUBE_CHANNEL_TABLES = ("be_mu", "anode_mu", "rayleigh_factor", "compton_be_mu", "compton_anode_mu",
                        "compton_factor", "compton_in_kev")
@@ -272,7 +278,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  tube_kv: float = 40.0, escape_shift_kev: float = 1.73998, initial: dict | None = None,
                  tube: bool = False, tube_tables: dict | None = None, tail: bool = False, detector: bool = False,
                  detector_tables: dict | None = None, excitation: bool = False, excitation_tables: dict | None = None,
-                 scatter_shape: bool = False, tube_exponent: float = 1.0, **kwargs):
+                 scatter_shape: bool = False, tube_exponent: float = 1.0, path: bool = False,
+                 path_tables: dict | None = None, **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -287,7 +294,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                          "continuum": bool(continuum), "escape": bool(escape), "pileup": bool(pileup),
                          "matrix": bool(matrix), "tube": bool(tube),
                          "tail": bool(tail), "detector": bool(detector),
-                         "excitation": bool(excitation), "scatter_shape": bool(scatter_shape)}
+                         "excitation": bool(excitation), "scatter_shape": bool(scatter_shape), "path": bool(path)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
@@ -311,6 +318,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                                   {k: np.asarray(v, dtype=np.float64).tolist() for k, v in excitation_tables.items()})
         self.detector_tables = (None if detector_tables is None
                                 else {k: floats(v) for k, v in detector_tables.items()})
+        self.path_tables = None if path_tables is None else {k: floats(v) for k, v in path_tables.items()}
         self._check()
         energies = np.asarray(self.energies_kev)
         self._u = (energies - energies[0]) / (energies[-1] - energies[0])
@@ -378,13 +386,16 @@ class XRFSimulatorPlus(keras.layers.Layer):
             raise ValueError("scatter_shape=True: needs tube=True (it shapes the tube's scattered continuum)")
         if not 0.0 < self.tube_exponent <= 2.0:
             raise ValueError(f"tube_exponent: expected a number in (0, 2] (1: Kramers' law), got {self.tube_exponent}")
-        if self.switches["detector"]:
-            tables = self.detector_tables or {}
-            for key in DETECTOR_TABLES:
-                if key not in tables or len(tables[key]) != len(self.energies_kev):
-                    raise ValueError(f"detector_tables[{key!r}]: required when detector=True, one value per channel")
-            self._axis_start = self.energies_kev[0]
-            self._axis_step = (self.energies_kev[-1] - self.energies_kev[0]) / (len(self.energies_kev) - 1)
+        for switch, tables, keys in (("detector", self.detector_tables, DETECTOR_TABLES),
+                                     ("path", self.path_tables, PATH_TABLES)):
+            if self.switches[switch]:
+                for key in keys:
+                    if key not in (tables or {}) or len(tables[key]) != len(self.energies_kev):
+                        raise ValueError(f"{switch}_tables[{key!r}]: required when {switch}=True, one value per channel")
+        if self.switches["path"] and not self.switches["tube"]:
+            raise ValueError("path=True: needs tube=True (its alpha columns follow the tube's scatter amounts)")
+        self._axis_start = self.energies_kev[0]
+        self._axis_step = (self.energies_kev[-1] - self.energies_kev[0]) / (len(self.energies_kev) - 1)
         if (self.switches["continuum"] or self.switches["tube"]) and not self.tube_kv > 0:
             raise ValueError(f"tube_kv: expected a positive tube voltage (kV), got {self.tube_kv}")
         if self.switches["continuum"] and min(self.matrix_channel_attenuation) <= 0:
@@ -437,6 +448,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                                    si_escape_fraction(energy), 0.0)
         if kwargs.get("detector"):
             kwargs["detector_tables"] = detector_tables(energies_kev)
+        if kwargs.get("path"):
+            kwargs["path_tables"] = path_tables(energies_kev)
         if kwargs.get("tube"):
             angle = np.radians({**INITIAL_PLUS, **(kwargs.get("initial") or {})}["scatter_angle_deg"])
             kwargs["tube_tables"] = tube_tables(energies_kev, table.energy_kev[anode_rows],
@@ -470,15 +483,21 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
     @property
     def alpha_columns(self) -> tuple[str, ...]:
-        """Names of alpha's columns: 'continuum' (eq. P5) or 'background' (eq. 10), then 'rayleigh', 'compton'."""
+        """Names of alpha's columns: 'continuum' (eq. P5) or 'background' (eq. 10), then 'rayleigh', 'compton';
+        with ``path``, :data:`PATH_COLUMNS` last."""
         if self.switches["tube"]:
-            return ("rayleigh", "compton")
+            return ("rayleigh", "compton") + (PATH_COLUMNS if self.switches["path"] else ())
         return ((("continuum",) if self.switches["continuum"] else ("background",))
                 + (("rayleigh", "compton") if self.switches["scatter"] else ()))
 
     @property
     def n_alpha(self) -> int:
         return len(self.alpha_columns)
+
+    @property
+    def n_alpha_amounts(self) -> int:
+        """The first alpha columns, amounts (>= 0, linear in the spectrum); the rest are :data:`PATH_COLUMNS`."""
+        return self.n_alpha - (len(PATH_COLUMNS) if self.switches["path"] else 0)
 
     def build(self, input_shape=None):
         init, on = self.initial, self.switches
@@ -555,14 +574,23 @@ class XRFSimulatorPlus(keras.layers.Layer):
                                        ops.softplus(self.thickness_raw), ops.softplus(self.air_raw))
         return efficiency(energy_kev, self.a1, self.c1, self.a2, self.c2)                        # eq. 8
 
-    def _axis_interpolate(self, key, energy_kev):
-        """A ``detector_tables`` column, linear between channels, at ``energy_kev`` (clamped to the axis)."""
-        values = self._const(self.detector_tables[key])
+    def _axis_interpolate(self, key, energy_kev, tables=None):
+        """A per-channel table's column (``tables``, default ``detector_tables``), linear between channels, at
+        ``energy_kev`` (clamped to the axis)."""
+        values = self._const((self.detector_tables if tables is None else tables)[key])
         position = ops.clip((energy_kev - self._axis_start) / self._axis_step, 0.0, self.n_channels - 1.0)
         low = ops.minimum(ops.floor(position), self.n_channels - 2.0)
         index = ops.cast(low, "int32")
         weight = position - low
         return (1.0 - weight) * ops.take(values, index) + weight * ops.take(values, index + 1)
+
+    def path_transmission(self, alpha, energy_kev):
+        """(n, energies): each spectrum's transmission exp(-mu_air(E) d - mu_dust(E) m) through its air path d
+        (cm) and dust film m (alpha's :data:`PATH_COLUMNS`, beyond the instrument's own) at ``energy_kev``."""
+        first = self.n_alpha_amounts
+        air = ops.expand_dims(self._axis_interpolate("air_mu", energy_kev, self.path_tables), 0)
+        dust = ops.expand_dims(self._axis_interpolate("dust_mu", energy_kev, self.path_tables), 0)
+        return ops.exp(-air * alpha[:, first: first + 1] - dust * (1e-3 * alpha[:, first + 1: first + 2]))
 
     def _peaks(self, theta, alpha):
         """Amplitudes (n, peaks), centres (peaks,), FWHMs (peaks,) of every fluorescence, scatter and escape peak."""
@@ -571,12 +599,14 @@ class XRFSimulatorPlus(keras.layers.Layer):
         amplitude = ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) \
             * self._const(self.line_probability)                                                  # eq. 6
         if on["excitation"]:                                                                      # eq. P12
-            amplitude = self._excited_amplitude(theta)
+            amplitude = self._excited_amplitude(theta, alpha)
         elif on["matrix"]:
             amplitude = amplitude * matrix_absorption_factor(                                     # eq. P3
                 theta, ops.softplus(self.mass_scale_raw), self._const(self.line_attenuation),
                 self._const(self.excitation_attenuation), self._const(self.matrix_line_attenuation),
                 self.matrix_excitation_attenuation, ops.softplus(self.geometry_raw), ops.softplus(self.dark_raw))
+        if on["path"]:        # the way back to the detector (the way in: _excited_amplitude)
+            amplitude = amplitude * self.path_transmission(alpha, line_kev)
         amplitudes, centres, widths = [amplitude], [line_kev], [self.width_kev(line_kev)]
         if on["escape"]:   # only lines with an escape fraction get a copy (for_energy_axis leaves out weak lines)
             escaping = self._const(self._escaping, "int32")
@@ -593,6 +623,10 @@ class XRFSimulatorPlus(keras.layers.Layer):
                 emitted = self._tube_lines()
                 amplitudes += [alpha[:, column: column + 1] * (emitted * t("line_rayleigh_factor")),
                                alpha[:, column + 1: column + 2] * (emitted * t("line_compton_factor"))]
+                if on["path"]:      # both ways: in at E_k, out at E_k (Rayleigh) or at Compton's energy
+                    into = self.path_transmission(alpha, e_k)
+                    amplitudes[-2:] = [amplitudes[-2] * into * into,
+                                       amplitudes[-1] * into * self.path_transmission(alpha, compton)]
             else:
                 amplitudes += [alpha[:, column: column + 1] * p_k, alpha[:, column + 1: column + 2] * p_k]
             centres += [e_k + self.offset, compton]
@@ -637,12 +671,17 @@ class XRFSimulatorPlus(keras.layers.Layer):
                 shape = ops.exp(self.scatter_q1 * x + self.scatter_q2 * ops.square(x))
                 rayleigh, compton = rayleigh * shape, compton * shape
             efficiency_channels = self._efficiency(energies)
-            f = f + alpha[:, :1] * ops.expand_dims(ops.matmul(ops.expand_dims(rayleigh, 0),
-                                                              self._const(self._blur_rayleigh))[0]
-                                                   * efficiency_channels, 0)
-            f = f + alpha[:, 1:2] * ops.expand_dims(ops.matmul(ops.expand_dims(compton, 0),
-                                                               self._const(self._blur_compton))[0]
-                                                    * efficiency_channels, 0)
+            rayleigh_amount, compton_amount = alpha[:, :1], alpha[:, 1:2]
+            if self.switches["path"]:      # both ways: in at the channel's energy (Compton: at E_in), out at it
+                out = self.path_transmission(alpha, energies)
+                rayleigh_amount = rayleigh_amount * out * out
+                compton_amount = compton_amount * out * self.path_transmission(alpha, t("compton_in_kev"))
+            f = f + rayleigh_amount * ops.expand_dims(ops.matmul(ops.expand_dims(rayleigh, 0),
+                                                                 self._const(self._blur_rayleigh))[0]
+                                                      * efficiency_channels, 0)
+            f = f + compton_amount * ops.expand_dims(ops.matmul(ops.expand_dims(compton, 0),
+                                                                self._const(self._blur_compton))[0]
+                                                     * efficiency_channels, 0)
         elif self.switches["continuum"]:                                                          # eq. P5
             shape = continuum_shape(energies, self.tube_kv, self._const(self._absorption_ratio), self.q1,
                                     self.q2) * self._efficiency(energies)
@@ -665,8 +704,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
             * tube_filter(t("line_be_mu"), t("line_anode_mu"), ops.softplus(self.tube_window_raw),
                           ops.softplus(self.tube_anode_raw))
 
-    def _excited_amplitude(self, theta):
-        """Eq. P12: (n, lines) primary fluorescence over the excitation grid and the anode lines."""
+    def _excited_amplitude(self, theta, alpha=None):
+        """Eq. P12: (n, lines) primary fluorescence over the excitation grid and the anode lines (with ``path`` and
+        ``alpha``, each spectrum's photons through its air and dust on the way in)."""
         x = lambda key: self._const(self.excitation_tables[key])  # noqa: E731
         grid = x("energy_kev")
         step = float(self.excitation_tables["energy_kev"][1] - self.excitation_tables["energy_kev"][0])
@@ -680,6 +720,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
         mu_in = (ops.matmul(w, x("element_mu")) + dark * x("matrix_mu")) / total                # (n, J)
         mu_out = (ops.matmul(w, x("line_element_mu")) + dark * x("line_matrix_mu")) / total     # (n, L)
         kernel = 1.0 / (ops.expand_dims(mu_in, 1) + ops.softplus(self.geometry_raw) * ops.expand_dims(mu_out, 2))
+        if self.switches["path"] and alpha is not None:
+            photon_kev = ops.concatenate([grid, self._const(self.scatter_energy_kev)], axis=0)
+            kernel = kernel * ops.expand_dims(self.path_transmission(alpha, photon_kev), 1)
         excited = ops.sum(kernel * ops.expand_dims(x("production") * photons, 0), axis=-1)    # (n, L)
         return ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) * excited * x("normalisation")
 
@@ -742,7 +785,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                       scatter_escape_fraction=self.scatter_escape_fraction, line_shape=self.line_shape,
                       tube_kv=self.tube_kv, tube_exponent=self.tube_exponent,
                       escape_shift_kev=self.escape_shift_kev, initial=self.initial,
-                      tube_tables=self.tube_tables, detector_tables=self.detector_tables,
+                      tube_tables=self.tube_tables, detector_tables=self.detector_tables, path_tables=self.path_tables,
                       excitation_tables=self.excitation_tables,
                       **self.switches)
         return config
@@ -808,6 +851,16 @@ def detector_tables(energies_kev) -> dict:
     si_mu = each(xraylib.CS_Total, 14)
     return {"be_mu": each(xraylib.CS_Total, 4), "si_mu": si_mu, "si_photo_share": each(xraylib.CS_Photo, 14) / si_mu,
             "air_mu": sum(w * each(xraylib.CS_Total, z) for z, w in air.items())}
+
+
+def path_tables(energies_kev) -> dict:
+    """Tables of the ``path`` switch at each channel: dry air's attenuation (1/cm) and upper-crust dust's
+    (cm^2/g), xraylib through :mod:`axs.normalisation` (the path correction's own)."""
+    from axs.attenuation import MIN_ENERGY_KEV
+    from axs.normalisation import air_attenuation_per_cm, dust_attenuation_cm2_g
+
+    e = np.maximum(np.asarray(energies_kev, dtype=np.float64), MIN_ENERGY_KEV)
+    return {"air_mu": air_attenuation_per_cm(e), "dust_mu": dust_attenuation_cm2_g(e)}
 
 
 def tube_tables(energies_kev, line_energy_kev, line_shells, anode: str, tube_kv: float, angle_rad: float) -> dict:

@@ -88,12 +88,13 @@ def spectrum_scale(counts) -> np.ndarray:
 
 
 def basis_spectra(layer) -> np.ndarray:
-    """(elements + n_alpha, channels): the decoder's response to one unit of each theta and alpha column at a
-    small amount (its slope at the origin, where matrix absorption and pile-up are still linear)."""
-    k, a = layer.n_elements, layer.n_alpha
+    """(elements + alpha amounts, channels): the decoder's response to one unit of each theta and alpha amount
+    column at a small amount (its slope at the origin, where matrix absorption and pile-up are still linear), the
+    path columns (``path``) at 0, the instrument's own path."""
+    k, a = layer.n_elements, layer.n_alpha_amounts
     small = 1e-3
-    eye = np.eye(k + a) * small
-    zero = np.zeros((1, k + a))
+    eye = np.eye(k + a, k + layer.n_alpha) * small
+    zero = np.zeros((1, k + layer.n_alpha))
     dtype = layer.compute_dtype
     out = layer([eye[:, :k].astype(dtype), eye[:, k:].astype(dtype)]).numpy().astype(np.float64)
     origin = layer([zero[:, :k].astype(dtype), zero[:, k:].astype(dtype)]).numpy().astype(np.float64)
@@ -114,7 +115,8 @@ def initial_amounts(layer, counts, scale=None) -> tuple[np.ndarray, np.ndarray]:
         weight = 1.0 / np.sqrt(row + 1.0)
         amounts[n], _ = nnls((basis * weight).T, row / scale[n] * weight, maxiter=50 * basis.shape[0])
     amounts = np.maximum(amounts, MIN_RELATIVE_AMOUNT * np.maximum(amounts.max(axis=1, keepdims=True), 1e-12))
-    return amounts[:, :layer.n_elements], amounts[:, layer.n_elements:]
+    path = np.zeros((len(counts), layer.n_alpha - layer.n_alpha_amounts))       # the instrument's own path
+    return amounts[:, :layer.n_elements], np.concatenate([amounts[:, layer.n_elements:], path], axis=1)
 
 
 def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float = FIT_LEARNING_RATE,
@@ -122,13 +124,16 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
                 initial: tuple[np.ndarray, np.ndarray] | None = None, scale=None) -> SpectrumFit:
     """Maximum-likelihood theta and alpha of each spectrum of ``counts`` (n, channels) under ``layer``.
 
-    Adam on log-amounts, ``steps`` steps from ``learning_rate`` decaying (cosine) to 1 % of it;
+    Adam on log-amounts (and on the path columns of ``path`` as they are, kept in
+    :data:`axs.decoder_plus.PATH_RANGE`), ``steps`` steps from ``learning_rate`` decaying (cosine) to 1 % of it;
     ``fit_instrument`` also trains the layer's global weights (at ``instrument_learning_rate``),
     jointly over all spectra. ``initial`` (theta, alpha) replaces :func:`initial_amounts`. ``scale`` (n,) replaces
     :func:`spectrum_scale`: with matrix absorption the decoder is not linear in theta, so the fit finds the
     generating theta only on the generating scale (a known geometry factor); otherwise theta is on the scale s_n.
     """
     import tensorflow as tf
+
+    from axs.decoder_plus import PATH_RANGE
 
     counts = np.atleast_2d(np.asarray(counts, dtype=np.float64))
     if counts.shape[1] != layer.n_channels:
@@ -138,11 +143,14 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     dtype = layer.compute_dtype
     scale = spectrum_scale(counts) if scale is None else np.broadcast_to(np.asarray(scale, np.float64), len(counts))
     theta0, alpha0 = initial if initial is not None else initial_amounts(layer, counts, scale)
+    a = layer.n_alpha_amounts
     log_theta = tf.Variable(np.clip(np.log(theta0), *LOG_AMOUNT_RANGE).astype(dtype))
-    log_alpha = tf.Variable(np.clip(np.log(alpha0), *LOG_AMOUNT_RANGE).astype(dtype))
+    log_alpha = tf.Variable(np.clip(np.log(alpha0[:, :a]), *LOG_AMOUNT_RANGE).astype(dtype))
+    low, high = (np.array([PATH_RANGE[c][i] for c in layer.alpha_columns[a:]], dtype=dtype) for i in (0, 1))
+    path = tf.Variable(np.clip(np.asarray(alpha0, dtype=np.float64)[:, a:], low, high).astype(dtype))
     observed = tf.constant(counts.astype(dtype))
     s = tf.constant(scale[:, None].astype(dtype))
-    amounts = [log_theta, log_alpha]
+    amounts = [log_theta, log_alpha] + ([path] if path.shape[1] else [])
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) if steps else learning_rate
     optimiser = tf.keras.optimizers.Adam(schedule)
     globals_ = list(layer.trainable_variables) if fit_instrument else []
@@ -155,26 +163,32 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     # so a spectrum's fit is the same whichever batch it is fitted in (FPModel keeps fits between calls)
     n_channels = float(counts.shape[1])
 
+    def alpha():
+        return tf.concat([tf.exp(log_alpha), path], axis=1) if path.shape[1] else tf.exp(log_alpha)
+
     def expected():
-        return s * layer([tf.exp(log_theta), tf.exp(log_alpha)])
+        return s * layer([tf.exp(log_theta), alpha()])
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(poisson_deviance(observed, expected())) / n_channels
         gradients = tape.gradient(loss, amounts + globals_)
-        optimiser.apply_gradients(zip(gradients[:2], amounts))
-        for amount in amounts:
+        optimiser.apply_gradients(zip(gradients[:len(amounts)], amounts))
+        for amount in (log_theta, log_alpha):
             amount.assign(tf.clip_by_value(amount, *LOG_AMOUNT_RANGE))
+        if path.shape[1]:
+            path.assign(tf.clip_by_value(path, low, high))
         if globals_:
-            instrument_optimiser.apply_gradients(zip(gradients[2:], globals_))
+            instrument_optimiser.apply_gradients(zip(gradients[len(amounts):], globals_))
         return loss
 
     for _ in range(steps):
         step()
     mu = expected()
     return SpectrumFit(theta=np.exp(log_theta.numpy().astype(np.float64)),
-                       alpha=np.exp(log_alpha.numpy().astype(np.float64)),
+                       alpha=np.concatenate([np.exp(log_alpha.numpy().astype(np.float64)),
+                                             path.numpy().astype(np.float64)], axis=1),
                        expected_counts=mu.numpy().astype(np.float64),
                        deviance=poisson_deviance(observed, mu).numpy().astype(np.float64), scale=scale)
 
@@ -205,7 +219,7 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
 #: Lucas-Tooth and Price); empty, each element is calibrated on its own fitted amount alone.
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
-            "scatter_shape": True, "tube_kv": 40.0, "tube_exponent": TUBE_EXPONENT,
+            "scatter_shape": True, "path": False, "tube_kv": 40.0, "tube_exponent": TUBE_EXPONENT,
             "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 600,
             "learning_rate": FIT_LEARNING_RATE, "influence_elements": ("Fe", "Ca", "K")}
@@ -214,7 +228,7 @@ _CALIBRATION_ONLY = ("fit_steps", "influence_elements")
 #: theta's elements when ``simulator_elements`` is None: the assayed ones, the matrix's Si and the air's Ar (as AXS+)
 _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
-                 "excitation", "tail", "detector", "scatter_shape", "tube_kv", "tube_exponent")
+                 "excitation", "tail", "detector", "scatter_shape", "path", "tube_kv", "tube_exponent")
 
 
 class FPModel:
