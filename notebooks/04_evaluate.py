@@ -29,7 +29,7 @@ from axs import (bundle, dataset, evaluation, field_metrics, files, label_effici
 from axs.pipeline import paths, plots, reports
 
 # %% tags=["parameters"]
-models = ["lr", "lasso", "lasso_scatter", "lasso_path", "fcnn", "cnn", "pymca", "axs", "axs_plus", "fp", "fp_scatter"]
+models = ["lr", "lasso", "lasso_scatter", "lasso_path", "fcnn", "cnn", "pymca", "axs", "axs_plus", "fp", "fp_scatter", "fp_path"]
 min_values = 20
 min_values_per_fold = 1
 visible = ["K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr"]

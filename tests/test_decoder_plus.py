@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from axs.decoder_plus import (ELECTRON_REST_ENERGY_KEV, FWHM_PER_SIGMA, SI_PAIR_ENERGY_KEV, SWITCHES,
+from axs.decoder_plus import (ELECTRON_REST_ENERGY_KEV, FWHM_PER_SIGMA, PATH_COLUMNS, SI_PAIR_ENERGY_KEV, SWITCHES,
                               XRFSimulatorPlus, compton_energy_kev, fwhm_kev)
 from gradient_check import assert_gradients_match
 
@@ -195,7 +195,7 @@ def test_packaged_decoder_on_a_40_kev_axis():
 # -- closure switches (issue 19): tube (eq. P9), tail (eq. P10), detector (eq. P11) ---------------------------
 def closure_toy(dtype="float64", **switches):
     """The toy with the closure switches' tables computed from xraylib for its axis (anode Rh, 10.3 kV)."""
-    from axs.decoder_plus import detector_tables, tube_tables
+    from axs.decoder_plus import detector_tables, path_tables, tube_tables
 
     on = {name: False for name in SWITCHES}
     on.update(switches)
@@ -204,6 +204,8 @@ def closure_toy(dtype="float64", **switches):
         tables["tube_tables"] = tube_tables(ENERGIES, [9.0], ["K"], "Rh", TUBE_KV, np.radians(120.0))
     if on.get("detector"):
         tables["detector_tables"] = detector_tables(ENERGIES)
+    if on.get("path"):
+        tables["path_tables"] = path_tables(ENERGIES)
     if on.get("excitation"):      # a 1-keV grid to the tube voltage plus the anode line; A's edge at 4 keV
         grid = np.arange(0.5, TUBE_KV, 1.0)
         energies = np.append(grid, 9.0)
@@ -257,7 +259,9 @@ def test_detector_efficiency_follows_a_silicon_drift_detector():
 
 def test_gradients_match_central_finite_differences_with_the_closure_switches_on():
     layer = closure_toy("float64", detector_width=True, scatter=True, escape=True, matrix=True, pileup=True,
-                        tube=True, tail=True, detector=True, excitation=True, scatter_shape=True, tube_exponent=0.84)
+                        tube=True, tail=True, detector=True, excitation=True, scatter_shape=True, tube_exponent=0.84,
+                        path=True)
+    assert layer.alpha_columns[2:] == PATH_COLUMNS
     variables = check_layer_gradients(layer, seed=1, rtol=1e-4, atol=1e-6)
     theta, alpha = variables["theta"], variables["alpha"]
     again = XRFSimulatorPlus.from_config(layer.get_config())
@@ -307,3 +311,34 @@ def test_tube_exponent_one_is_kramers_law_and_below_one_lifts_the_end_of_the_con
     np.testing.assert_allclose(spectrum(1.0), (40.0 - energies) / energies, rtol=1e-6)
     lifted = spectrum(0.84) / spectrum(1.0)
     assert np.all(np.diff(lifted) > 0)      # relative to Kramers', more photons the closer to E0
+
+
+def test_path_attenuates_lines_on_the_way_out_and_scatter_both_ways():
+    """``path``: a spectrum's extra air d (cm) and dust m (mg/cm^2) take exp(-mu_air(E) d - mu_dust(E) m) from each
+    fluorescence line at its energy (Beer-Lambert, xraylib's air and upper-crust dust) and twice from the Rayleigh
+    lines; at 0 the spectrum is the decoder's without the switch, and the switch needs the tube."""
+    from axs.normalisation import air_attenuation_per_cm, dust_attenuation_cm2_g
+
+    energies = 0.04 * np.arange(1024) - 0.02
+    options = dict(elements=["K", "Fe"], tube=True, continuum=False, escape=False, pileup=False, dtype="float64")
+    layer = XRFSimulatorPlus.for_energy_axis(energies, path=True, **options)
+    plain = XRFSimulatorPlus.for_energy_axis(energies, **options)
+    theta = np.array([[0.5, 2.0], [0.5, 2.0]])
+    alpha = np.array([[0.3, 1.0, 0.0, 0.0], [0.3, 1.0, 2.0, 0.8]])
+    layer([theta, alpha])
+    plain([theta, alpha[:, :2]])
+    np.testing.assert_allclose(layer([theta, alpha]).numpy()[0], plain([theta, alpha[:, :2]]).numpy()[0], rtol=1e-12)
+    amplitude = layer._peaks(theta, alpha)[0].numpy()
+    lines = np.asarray(layer.line_energy_kev)
+    expected = np.exp(-2.0 * air_attenuation_per_cm(lines) - 0.8e-3 * dust_attenuation_cm2_g(lines))
+    seen = lines > 1.0       # the tables are per channel: within 1 % (K K-beta sits beside the dust's K edge)
+    assert seen.sum() >= 8
+    np.testing.assert_allclose(amplitude[1, :len(lines)][seen] / amplitude[0, :len(lines)][seen], expected[seen], rtol=1e-2)
+    anode = np.asarray(layer.scatter_energy_kev)
+    rayleigh = slice(len(lines), len(lines) + len(anode))
+    expected = np.exp(-2.0 * air_attenuation_per_cm(anode) - 0.8e-3 * dust_attenuation_cm2_g(anode)) ** 2
+    seen = anode > 1.0       # Rh K and L lines
+    np.testing.assert_allclose(amplitude[1, rayleigh][seen] / amplitude[0, rayleigh][seen], expected[seen], rtol=2e-3)
+    with pytest.raises(ValueError, match="path=True: needs tube=True"):
+        XRFSimulatorPlus.for_energy_axis(energies, elements=["K"], path=True)
+

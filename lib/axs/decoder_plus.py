@@ -118,6 +118,9 @@ PATH_TABLES = ("air_mu", "dust_mu")
 #: (which the characterised efficiency holds), signed, 0 the instrument's; and the range a fit keeps them in.
 PATH_COLUMNS = ("path_air_cm", "path_dust_mg_cm2")
 PATH_RANGE = {"path_air_cm": (-8.0, 8.0), "path_dust_mg_cm2": (-2.0, 5.0)}
+#: Less path than the instrument's gains at most this factor (e^3 = 20): below ~1 keV the instrument's own air
+#: takes nearly everything, and Beer-Lambert's gain for a shorter path would grow without bound there.
+PATH_MAX_LOG_GAIN = 3.0
 #: Tables of the ``tube`` switch: per channel, then per scattered anode line (``for_energy_axis`` computes them).
 TUBE_CHANNEL_TABLES = ("be_mu", "anode_mu", "rayleigh_factor", "compton_be_mu", "compton_anode_mu",
                        "compton_factor", "compton_in_kev")
@@ -586,11 +589,13 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
     def path_transmission(self, alpha, energy_kev):
         """(n, energies): each spectrum's transmission exp(-mu_air(E) d - mu_dust(E) m) through its air path d
-        (cm) and dust film m (alpha's :data:`PATH_COLUMNS`, beyond the instrument's own) at ``energy_kev``."""
+        (cm) and dust film m (alpha's :data:`PATH_COLUMNS`, beyond the instrument's own) at ``energy_kev``, at most
+        exp(:data:`PATH_MAX_LOG_GAIN`) where the path is shorter than the instrument's."""
         first = self.n_alpha_amounts
         air = ops.expand_dims(self._axis_interpolate("air_mu", energy_kev, self.path_tables), 0)
         dust = ops.expand_dims(self._axis_interpolate("dust_mu", energy_kev, self.path_tables), 0)
-        return ops.exp(-air * alpha[:, first: first + 1] - dust * (1e-3 * alpha[:, first + 1: first + 2]))
+        log_transmission = -air * alpha[:, first: first + 1] - dust * (1e-3 * alpha[:, first + 1: first + 2])
+        return ops.exp(ops.minimum(log_transmission, PATH_MAX_LOG_GAIN))
 
     def _peaks(self, theta, alpha):
         """Amplitudes (n, peaks), centres (peaks,), FWHMs (peaks,) of every fluorescence, scatter and escape peak."""

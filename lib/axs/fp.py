@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,8 +49,9 @@ LOG_AMOUNT_RANGE = (-30.0, 8.0)
 #: (:meth:`FPModel.fit_spectra`); emptied when it would hold more than :data:`MAX_KEPT_FITS` spectra.
 _FITS: dict[tuple, tuple] = {}
 MAX_KEPT_FITS = 20_000
-#: Instrument characterisations made in this process: (settings, spectra) digest -> (layer config, weights).
-_INSTRUMENTS: dict[str, tuple[str, list]] = {}
+#: Instrument characterisations made in this process: (settings, spectra) digest -> (layer config, weights,
+#: path state).
+_INSTRUMENTS: dict[str, tuple[str, list, dict]] = {}
 
 
 def _digest(*parts: bytes) -> str:
@@ -121,7 +123,7 @@ def initial_amounts(layer, counts, scale=None) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float = FIT_LEARNING_RATE,
                 fit_instrument: bool = False, instrument_learning_rate: float = 0.01,
-                initial: tuple[np.ndarray, np.ndarray] | None = None, scale=None) -> SpectrumFit:
+                initial: tuple[np.ndarray, np.ndarray] | None = None, scale=None, held_path=None) -> SpectrumFit:
     """Maximum-likelihood theta and alpha of each spectrum of ``counts`` (n, channels) under ``layer``.
 
     Adam on log-amounts (and on the path columns of ``path`` as they are, kept in
@@ -130,6 +132,7 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     jointly over all spectra. ``initial`` (theta, alpha) replaces :func:`initial_amounts`. ``scale`` (n,) replaces
     :func:`spectrum_scale`: with matrix absorption the decoder is not linear in theta, so the fit finds the
     generating theta only on the generating scale (a known geometry factor); otherwise theta is on the scale s_n.
+    ``held_path`` (n, path columns) holds the path columns (``path``) at known values instead of fitting them.
     """
     import tensorflow as tf
 
@@ -147,10 +150,14 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     log_theta = tf.Variable(np.clip(np.log(theta0), *LOG_AMOUNT_RANGE).astype(dtype))
     log_alpha = tf.Variable(np.clip(np.log(alpha0[:, :a]), *LOG_AMOUNT_RANGE).astype(dtype))
     low, high = (np.array([PATH_RANGE[c][i] for c in layer.alpha_columns[a:]], dtype=dtype) for i in (0, 1))
-    path = tf.Variable(np.clip(np.asarray(alpha0, dtype=np.float64)[:, a:], low, high).astype(dtype))
+    held = held_path is not None
+    start = np.asarray(held_path if held else np.asarray(alpha0, dtype=np.float64)[:, a:], dtype=np.float64)
+    if start.shape != (len(counts), layer.n_alpha - a):
+        raise ValueError(f"held_path: expected shape {(len(counts), layer.n_alpha - a)}, got {start.shape}")
+    path = tf.Variable(np.clip(start, low, high).astype(dtype), trainable=not held)
     observed = tf.constant(counts.astype(dtype))
     s = tf.constant(scale[:, None].astype(dtype))
-    amounts = [log_theta, log_alpha] + ([path] if path.shape[1] else [])
+    amounts = [log_theta, log_alpha] + ([path] if path.shape[1] and not held else [])
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) if steps else learning_rate
     optimiser = tf.keras.optimizers.Adam(schedule)
     globals_ = list(layer.trainable_variables) if fit_instrument else []
@@ -177,7 +184,7 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
         optimiser.apply_gradients(zip(gradients[:len(amounts)], amounts))
         for amount in (log_theta, log_alpha):
             amount.assign(tf.clip_by_value(amount, *LOG_AMOUNT_RANGE))
-        if path.shape[1]:
+        if path.shape[1] and not held:
             path.assign(tf.clip_by_value(path, low, high))
         if globals_:
             instrument_optimiser.apply_gradients(zip(gradients[len(amounts):], globals_))
@@ -194,7 +201,7 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
 
 
 def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: float = FIT_LEARNING_RATE,
-                            instrument_learning_rate: float = 0.005) -> SpectrumFit:
+                            instrument_learning_rate: float = 0.005, held_path=None) -> SpectrumFit:
     """Instrument characterisation: fit the layer's global parameters (in place) together with every spectrum's
     theta and alpha on training ``counts``; returns the final per-spectrum fit. Save the layer's config and
     weights with the model, and fit later spectra with ``fit_spectra(layer, ..., fit_instrument=False)``.
@@ -203,10 +210,10 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
     both from there (started from the NNLS amounts of an uncharacterised instrument, the global parameters chased
     the amounts' first large moves: with every closure switch on, the scattering angle went to 80 degrees and the
     tail to 46 % of each peak)."""
-    first = fit_spectra(layer, counts, steps=max(steps // 3, 1), learning_rate=learning_rate)
+    first = fit_spectra(layer, counts, steps=max(steps // 3, 1), learning_rate=learning_rate, held_path=held_path)
     return fit_spectra(layer, counts, steps=steps - steps // 3, learning_rate=learning_rate, fit_instrument=True,
                        instrument_learning_rate=instrument_learning_rate,
-                       initial=(first.theta, first.alpha), scale=first.scale)
+                       initial=(first.theta, first.alpha), scale=first.scale, held_path=held_path)
 
 
 #: Hyperparameters of the ``fp`` model (:class:`FPModel`): the decoder's switches and the fit's settings.
@@ -215,18 +222,24 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
 #: ``detector`` stays off: with it the characterisation diverges on the closure harness (docs/models.md).
 #: ``scatter_shape`` and ``tube_exponent`` (:data:`TUBE_EXPONENT`) bring the closure's 25-35 keV continuum from
 #: 7.0 to 4.4 % misplaced (docs/models.md, "What each piece of physics buys").
+#: ``path`` (None: on for ``fp_path`` only; with ``path_source``): each measurement's air path (and dust, where the scattered Rh L lines show it)
+#: from ``"argon"``, the path correction's estimate from the air's Ar K peak (:func:`axs.normalisation.estimate_path`,
+#: fitted on the characterisation spectra), held in every fit; or ``"fit"``, fitted as two more nuisances (which
+#: the stand-in's spectra do not pin down: docs/models.md).
 #: ``influence_elements``: the matrix elements of the calibration's influence terms (:meth:`FPModel.calibrate_element`,
 #: Lucas-Tooth and Price); empty, each element is calibrated on its own fitted amount alone.
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
-            "scatter_shape": True, "path": False, "tube_kv": 40.0, "tube_exponent": TUBE_EXPONENT,
-            "simulator_elements": None, "min_relative_probability": 1e-3,
+            "scatter_shape": True, "path": None, "path_source": "argon", "tube_kv": 40.0,
+            "tube_exponent": TUBE_EXPONENT, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 600,
             "learning_rate": FIT_LEARNING_RATE, "influence_elements": ("Fe", "Ca", "K")}
 #: Options that only the calibration reads: they do not change the instrument's characterisation.
 _CALIBRATION_ONLY = ("fit_steps", "influence_elements")
 #: theta's elements when ``simulator_elements`` is None: the assayed ones, the matrix's Si and the air's Ar (as AXS+)
 _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
+#: Where :class:`FPModel` takes each measurement's path from (``path`` on).
+PATH_SOURCES = ("argon", "fit")
 DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
                  "excitation", "tail", "detector", "scatter_shape", "path", "tube_kv", "tube_exponent")
 
@@ -240,7 +253,10 @@ class FPModel:
 
     The fitted amount of an element is theta_e s_n (the decoder's theta times the spectrum's scale), so it is in
     the input's units (counts/s) like a peak area. ``normalisation="scatter"`` divides it by the spectrum's
-    scatter counts (:mod:`axs.normalisation`) before the calibration.
+    scatter counts (:mod:`axs.normalisation`) before the calibration. ``normalisation="path"`` (``fp_path``)
+    does the same and holds each measurement's air path, read from its Ar K peak, in its fit (``path``,
+    :meth:`held_path`): the path correction of ``lasso_path`` done inside the physics, where the scatter
+    counts need no path factor of their own (both legs at Rh K lose under 1 % in air).
     """
 
     def __init__(self, energies_kev, elements, seed: int = 0, *, normalisation: str = "none", **hyperparameters):
@@ -261,7 +277,14 @@ class FPModel:
             raise ValueError(f"FPModel: influence_elements: {err.args[0]}") from None
         self.normalisation = check_normalisation(normalisation)
         self.name = model_name("fp", normalisation)
+        if self.options["path"] is None:
+            self.options["path"] = self.normalisation == "path"
+        elif self.normalisation == "path" and not self.options["path"]:
+            raise ValueError("FPModel: fp_path holds each measurement's path in its fit: path must be on (or None)")
+        if self.options["path_source"] not in PATH_SOURCES:
+            raise ValueError(f"FPModel: path_source: expected one of {PATH_SOURCES}, got {self.options['path_source']!r}")
         self.calibration: dict[str, dict] | None = None
+        self.path_state: dict = {}
         self._layer_config: str | None = None
         self._layer_weights: list | None = None
         self._layer = None
@@ -275,6 +298,8 @@ class FPModel:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.options = {"path": False, "path_source": "argon", **self.options}    # saved before the path switch
+        self.__dict__.setdefault("path_state", {})
         self._layer = None
 
     # -- the decoder ------------------------------------------------------------------------
@@ -312,6 +337,36 @@ class FPModel:
         rows, sample = measurement_rows(X, len(self.energies_kev))
         return self._checked(rows), sample
 
+    def held_path(self, rows) -> np.ndarray | None:
+        """(N, 2) air path (cm beyond the nominal distance) and dust (mg/cm^2 on the way out, beyond the
+        training median) of each measurement row from its Ar K peak (``path_source`` "argon",
+        :func:`axs.normalisation.estimate_path` with :attr:`path_state`), 0 (the instrument's own path) for a row
+        without a usable peak, every row where the characterisation spectra showed none (:attr:`path_state`
+        empty); None when the path is not held."""
+        from axs.normalisation import estimate_path
+
+        if not (self.options["path"] and self.options["path_source"] == "argon"):
+            return None
+        state = self.path_state
+        if not state:
+            return np.zeros((len(rows), 2))
+        out_leg = 1.0 / np.sin(np.radians(state["takeoff_deg"]))
+
+        def each(batch):
+            distance, dust = estimate_path(batch, self.energies_kev, state)
+            return np.column_stack([distance - state["nominal_distance_cm"], 1e3 * out_leg * dust])
+
+        try:
+            return each(rows)
+        except ValueError:            # one row without an Ar peak: the others keep theirs
+            out = np.zeros((len(rows), 2))
+            for i, row in enumerate(rows):
+                try:
+                    out[i] = each(row[None])[0]
+                except ValueError:
+                    pass
+            return out
+
     def fit_spectra(self, X) -> SpectrumFit:
         """:func:`fit_spectra` of the measurements ``X`` (N, channels) with the characterised instrument held fixed.
 
@@ -321,6 +376,7 @@ class FPModel:
         rows = self._checked(X)
         layer = self.layer()
         settings = (_digest(json.dumps(layer.get_config(), sort_keys=True).encode(),
+                            json.dumps(self.path_state, sort_keys=True).encode(),
                             *(np.asarray(w).tobytes() for w in layer.get_weights())),
                     self.options["fit_steps"], self.options["learning_rate"])
         keys = [settings + (_digest(row.tobytes()),) for row in rows]
@@ -329,8 +385,9 @@ class FPModel:
             if k not in _FITS:
                 new.setdefault(k, i)
         if new:
-            fit = fit_spectra(layer, rows[list(new.values())], steps=self.options["fit_steps"],
-                              learning_rate=self.options["learning_rate"])
+            todo = rows[list(new.values())]
+            fit = fit_spectra(layer, todo, steps=self.options["fit_steps"], learning_rate=self.options["learning_rate"],
+                              held_path=self.held_path(todo))
             if len(_FITS) + len(new) > MAX_KEPT_FITS:
                 _FITS.clear()
             for i, k in enumerate(new):
@@ -350,7 +407,7 @@ class FPModel:
         rows, sample = self._measurements(X)
         fit = self.fit_spectra(rows)
         amounts = fit.theta * fit.scale[:, None]
-        if self.normalisation == "scatter":
+        if self.normalisation in ("scatter", "path"):
             amounts = amounts / scatter_counts(rows, self.energies_kev)[:, None]
         return combine_measurements(amounts, sample, int(np.asarray(X).shape[0]), dtype=np.float64)
 
@@ -387,12 +444,23 @@ class FPModel:
                       .encode(), chosen.tobytes())
         if key not in _INSTRUMENTS:
             self._layer, self._layer_config, self._layer_weights = None, None, None
+            self.path_state = {}
+            if self.options["path"] and self.options["path_source"] == "argon":
+                from axs.normalisation import fit_path
+                try:
+                    self.path_state = fit_path(chosen, self.energies_kev)
+                except ValueError as err:     # an instrument in helium or vacuum: no air, no Ar peak
+                    warnings.warn(f"FPModel: path_source 'argon' reads each measurement's air path from the air's Ar "
+                                  f"K peak, which the characterisation spectra do not show ({err}): every measurement "
+                                  f"keeps the instrument's own path", stacklevel=2)
             layer = self.layer()
             characterise_instrument(layer, chosen, steps=self.options["characterise_steps"],
-                                    learning_rate=self.options["learning_rate"])
-            _INSTRUMENTS[key] = (json.dumps(layer.get_config()), [np.asarray(w).tolist() for w in layer.get_weights()])
+                                    learning_rate=self.options["learning_rate"], held_path=self.held_path(chosen))
+            _INSTRUMENTS[key] = (json.dumps(layer.get_config()), [np.asarray(w).tolist() for w in layer.get_weights()],
+                                 dict(self.path_state))
         self._layer = None
-        self._layer_config, self._layer_weights = _INSTRUMENTS[key]
+        self._layer_config, self._layer_weights, path_state = _INSTRUMENTS[key]
+        self.path_state = dict(path_state)
         return self
 
     def fit(self, X, Y, X_unlabelled=None, verbose: int = 0) -> "FPModel":
