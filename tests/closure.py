@@ -9,11 +9,17 @@ Poisson counts. The decoder (:class:`axs.decoder_plus.XRFSimulatorPlus`, the met
 is then fitted to them by :mod:`axs.fp`: first its instrument parameters jointly on
 the spectra (characterisation), then theta and alpha of each spectrum alone
 (instrument fixed). Reported per energy region of :data:`axs.reconstruction_scores.REGIONS_KEV`:
-chi^2/channel, R^2 and the share of counts misplaced (sum |o - r| / sum o).
+chi^2/channel, R^2 and the share of counts misplaced (sum |o - r| / sum o), and the correlation r
+of each fitted amount theta_e s_n with the true surface concentration over the spectra.
+``--nominal-path`` puts every spectrum at the instrument's nominal distance without dust (a
+diagnostic of what the field path costs, not data); ``--held-path truth|argon`` (with the ``path``
+switch) holds each spectrum's air path and dust in the characterisation and the fits: the true ones
+(an oracle), or the air path read from the Ar K peak as ``fp_path`` does (:meth:`axs.fp.FPModel.held_path`).
 
-    python tests/closure.py [--spectra 8] [--switch name=value ...]
+    python tests/closure.py [--spectra 8] [--fp] [--nominal-path] [--held-path truth|argon] [--switch name=value ...]
 
-prints the table for the given decoder switches (default: AXS+'s defaults).
+prints the table for the given decoder switches (default: AXS+'s defaults; ``--fp``: the ``fp`` model's,
+axs.fp.DEFAULTS).
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ def _world():
     return Simulator(InstrumentConfig())
 
 
-def standin_spectra(n_spectra: int = 8, seed: int = 0, orientation: int = 1):
+def standin_spectra(n_spectra: int = 8, seed: int = 0, orientation: int = 1, nominal_path: bool = False):
     """(energies_kev (channels,), expected counts (n, channels), Poisson counts (n, channels), surface mass
-    fractions in percent (n, elements), element names) of the first ``n_spectra`` labelled cores."""
+    fractions in percent (n, elements), element names, their geometry) of the first ``n_spectra`` labelled
+    cores (with ``nominal_path``, at the nominal distance and without dust)."""
     import xarray as xr
     import xraylib
     from standin.instrument import Geometry
@@ -50,8 +57,11 @@ def standin_spectra(n_spectra: int = 8, seed: int = 0, orientation: int = 1):
         t = truth.sel(sample=labelled, orientation=orientation)
         surface = t.surface_pct.values
         elements = [str(e) for e in t.element.values]
-        geometry = Geometry(t.distance_cm.values, t.incidence_deg.values, t.takeoff_deg.values, t.dust_g_cm2.values,
-                            t.live_time_s.values, np.full(len(labelled), world.config.nominal_gain_kev),
+        distance, dust = t.distance_cm.values, t.dust_g_cm2.values
+        if nominal_path:
+            distance, dust = np.full_like(distance, world.config.nominal_distance_cm), np.zeros_like(dust)
+        geometry = Geometry(distance, t.incidence_deg.values, t.takeoff_deg.values, dust, t.live_time_s.values,
+                            np.full(len(labelled), world.config.nominal_gain_kev),
                             np.full(len(labelled), world.config.nominal_offset_kev))
     fractions = np.zeros((len(labelled), Z_MAX))
     for k, element in enumerate(elements):
@@ -59,7 +69,7 @@ def standin_spectra(n_spectra: int = 8, seed: int = 0, orientation: int = 1):
     fractions /= fractions.sum(axis=1, keepdims=True)
     expected = world.expected_counts(fractions, geometry)
     counts = np.random.default_rng(seed).poisson(expected).astype(np.float64)
-    return world.energies_kev(geometry)[0], expected, counts, surface, elements
+    return world.energies_kev(geometry)[0], expected, counts, surface, elements, geometry
 
 
 def decoder(energies_kev, **switches):
@@ -85,24 +95,49 @@ def region_table(energies_kev, observed, fitted) -> dict[str, dict[str, float]]:
             "chi2_1_35": chi2_per_channel(observed[:, inside], fitted[:, inside])}
 
 
+#: Elements whose fitted amount is compared with the truth (issue 19's theta-truth r).
+FOCUS = ("K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr")
+
+
+def held_path(how: str, energies, counts, geometry) -> np.ndarray:
+    """(n, 2) air path (cm beyond the nominal distance) and dust (mg/cm^2 on the way out, beyond the median) of
+    each spectrum: ``truth`` from its geometry, ``argon`` as ``fp_path`` reads them from the Ar K peak."""
+    from axs.fp import FPModel
+    from axs.normalisation import fit_path
+
+    model = FPModel(energies, ["Fe"], path=True)
+    model.path_state = fit_path(counts, energies)
+    if how == "argon":
+        return model.held_path(counts)
+    out_leg = 1.0 / np.sin(np.radians(geometry.takeoff_deg))
+    dust = 1e3 * (geometry.dust_g_cm2 - np.median(geometry.dust_g_cm2)) * out_leg
+    return np.column_stack([geometry.distance_cm - model.path_state["nominal_distance_cm"], dust])
+
+
 def closure(n_spectra: int = 8, characterise_steps: int = 1500, fit_steps: int = 600, seed: int = 0,
-            **switches) -> dict:
+            nominal_path: bool = False, held: str | None = None, **switches) -> dict:
     """Characterise the decoder on the Poisson spectra, then fit each spectrum (noise-free and Poisson) with the
-    instrument fixed; the region tables of both and the timings."""
+    instrument fixed; the region tables of both, theta-truth r of the Poisson fit and the timings."""
     from axs.fp import characterise_instrument, fit_spectra
 
-    energies, expected, counts, surface, elements = standin_spectra(n_spectra, seed)
+    energies, expected, counts, surface, elements, geometry = standin_spectra(n_spectra, seed,
+                                                                              nominal_path=nominal_path)
     layer = decoder(energies, **switches)
+    path = None if held is None else held_path(held, energies, counts, geometry)
     start = time.perf_counter()
-    characterise_instrument(layer, counts, steps=characterise_steps)
+    characterise_instrument(layer, counts, steps=characterise_steps, held_path=path)
     characterised = time.perf_counter() - start
     out = {"switches": switches, "n_spectra": n_spectra, "characterise_s": characterised,
            "instrument": layer.parameters()}
     for name, observed in (("noise_free", expected), ("poisson", counts)):
         start = time.perf_counter()
-        fit = fit_spectra(layer, observed, steps=fit_steps)
+        fit = fit_spectra(layer, observed, steps=fit_steps, held_path=path)
         out[f"{name}_fit_s"] = time.perf_counter() - start
         out[name] = region_table(energies, observed, fit.expected_counts)
+    amounts = fit.theta * fit.scale[:, None]
+    out["theta_truth_r"] = {e: float(np.corrcoef(amounts[:, layer.element_names.index(e)],
+                                                 surface[:, elements.index(e)])[0, 1])
+                            for e in FOCUS if e in layer.element_names and e in elements and n_spectra > 2}
     return out
 
 
@@ -115,6 +150,8 @@ def format_table(result: dict) -> str:
         lines.append(f"  {name:10s} chi2/ch(1-35) {table['chi2_1_35']:9.2f}   " + " ".join(f"{r:>7s}" for r in regions))
         for key in ("chi2", "r2", "misplaced"):
             lines.append(f"  {'':10s} {key:>20s}   " + " ".join(f"{table[key][r]:7.3g}" for r in regions))
+    if result.get("theta_truth_r"):
+        lines.append("  theta-truth r (Poisson) " + " ".join(f"{e} {r:.3f}" for e, r in result["theta_truth_r"].items()))
     return "\n".join(lines)
 
 
@@ -124,10 +161,18 @@ def main(argv=None) -> int:
     parser.add_argument("--characterise-steps", type=int, default=1500)
     parser.add_argument("--fit-steps", type=int, default=600)
     parser.add_argument("--switch", action="append", default=[], help="name=value (JSON value), e.g. matrix=false")
+    parser.add_argument("--nominal-path", action="store_true", help="every spectrum at the nominal distance, no dust")
+    parser.add_argument("--fp", action="store_true", help="start from the fp model's decoder settings")
+    parser.add_argument("--held-path", choices=("truth", "argon"), help="hold each spectrum's path (needs path=true)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
-    switches = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.switch)}
-    result = closure(args.spectra, args.characterise_steps, args.fit_steps, **switches)
+    switches = {}
+    if args.fp:
+        from axs.fp import DECODER_KEYS, DEFAULTS
+        switches = {k: DEFAULTS[k] for k in DECODER_KEYS}
+    switches.update({k: json.loads(v) for k, v in (s.split("=", 1) for s in args.switch)})
+    result = closure(args.spectra, args.characterise_steps, args.fit_steps, nominal_path=args.nominal_path,
+                     held=args.held_path, **switches)
     print(format_table(result), flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -218,16 +218,12 @@ def test_fp_holds_each_measurements_air_path_read_from_its_argon_peak(tmp_path):
     and each measurement's air path, read from the air's Ar K peak (axs.normalisation.estimate_path), is held in
     its fit. On stand-in spectra it follows the true distance; it is saved with the model; spectra without an Ar
     peak keep the instrument's path, with a warning that names the option."""
-    import xarray as xr
-
     import closure
 
     if not closure.TRUTH.exists():
         pytest.skip("data/truth/truth.nc missing: run `dvc pull data.dvc`")
-    energies, _, counts, surface, elements = closure.standin_spectra(12, 0)
-    with xr.open_dataset(closure.TRUTH) as truth:
-        labelled = truth.sample.values[truth.labelled.values == 1][:12]
-        distance = truth.sel(sample=labelled, orientation=1).distance_cm.values
+    energies, _, counts, surface, elements, geometry = closure.standin_spectra(12, 0)
+    distance = geometry.distance_cm
     Y = surface[:, [elements.index("Fe"), elements.index("K")]]
     model = make_model("fp", energies, ["Fe", "K"], path=True, characterise_spectra=12, characterise_steps=30,
                        fit_steps=30).fit(counts, Y)
