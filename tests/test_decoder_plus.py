@@ -316,8 +316,15 @@ def test_tube_exponent_one_is_kramers_law_and_below_one_lifts_the_end_of_the_con
 def test_path_attenuates_lines_on_the_way_out_and_scatter_both_ways():
     """``path``: a spectrum's extra air d (cm) and dust m (mg/cm^2) take exp(-mu_air(E) d - mu_dust(E) m) from each
     fluorescence line at its energy (Beer-Lambert, xraylib's air and upper-crust dust) and twice from the Rayleigh
-    lines; at 0 the spectrum is the decoder's without the switch, and the switch needs the tube."""
-    from axs.normalisation import air_attenuation_per_cm, dust_attenuation_cm2_g
+    lines, with the path correction's bounds: below 3 keV the 3-keV factor, and at most 10x either way; at 0 the
+    spectrum is the decoder's without the switch, and the switch needs the tube."""
+    from axs.normalisation import PATH_DEFAULTS, air_attenuation_per_cm, dust_attenuation_cm2_g
+
+    def transmission(energies_kev, air_cm, dust_mg_cm2):
+        e = np.maximum(energies_kev, PATH_DEFAULTS["min_energy_kev"])
+        log = -air_cm * air_attenuation_per_cm(e) - 1e-3 * dust_mg_cm2 * dust_attenuation_cm2_g(e)
+        return np.exp(np.clip(log, -PATH_DEFAULTS["max_log_factor"], PATH_DEFAULTS["max_log_factor"]))
+
 
     energies = 0.04 * np.arange(1024) - 0.02
     options = dict(elements=["K", "Fe"], tube=True, continuum=False, escape=False, pileup=False, dtype="float64")
@@ -330,15 +337,17 @@ def test_path_attenuates_lines_on_the_way_out_and_scatter_both_ways():
     np.testing.assert_allclose(layer([theta, alpha]).numpy()[0], plain([theta, alpha[:, :2]]).numpy()[0], rtol=1e-12)
     amplitude = layer._peaks(theta, alpha)[0].numpy()
     lines = np.asarray(layer.line_energy_kev)
-    expected = np.exp(-2.0 * air_attenuation_per_cm(lines) - 0.8e-3 * dust_attenuation_cm2_g(lines))
+    expected = transmission(lines, 2.0, 0.8)
     seen = lines > 1.0       # the tables are per channel: within 1 % (K K-beta sits beside the dust's K edge)
     assert seen.sum() >= 8
     np.testing.assert_allclose(amplitude[1, :len(lines)][seen] / amplitude[0, :len(lines)][seen], expected[seen], rtol=1e-2)
     anode = np.asarray(layer.scatter_energy_kev)
     rayleigh = slice(len(lines), len(lines) + len(anode))
-    expected = np.exp(-2.0 * air_attenuation_per_cm(anode) - 0.8e-3 * dust_attenuation_cm2_g(anode)) ** 2
+    expected = transmission(anode, 2.0, 0.8) ** 2
     seen = anode > 1.0       # Rh K and L lines
     np.testing.assert_allclose(amplitude[1, rayleigh][seen] / amplitude[0, rayleigh][seen], expected[seen], rtol=2e-3)
     with pytest.raises(ValueError, match="path=True: needs tube=True"):
         XRFSimulatorPlus.for_energy_axis(energies, elements=["K"], path=True)
+    amplitude = layer._peaks(theta, np.array([[0.3, 1.0, 0.0, 0.0], [0.3, 1.0, 8.0, 0.0]]))[0].numpy()
+    assert np.all(amplitude[1, :len(lines)][lines > 1.0] / amplitude[0, :len(lines)][lines > 1.0] >= 0.1 - 1e-9)
 

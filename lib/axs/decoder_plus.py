@@ -118,9 +118,6 @@ PATH_TABLES = ("air_mu", "dust_mu")
 #: (which the characterised efficiency holds), signed, 0 the instrument's; and the range a fit keeps them in.
 PATH_COLUMNS = ("path_air_cm", "path_dust_mg_cm2")
 PATH_RANGE = {"path_air_cm": (-8.0, 8.0), "path_dust_mg_cm2": (-2.0, 5.0)}
-#: Less path than the instrument's gains at most this factor (e^3 = 20): below ~1 keV the instrument's own air
-#: takes nearly everything, and Beer-Lambert's gain for a shorter path would grow without bound there.
-PATH_MAX_LOG_GAIN = 3.0
 #: Tables of the ``tube`` switch: per channel, then per scattered anode line (``for_energy_axis`` computes them).
 TUBE_CHANNEL_TABLES = ("be_mu", "anode_mu", "rayleigh_factor", "compton_be_mu", "compton_anode_mu",
                        "compton_factor", "compton_in_kev")
@@ -589,13 +586,19 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
     def path_transmission(self, alpha, energy_kev):
         """(n, energies): each spectrum's transmission exp(-mu_air(E) d - mu_dust(E) m) through its air path d
-        (cm) and dust film m (alpha's :data:`PATH_COLUMNS`, beyond the instrument's own) at ``energy_kev``, at most
-        exp(:data:`PATH_MAX_LOG_GAIN`) where the path is shorter than the instrument's."""
+        (cm) and dust film m (alpha's :data:`PATH_COLUMNS`, beyond the instrument's own) at ``energy_kev``, with
+        the path correction's bounds (:data:`axs.normalisation.PATH_DEFAULTS`): below ``min_energy_kev`` (3 keV)
+        the transmission there, and within a factor e^``max_log_factor`` (10) either way. Without them a path
+        misread by a few cm multiplied a 1.25 keV line's amount by thousands (docs/models.md, fp_path)."""
+        from axs.normalisation import PATH_DEFAULTS
+
         first = self.n_alpha_amounts
+        energy_kev = ops.maximum(energy_kev, PATH_DEFAULTS["min_energy_kev"])
         air = ops.expand_dims(self._axis_interpolate("air_mu", energy_kev, self.path_tables), 0)
         dust = ops.expand_dims(self._axis_interpolate("dust_mu", energy_kev, self.path_tables), 0)
         log_transmission = -air * alpha[:, first: first + 1] - dust * (1e-3 * alpha[:, first + 1: first + 2])
-        return ops.exp(ops.minimum(log_transmission, PATH_MAX_LOG_GAIN))
+        bound = PATH_DEFAULTS["max_log_factor"]
+        return ops.exp(ops.clip(log_transmission, -bound, bound))
 
     def _peaks(self, theta, alpha):
         """Amplitudes (n, peaks), centres (peaks,), FWHMs (peaks,) of every fluorescence, scatter and escape peak."""
