@@ -7,9 +7,10 @@ Two kinds of saved model, told apart by their content (never by the name):
   ``safe_mode=True`` (no Python lambdas are deserialised).
 * **skops archives** (LR, LASSO, the PyMca peer): a zip holding
   ``schema.json``, written with :func:`skops.io.dump` and read with
-  :func:`skops.io.load` trusting only scikit-learn's own types, numpy's and
-  the model classes of :data:`TRUSTED_TYPES`. Any other type in the file is
-  refused before anything is constructed.
+  :func:`skops.io.load` trusting only numpy's types, Python's containers and
+  the classes of :data:`TRUSTED_TYPES` (each model class and the scikit-learn
+  estimators it keeps). Any other type in the file is refused before anything
+  is constructed.
 
 Pickles (joblib files, which older versions of axs wrote) are refused with a
 message saying why: unpickling runs whatever code the file names. Anything
@@ -19,6 +20,7 @@ else (a text file, a spectrum, a truncated archive) is a
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -26,9 +28,8 @@ from axs.errors import DataError
 from axs.files import atomic_path
 from axs.model_registry import MODELS, trusted_types
 
-#: Types a skops archive may hold besides those skops trusts by default (scikit-learn's estimators, numpy's,
-#: Python's containers): each registered model's class and what it keeps (LassoCV's splitter), from
-#: :data:`axs.model_registry.MODELS`.
+#: Types a skops archive may hold besides numpy's and Python's containers: each registered model's class and the
+#: scikit-learn objects it keeps (LassoCV and its splitter, a scaler), from :data:`axs.model_registry.MODELS`.
 TRUSTED_TYPES: tuple[str, ...] = trusted_types()
 
 
@@ -66,21 +67,39 @@ def model_file_kind(path: str | Path) -> str:
     raise DataError(path, f"not a model file (not a zip archive, possibly truncated); expected {EXPECTED}")
 
 
+def skops_io():
+    """:mod:`skops.io`, imported the first time without scikit-learn's estimator walk.
+
+    At import, skops trusts every scikit-learn estimator by default, listed by
+    :func:`sklearn.utils.all_estimators`, which imports each of scikit-learn's modules (pytest's and dask's
+    included where installed): 0.5 s of a 2-s ``axs predict``. axs does not need that list, since
+    :data:`TRUSTED_TYPES` names every scikit-learn class a saved model keeps, so the walk yields nothing during
+    that import. A shorter default list only refuses more. Where skops was imported before, its list stands.
+    """
+    if "skops.io" not in sys.modules:
+        import sklearn.utils
+
+        walk = sklearn.utils.all_estimators
+        sklearn.utils.all_estimators = lambda *args, **kwargs: []
+        try:
+            import skops.io  # noqa: F401
+        finally:
+            sklearn.utils.all_estimators = walk
+    return sys.modules["skops.io"]
+
+
 def save_skops(model, path: str | Path) -> None:
     """Write ``model`` to ``path`` as a skops archive, atomically (whatever the suffix)."""
-    import skops.io
-
     with atomic_path(path) as staged:
-        skops.io.dump(model, staged)
+        skops_io().dump(model, staged)
 
 
 def load_skops(path: str | Path):
     """The object in the skops archive ``path``, constructing only trusted types (module doc)."""
-    import skops.io
-
+    skops = skops_io()
     path = Path(path)
     try:
-        untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+        untrusted = sorted(set(skops.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
     except Exception as err:  # skops raises json, zip and key errors for damaged archives
         raise DataError(path, f"cannot be read as a skops archive ({type(err).__name__}: {err}); "
                         f"expected {EXPECTED}") from None
@@ -88,7 +107,7 @@ def load_skops(path: str | Path):
         raise DataError(path, f"holds types axs does not trust ({', '.join(untrusted)}); refused without "
                         f"loading; expected {EXPECTED}")
     try:
-        return skops.io.load(path, trusted=list(TRUSTED_TYPES))
+        return skops.load(path, trusted=list(TRUSTED_TYPES))
     except Exception as err:  # as above: a damaged archive fails in many ways
         raise DataError(path, f"cannot be loaded from its skops archive ({type(err).__name__}: {err})") from None
 

@@ -49,8 +49,8 @@ class ModelSpec:
       which evaluation measures what the decoder adds.
     * ``estimator``: for ``linear``/``peak-fit`` models, the class ``make_model`` builds, as
       ``"module.Class"``; None for networks.
-    * ``trusted_types``: besides ``estimator``, the types a saved (skops) file of the model may hold
-      that skops does not trust by default (:mod:`axs.model_files`).
+    * ``trusted_types``: besides ``estimator``, the classes a saved (skops) file of the model may hold:
+      every scikit-learn estimator it keeps (:mod:`axs.model_files` trusts nothing else beyond numpy's types).
     """
 
     name: str
@@ -79,7 +79,7 @@ class ModelSpec:
 
     @property
     def saved_types(self) -> tuple[str, ...]:
-        """The types beyond skops's defaults a saved file of this model may hold."""
+        """The classes beyond numpy's types and Python's containers that a saved file of this model may hold."""
         return (() if self.estimator is None else (self.estimator,)) + self.trusted_types
 
 
@@ -87,12 +87,18 @@ def _entries(*specs: ModelSpec) -> dict[str, ModelSpec]:
     return {spec.name: spec for spec in specs}
 
 
+#: what axs.linear.LineRegression keeps per element
+_LINEAR_REGRESSION = "sklearn.linear_model._base.LinearRegression"
+#: what axs.linear.LassoRegression keeps: the scaler, LassoCV (with its splitter) or a Lasso of fixed alpha
+_LASSO_TYPES = ("sklearn.preprocessing._data.StandardScaler", "sklearn.linear_model._coordinate_descent.LassoCV",
+                "sklearn.linear_model._coordinate_descent.Lasso", "sklearn.model_selection._split.KFold")
+
 #: The registry: base model name -> :class:`ModelSpec`, in the order tables list the models.
 MODELS: dict[str, ModelSpec] = _entries(
-    ModelSpec("lr", "linear", "LR", "#0173b2", estimator="axs.linear.LineRegression"),
-    # LassoCV keeps its cross-validation splitter in the saved model
+    ModelSpec("lr", "linear", "LR", "#0173b2", estimator="axs.linear.LineRegression",
+              trusted_types=(_LINEAR_REGRESSION,)),
     ModelSpec("lasso", "linear", "LASSO", "#de8f05", estimator="axs.linear.LassoRegression",
-              trusted_types=("sklearn.model_selection._split.KFold",)),
+              trusted_types=_LASSO_TYPES),
     ModelSpec("fcnn", "network", "FCNN", "#029e73"),
     ModelSpec("cnn", "network", "CNN", "#d55e00"),
     ModelSpec("axs", "network", "AXS", "#cc78bc", decoder=True, counterpart="cnn"),
@@ -100,7 +106,7 @@ MODELS: dict[str, ModelSpec] = _entries(
     ModelSpec("pymca", "peak-fit", "PyMca peer", "#ca9161", estimator="axs.peakfit.PeakFitModel"),
     # the label-efficiency study's semi-supervised control without a decoder: PCA of the pool, then LASSO
     ModelSpec("pca_lasso", "linear", "PCA+LASSO", "#7f7f7f", unlabelled=True, estimator="axs.pool_pca.PoolPCALasso",
-              trusted_types=("sklearn.model_selection._split.KFold",)),
+              trusted_types=(*_LASSO_TYPES, "sklearn.decomposition._pca.PCA", "sklearn.pipeline.Pipeline")),
     # the decoder fitted to each spectrum, then calibrated like the PyMca peer (issue 19); the unlabelled
     # spectra characterise its instrument
     ModelSpec("fp", "peak-fit", "direct fit (FP)", "#56b4e9", unlabelled=True, reconstructs=True,
