@@ -72,6 +72,11 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   ``exp(-mu_Be rho t_Be - mu_Si rho t_dead - mu_air rho_air d) (1 - exp(-mu_Si rho T)) tau_Si / mu_Si``
   with the Be window t_Be, Si dead layer t_dead, crystal thickness T and air path d learned (xraylib
   ``CS_Total``, ``CS_Photo`` tabulated on the channel axis, interpolated at each peak).
+* ``path`` -- each measurement's own path (needs ``tube``): alpha gains ``path_air_cm`` and
+  ``path_dust_mg_cm2`` (:data:`PATH_COLUMNS`), signed, 0 the instrument's own path; every line loses
+  ``exp(-mu_air(E) d - mu_dust(E) m)`` on the way out (Beer-Lambert, xraylib through
+  :mod:`axs.normalisation`), its exciting photons the same on the way in (with ``excitation``), scatter
+  both ways; with the path correction's bounds (below 3 keV the 3-keV factor, at most 10x either way).
 * ``pileup`` -- pulse pile-up, eq. P7: ``kappa (f * f)(E)``, the self-convolution of the
   spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
 

@@ -222,10 +222,10 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
 #: ``detector`` stays off: with it the characterisation diverges on the closure harness (docs/models.md).
 #: ``scatter_shape`` and ``tube_exponent`` (:data:`TUBE_EXPONENT`) bring the closure's 25-35 keV continuum from
 #: 7.0 to 4.4 % misplaced (docs/models.md, "What each piece of physics buys").
-#: ``path`` (None: on for ``fp_path`` only; with ``path_source``): each measurement's air path (and dust, where the scattered Rh L lines show it)
-#: from ``"argon"``, the path correction's estimate from the air's Ar K peak (:func:`axs.normalisation.estimate_path`,
-#: fitted on the characterisation spectra), held in every fit; or ``"fit"``, fitted as two more nuisances (which
-#: the stand-in's spectra do not pin down: docs/models.md).
+#: ``path`` (None: on for ``fp_path`` only; with ``path_source``): each measurement's air path (and dust, where
+#: the scattered Rh L lines show it) from ``"argon"``, the path correction's estimate from the air's Ar K peak
+#: (:func:`axs.normalisation.estimate_path`, fitted on the characterisation spectra), held in every fit; or
+#: ``"fit"``, fitted as two more nuisances (which the stand-in's spectra do not pin down: docs/models.md).
 #: ``influence_elements``: the matrix elements of the calibration's influence terms (:meth:`FPModel.calibrate_element`,
 #: Lucas-Tooth and Price); empty, each element is calibrated on its own fitted amount alone.
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
@@ -337,6 +337,12 @@ class FPModel:
         rows, sample = measurement_rows(X, len(self.energies_kev))
         return self._checked(rows), sample
 
+    @property
+    def holds_argon_path(self) -> bool:
+        """Whether each measurement's path is held at its Ar K peak's reading (``path`` on, ``path_source``
+        "argon")."""
+        return bool(self.options["path"]) and self.options["path_source"] == "argon"
+
     def held_path(self, rows) -> np.ndarray | None:
         """(N, 2) air path (cm beyond the nominal distance) and dust (mg/cm^2 on the way out, beyond the
         training median) of each measurement row from its Ar K peak (``path_source`` "argon",
@@ -345,7 +351,7 @@ class FPModel:
         empty); None when the path is not held."""
         from axs.normalisation import estimate_path
 
-        if not (self.options["path"] and self.options["path_source"] == "argon"):
+        if not self.holds_argon_path:
             return None
         state = self.path_state
         if not state:
@@ -445,7 +451,7 @@ class FPModel:
         if key not in _INSTRUMENTS:
             self._layer, self._layer_config, self._layer_weights = None, None, None
             self.path_state = {}
-            if self.options["path"] and self.options["path_source"] == "argon":
+            if self.holds_argon_path:
                 from axs.normalisation import fit_path
                 try:
                     self.path_state = fit_path(chosen, self.energies_kev)
