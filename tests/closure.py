@@ -102,16 +102,15 @@ FOCUS = ("K", "Ca", "Ti", "Mn", "Fe", "Rb", "Sr", "Zr")
 def held_path(how: str, energies, counts, geometry) -> np.ndarray:
     """(n, 2) air path (cm beyond the nominal distance) and dust (mg/cm^2 on the way out, beyond the median) of
     each spectrum: ``truth`` from its geometry, ``argon`` as ``fp_path`` reads them from the Ar K peak."""
-    from axs.fp import FPModel
+    from axs.fp import FPModel, path_columns
     from axs.normalisation import fit_path
 
     model = FPModel(energies, ["Fe"], path=True)
     model.path_state = fit_path(counts, energies)
     if how == "argon":
         return model.held_path(counts)
-    out_leg = 1.0 / np.sin(np.radians(geometry.takeoff_deg))
-    dust = 1e3 * (geometry.dust_g_cm2 - np.median(geometry.dust_g_cm2)) * out_leg
-    return np.column_stack([geometry.distance_cm - model.path_state["nominal_distance_cm"], dust])
+    return path_columns(geometry.distance_cm, geometry.dust_g_cm2 - np.median(geometry.dust_g_cm2),
+                        geometry.takeoff_deg, model.path_state["nominal_distance_cm"])
 
 
 def closure(n_spectra: int = 8, characterise_steps: int = 1500, fit_steps: int = 600, seed: int = 0,

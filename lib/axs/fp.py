@@ -216,6 +216,13 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
                        initial=(first.theta, first.alpha), scale=first.scale, held_path=held_path)
 
 
+def path_columns(distance_cm, dust_g_cm2, takeoff_deg, nominal_distance_cm: float) -> np.ndarray:
+    """(n, 2) the decoder's path columns (:data:`axs.decoder_plus.PATH_COLUMNS`) of a geometry: air path (cm
+    beyond the nominal distance) and dust on the way out (mg/cm^2 along the exit leg)."""
+    out_leg = 1.0 / np.sin(np.radians(takeoff_deg))
+    return np.column_stack([np.asarray(distance_cm) - nominal_distance_cm, 1e3 * out_leg * np.asarray(dust_g_cm2)])
+
+
 #: Hyperparameters of the ``fp`` model (:class:`FPModel`): the decoder's switches and the fit's settings.
 #: ``characterise_spectra`` training spectra (evenly spaced through the training set) characterise the
 #: instrument in ``characterise_steps`` steps; every spectrum is then fitted in ``fit_steps`` steps.
@@ -356,11 +363,10 @@ class FPModel:
         state = self.path_state
         if not state:
             return np.zeros((len(rows), 2))
-        out_leg = 1.0 / np.sin(np.radians(state["takeoff_deg"]))
 
         def each(batch):
-            distance, dust = estimate_path(batch, self.energies_kev, state)
-            return np.column_stack([distance - state["nominal_distance_cm"], 1e3 * out_leg * dust])
+            return path_columns(*estimate_path(batch, self.energies_kev, state), state["takeoff_deg"],
+                                state["nominal_distance_cm"])
 
         try:
             return each(rows)
