@@ -40,6 +40,13 @@ from axs.pipeline import paths
 from axs.files import remove
 from axs.pipeline.paths import STAGES, STAGES_WITH_FIGURES, Layout
 
+# nbformat validates notebooks with jsonschema, which imports rfc3987-syntax (installed for JupyterLab's
+# jupyter-events) for its "iri" string format; that package builds a lark grammar at import: 1.3 s of every
+# stage, a quarter of the runner's own time. No field of the notebook schema has that format, so the runner
+# goes without it (None in sys.modules: the import fails as for a package not installed, and jsonschema skips the
+# format). A process that imported it before keeps it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 KERNEL = "python3"
 # How papermill runs the kernel. Output written below Python (TensorFlow's C++ log) goes to the stage's log, as
 # the kernel's inherited standard error, not into the report (ipykernel would copy it there); and the kernel is
