@@ -217,12 +217,16 @@ def test_fp_holds_each_measurements_air_path_read_from_its_argon_peak(tmp_path):
     """``path`` with ``path_source`` "argon": the path correction's state is fitted on the characterisation spectra,
     and each measurement's air path, read from the air's Ar K peak (axs.normalisation.estimate_path), is held in
     its fit. On stand-in spectra it follows the true distance; it is saved with the model; spectra without an Ar
-    peak keep the instrument's path, with a warning that names the option."""
+    peak, or copies of one measurement (whose Ar-read paths are noise), keep the instrument's path, with a
+    warning."""
     import closure
 
     if not closure.TRUTH.exists():
         pytest.skip("data/truth/truth.nc missing: run `dvc pull data.dvc`")
-    energies, _, counts, surface, elements, geometry = closure.standin_spectra(12, 0)
+    from axs.fp import MIN_PATH_SIGNAL_TO_NOISE
+    from axs.normalisation import fit_path, path_signal_to_noise
+
+    energies, expected, counts, surface, elements, geometry = closure.standin_spectra(12, 0)
     distance = geometry.distance_cm
     Y = surface[:, [elements.index("Fe"), elements.index("K")]]
     model = make_model("fp", energies, ["Fe", "K"], path=True, characterise_spectra=12, characterise_steps=30,
@@ -234,6 +238,14 @@ def test_fp_holds_each_measurements_air_path_read_from_its_argon_peak(tmp_path):
     again = load_model(tmp_path / "fp.skops")
     assert again.path_state == model.path_state
     np.testing.assert_allclose(again.predict(counts), model.predict(counts), rtol=1e-6)
+    # one geometry measured again and again: the paths read spread as the Ar peak's own noise, so none is held
+    assert path_signal_to_noise(counts, energies, fit_path(counts, energies)) > 5          # cores at 8-14 cm: 9.1
+    copies = np.random.default_rng(5).poisson(np.tile(expected[:1], (12, 1))).astype(np.float64)
+    assert path_signal_to_noise(copies, energies, fit_path(copies, energies)) < MIN_PATH_SIGNAL_TO_NOISE   # 0.8-1.3
+    with pytest.warns(UserWarning, match="measure noise, not the path"):
+        same = make_model("fp", energies, ["Fe"], path=True, characterise_spectra=12, characterise_steps=5,
+                          fit_steps=5).fit(copies, Y[:, :1])
+    assert same.path_state == {} and np.all(same.held_path(copies) == 0.0)
     _, _, X, fe = iron_series(small_decoder(), 6, seed=2)
     with pytest.warns(UserWarning, match="path_source 'argon'"):
         plain = make_model("fp", ENERGIES, ["Fe"], path=True, characterise_steps=5, fit_steps=5).fit(X, fe[:, None])

@@ -499,6 +499,21 @@ def _dust_contrast_cm2_g(both_legs: float) -> float:
     return float((mu_l - mu_k) * both_legs)
 
 
+def path_signal_to_noise(X, energies_kev, state: dict) -> float:
+    """How well the Ar K peak measures the path on the measurements X (rows, counts/s): the spread (SD) of their
+    estimated distances over the median change of distance that one standard error of the Ar area makes (the
+    peak fit's, :func:`path_peak_areas`). Near 1 the spread is the peak's noise, not the path's: one geometry
+    measured again and again. Rows without a positive Ar area are left out; NaN when fewer than two remain."""
+    areas = path_peak_areas(np.asarray(X, dtype=np.float64), energies_kev, state["noise_fwhm_kev"])
+    usable = areas["Ar K"] > 0
+    if usable.sum() < 2:
+        return float("nan")
+    argon, se = areas["Ar K"][usable], areas["Ar K se"][usable]
+    distance = _distance_from_argon(np.log(argon), state["log_argon_scale"])
+    shifted = _distance_from_argon(np.log(argon + se), state["log_argon_scale"])
+    return float(np.std(distance) / max(float(np.median(np.abs(shifted - distance))), 1e-12))
+
+
 def estimate_path(X, energies_kev, state: dict) -> tuple[np.ndarray, np.ndarray]:
     """(distance cm, dust g/cm² relative to the training median) of each row of X (see the module docstring)."""
     measured = bool(state["dust_measured"])
