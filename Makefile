@@ -100,14 +100,15 @@ tune: artifacts/tuning/data
 
 # One pytest-xdist worker per core; --dist loadscope keeps a test file on one worker, so its module-scoped
 # fixtures (the experiments' prepared project, the closure fit) are made once. (loadgroup's xdist_group marks
-# no longer group anything with pytest 9.2: pytest-xdist issue 1386.)
+# no longer group anything with pytest 9.2: pytest-xdist issue 1386.) --no-loadscope-reorder keeps the order of
+# tests/conftest.py, longest files first; xdist's own order (most tests first) started the experiments last.
 test: data
-	$(PY) -m pytest -n 2 --dist loadscope --durations=15
+	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 # The edit loop: every test but those marked slow (the smoke pipeline, the experiments' stages, trainings to
 # convergence, the closure fit, tuning, the stand-in's full draw); `make test` (CI) runs them all, longest first.
 test-quick: data
-	$(PY) -m pytest -n 2 --dist loadscope -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out reports/bench.json

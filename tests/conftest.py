@@ -40,14 +40,15 @@ def raw_data(raw_data_template, tmp_path) -> Path:
 
 
 #: The test files that take longest (make test's --durations), longest first: started before everything else.
-LONGEST_FILES = ("test_experiments.py", "test_pipeline.py", "test_closure.py")
+LONGEST_FILES = ("test_experiments.py", "test_pipeline.py", "test_fp.py", "test_models.py", "test_closure.py")
 
 
 def pytest_collection_modifyitems(config, items):
     """The longest test files first, then the other tests marked slow, each in its own order. make test runs
-    pytest-xdist with --dist loadscope (a file stays on one worker): the two workers then start on the long
-    files and the short tests fill in at the end, instead of one worker finishing a long file that started
-    last while the other waits."""
+    pytest-xdist with --dist loadscope (a file stays on one worker) and --no-loadscope-reorder (else xdist
+    queues the files by their number of tests, and the experiments' six long tests started last): the two
+    workers then start on the long files and the short tests fill in at the end, instead of one worker
+    finishing a long file that started last while the other waits."""
     def rank(item):
         name = item.path.name
         first = LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
