@@ -198,3 +198,26 @@ except DataError as err:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "holds types axs does not trust (sklearn.ensemble._forest.RandomForestRegressor" in done.stdout
+
+
+def test_models_import_tensorflow_only_for_a_network(tmp_path):
+    """axs.models makes, fits, saves and loads the linear models without TensorFlow (2.5 s of every LASSO or PyMca
+    stage's kernel, and of a notebook that never trains a network); a network model brings it in (axs.neural)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+import numpy as np
+from axs.models import load_model, make_model
+energies = np.linspace(1.0, 40.0, 200)
+X = np.random.default_rng(0).poisson(50.0, size=(20, energies.size)).astype(np.float64)
+model = make_model("lasso_scatter", energies, ["Fe"], alpha=0.01).fit(X, X[:, [40]] * 0.01)
+model.save({str(tmp_path / "lasso.skops")!r})
+load_model({str(tmp_path / "lasso.skops")!r}).predict(X)
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "imported by a linear model"
+make_model("cnn", energies, ["Fe"])
+assert "tensorflow" in sys.modules
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

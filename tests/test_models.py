@@ -6,7 +6,8 @@ import xraylib
 
 from axs.decoder import INITIAL_PARAMETERS
 from axs.elements import ASSAY_ELEMENTS
-from axs.models import DEFAULTS, _trainer, family, load_model, make_model
+from axs.models import DEFAULTS, family, load_model, make_model
+from axs.neural import _trainer
 from axs.networks import SpectrumNetwork
 from axs.training import validation_split
 
@@ -283,7 +284,7 @@ def test_axs_at_beta_zero_is_its_cnn_exactly():
 
 @pytest.mark.parametrize("pretrain_epochs", [0, 2])
 def test_fits_of_one_architecture_trace_the_training_step_once(pretrain_epochs, monkeypatch):
-    """Every fit of one architecture and epoch length trains the same compiled network (models._trainer), Adam's
+    """Every fit of one architecture and epoch length trains the same compiled network (neural._trainer), Adam's
     moments built before its first trace (a tf.function that creates variables while tracing is traced twice):
     two seeds, each with its pretraining phase or without, trace the training step once in all."""
     X, Y = data()

@@ -102,7 +102,7 @@ def load_predictor(path: str | Path):
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (through :mod:`axs.models`) with the process's stderr held back: its C++ layer logs
+    """Import TensorFlow (through :mod:`axs.neural`) with the process's stderr held back: its C++ layer logs
     (absl, oneDNN) before any log level can be set. What it wrote is shown only if the import fails."""
     import os
     import sys
@@ -113,14 +113,14 @@ def _import_tensorflow_quietly() -> None:
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):   # no real stderr (pytest capture, notebooks): nothing to hide
-        import axs.models  # noqa: F401
+        import axs.neural  # noqa: F401
         return
     sys.stderr.flush()
     saved = os.dup(fd)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), fd)
         try:
-            import axs.models  # noqa: F401
+            import axs.neural  # noqa: F401
         except BaseException:
             os.dup2(saved, fd)
             held.seek(0)
