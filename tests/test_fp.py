@@ -223,8 +223,7 @@ def test_fp_holds_each_measurements_air_path_read_from_its_argon_peak(tmp_path):
 
     if not closure.TRUTH.exists():
         pytest.skip("data/truth/truth.nc missing: run `dvc pull data.dvc`")
-    from axs.fp import MIN_PATH_SIGNAL_TO_NOISE
-    from axs.normalisation import fit_path, path_signal_to_noise
+    from axs.normalisation import MIN_PATH_SIGNAL_TO_NOISE, fit_path, path_signal_to_noise
 
     energies, expected, counts, surface, elements, geometry = closure.standin_spectra(12, 0)
     distance = geometry.distance_cm
@@ -239,9 +238,13 @@ def test_fp_holds_each_measurements_air_path_read_from_its_argon_peak(tmp_path):
     assert again.path_state == model.path_state
     np.testing.assert_allclose(again.predict(counts), model.predict(counts), rtol=1e-6)
     # one geometry measured again and again: the paths read spread as the Ar peak's own noise, so none is held
-    assert path_signal_to_noise(counts, energies, fit_path(counts, energies)) > 5          # cores at 8-14 cm: 9.1
+    state = fit_path(counts, energies)
+    assert state["path_measured"] == 1.0 and state["argon_signal_to_noise"] > 5             # cores at 8-14 cm: 9.1
+    assert state["argon_signal_to_noise"] == pytest.approx(path_signal_to_noise(counts, energies, state))
     copies = np.random.default_rng(5).poisson(np.tile(expected[:1], (12, 1))).astype(np.float64)
-    assert path_signal_to_noise(copies, energies, fit_path(copies, energies)) < MIN_PATH_SIGNAL_TO_NOISE   # 0.8-1.3
+    with pytest.warns(UserWarning, match="measure noise, not the path"):
+        state = fit_path(copies, energies)
+    assert state["argon_signal_to_noise"] < MIN_PATH_SIGNAL_TO_NOISE and state["path_measured"] == 0.0   # 0.8-1.3
     with pytest.warns(UserWarning, match="measure noise, not the path"):
         same = make_model("fp", energies, ["Fe"], path=True, characterise_spectra=12, characterise_steps=5,
                           fit_steps=5).fit(copies, Y[:, :1])

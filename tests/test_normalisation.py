@@ -148,6 +148,7 @@ def test_path_estimation_recovers_the_standin_distance(standin_measurements):
     assert np.corrcoef(distance, geometry.distance_cm[30:])[0, 1] > 0.97
     # the scattered Rh L lines are too weak in the stand-in's spectra: dust is not measured, w = 0
     assert state["dust_measured"] == 0.0 and not dust.any()
+    assert state["path_measured"] == 1.0 and state["argon_signal_to_noise"] > 5
     assert 0.3 < state["air_legs"] < 3.0
 
 
@@ -171,6 +172,29 @@ def test_path_normalisation_removes_the_distance_from_low_energy_lines(standin_m
     assert change["scatter", "K"] < 0.5
     assert 0.75 < change["path", "K"] < 1.25
     assert 0.9 < change["path", "Fe"] < 1.1
+
+
+def test_paths_the_argon_peak_reads_from_noise_leave_every_measurement_at_the_nominal_path(standin_measurements):
+    """One rock measured 30 times at one geometry: the distances the Ar peak reads spread as its own noise
+    (path_signal_to_noise near 1), so fit_path warns and takes every measurement at the nominal distance and no
+    dust: ``path`` is then the scatter normalisation times the training median scatter."""
+    from axs.normalisation import MIN_PATH_SIGNAL_TO_NOISE
+    from standin.instrument import Geometry
+    from standin.rocks import draw_core
+
+    _, energies, _, sim = standin_measurements
+    rng = np.random.default_rng(7)
+    rock = draw_core(rng, 1).surface_mass_fractions[0]
+    geometry = Geometry.nominal(30)
+    counts = sim.measure(np.tile(rock, (30, 1)), geometry, rng) / geometry.live_time_s[:, None]
+    with pytest.warns(UserWarning, match="measure noise, not the path"):
+        state = fit_normalisation(counts, energies, "path")
+    assert state["path_measured"] == 0.0 and state["argon_signal_to_noise"] < MIN_PATH_SIGNAL_TO_NOISE
+    assert state["air_legs"] == 0.0 and state["dust_legs"] == 0.0 and state["dust_measured"] == 0.0
+    distance, dust = estimate_path(counts[:3], energies, state)
+    assert np.all(distance == state["nominal_distance_cm"]) and not dust.any()
+    np.testing.assert_allclose(normalise(counts, energies, "path", state),
+                               normalise(counts, energies, "scatter") * state["scatter_ref_cps"], rtol=1e-5)
 
 
 def test_path_estimation_recovers_distance_and_dust_from_clean_peaks():

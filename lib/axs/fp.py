@@ -247,11 +247,6 @@ _CALIBRATION_ONLY = ("fit_steps", "influence_elements")
 _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 #: Where :class:`FPModel` takes each measurement's path from (``path`` on).
 PATH_SOURCES = ("argon", "fit")
-#: The least spread of the Ar-read paths over the characterisation spectra, in units of the Ar peak's own noise
-#: (:func:`axs.normalisation.path_signal_to_noise`), for ``path_source`` "argon" to hold them: 10.5 on the
-#: stand-in's 64 characterisation spectra (distances 8-14 cm), 0.29 on the measured set's (one geometry, and the
-#: Ar area's standard error about 90 % of it).
-MIN_PATH_SIGNAL_TO_NOISE = 2.0
 DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
                  "excitation", "tail", "detector", "scatter_shape", "path", "tube_kv", "tube_exponent")
 
@@ -357,25 +352,18 @@ class FPModel:
 
     def _argon_path_state(self, chosen) -> dict:
         """The path correction's state fitted on the characterisation spectra ``chosen``; empty (every measurement
-        keeps the instrument's own path, with a warning) where they show no Ar peak, or where the spread of the
-        paths it reads is within :data:`MIN_PATH_SIGNAL_TO_NOISE` of the peak's own noise."""
-        from axs.normalisation import fit_path, path_signal_to_noise
+        keeps the instrument's own path, with a warning) where they show no Ar peak, or where the paths it reads
+        are its own noise (:func:`axs.normalisation.fit_path`, ``path_measured`` 0, which warns)."""
+        from axs.normalisation import fit_path
 
-        keeps = "every measurement keeps the instrument's own path"
         try:
             state = fit_path(chosen, self.energies_kev)
         except ValueError as err:     # an instrument in helium or vacuum: no air, no Ar peak
             warnings.warn(f"FPModel: path_source 'argon' reads each measurement's air path from the air's Ar K peak, "
-                          f"which the characterisation spectra do not show ({err}): {keeps}", stacklevel=3)
+                          f"which the characterisation spectra do not show ({err}): every measurement keeps the "
+                          "instrument's own path", stacklevel=3)
             return {}
-        ratio = path_signal_to_noise(chosen, self.energies_kev, state)
-        if not ratio >= MIN_PATH_SIGNAL_TO_NOISE:
-            warnings.warn(f"FPModel: path_source 'argon': the paths the Ar K peak reads on the characterisation "
-                          f"spectra spread {ratio:.2f} times the peak's own noise (at least "
-                          f"{MIN_PATH_SIGNAL_TO_NOISE} needed), so they measure noise, not the path: {keeps}",
-                          stacklevel=3)
-            return {}
-        return state
+        return state if state["path_measured"] else {}
 
     def held_path(self, rows) -> np.ndarray | None:
         """(N, 2) air path (cm beyond the nominal distance) and dust (mg/cm^2 on the way out, beyond the

@@ -26,7 +26,14 @@ attenuates K K-alpha at 3.3 keV by 0.16 /cm, 70x more than the Rh K scatter).
   through air only, so its rate depends on the geometry and not on the rock:
   ``A_Ar = K exp(-mu_air(Ar K-alpha) d) / d`` (a column ~d long seen at ~d).
   K is fitted on the training spectra so that their median distance is
-  ``nominal_distance_cm``; only differences of d from it enter the correction;
+  ``nominal_distance_cm``; only differences of d from it enter the correction.
+  Where the distances read on the training spectra spread less than
+  :data:`MIN_PATH_SIGNAL_TO_NOISE` times what the Ar peak's own noise moves
+  them (:func:`path_signal_to_noise`: one geometry measured again and again,
+  or an Ar peak lost under its neighbours, as on the measured set), they
+  measure noise: every measurement is then taken at the nominal distance and
+  the training median dust (``state["path_measured"]`` 0, with a warning), so
+  ``path`` is the scatter normalisation times ``scatter_ref_cps``;
 * **dust** w (g/cm², relative to the training median) from the scattered tube
   Rh L lines against the Rh K scatter: with the air of both legs removed,
   ``log(Rh L / Rh K) = q_ref - w (mu_dust(Rh L) - mu_dust(Rh K)) (1/sin psi1 + 1/sin psi2)``
@@ -86,6 +93,8 @@ to the Rayleigh (unshifted) energy of the anode's highest K line plus
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import xraylib
@@ -342,6 +351,11 @@ _RH_L_GROUPS = ("Rh L3", "Rh L2", "Rh L1")
 #: Share of the training measurements whose Rh L peak the fit must find (area > 3 standard errors) for the
 #: dust to be estimated.
 MIN_RH_L_SHARE = 0.95
+#: The least spread of the distances the Ar K peak reads on the training spectra, in units of the change one
+#: standard error of its area makes (:func:`path_signal_to_noise`), for them to count as the path: 10.5 on the
+#: stand-in's 64 characterisation spectra (distances 8-14 cm), 0.8-1.3 on Poisson copies of one of its
+#: measurements, 0.29 on the measured set's (one geometry; the Ar area's standard error about 90 % of it).
+MIN_PATH_SIGNAL_TO_NOISE = 2.0
 
 
 def air_attenuation_per_cm(energies_kev) -> np.ndarray:
@@ -447,9 +461,9 @@ def _rh_k_kev() -> float:
 
 
 def _path_features(X, energies_kev, noise_fwhm_kev: float, need_rh_l: bool
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(Ar K area, Rh L area, scatter counts, Rh L standard error) per row, the rows named in a ValueError when one that is
-    needed (the Rh L area only when ``need_rh_l``) is not > 0."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Ar K area, Rh L area, scatter counts, Rh L standard error, Ar K standard error) per row, the rows named in
+    a ValueError when one that is needed (the Rh L area only when ``need_rh_l``) is not > 0."""
     areas = path_peak_areas(X, energies_kev, noise_fwhm_kev)
     argon = areas["Ar K"]
     rh_l = sum(areas[g] for g in _RH_L_GROUPS)
@@ -465,7 +479,7 @@ def _path_features(X, energies_kev, noise_fwhm_kev: float, need_rh_l: bool
         bad = np.flatnonzero(~(values > 0))
         if bad.size:
             raise ValueError(f"X: row {int(bad[0])} has {what}")
-    return argon, rh_l, scatter, areas["Rh L se"]
+    return argon, rh_l, scatter, areas["Rh L se"], areas["Ar K se"]
 
 
 def _distance_from_argon(log_argon: np.ndarray, log_scale: float) -> np.ndarray:
@@ -503,21 +517,31 @@ def path_signal_to_noise(X, energies_kev, state: dict) -> float:
     """How well the Ar K peak measures the path on the measurements X (rows, counts/s): the spread (SD) of their
     estimated distances over the median change of distance that one standard error of the Ar area makes (the
     peak fit's, :func:`path_peak_areas`). Near 1 the spread is the peak's noise, not the path's: one geometry
-    measured again and again. Rows without a positive Ar area are left out; NaN when fewer than two remain."""
+    measured again and again. :func:`fit_path` keeps it as ``state["argon_signal_to_noise"]``. Rows without a
+    positive Ar area are left out; NaN when fewer than two remain."""
     areas = path_peak_areas(np.asarray(X, dtype=np.float64), energies_kev, state["noise_fwhm_kev"])
     usable = areas["Ar K"] > 0
     if usable.sum() < 2:
         return float("nan")
-    argon, se = areas["Ar K"][usable], areas["Ar K se"][usable]
-    distance = _distance_from_argon(np.log(argon), state["log_argon_scale"])
-    shifted = _distance_from_argon(np.log(argon + se), state["log_argon_scale"])
+    return _argon_signal_to_noise(areas["Ar K"][usable], areas["Ar K se"][usable], state["log_argon_scale"])
+
+
+def _argon_signal_to_noise(argon: np.ndarray, se: np.ndarray, log_scale: float) -> float:
+    """:func:`path_signal_to_noise` from the rows' positive Ar K areas and their standard errors."""
+    distance = _distance_from_argon(np.log(argon), log_scale)
+    shifted = _distance_from_argon(np.log(argon + se), log_scale)
     return float(np.std(distance) / max(float(np.median(np.abs(shifted - distance))), 1e-12))
 
 
 def estimate_path(X, energies_kev, state: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(distance cm, dust g/cm² relative to the training median) of each row of X (see the module docstring)."""
+    """(distance cm, dust g/cm² relative to the training median) of each row of X (see the module docstring);
+    the nominal distance and no dust for every row where the training spectra's Ar peak read noise
+    (``state["path_measured"]`` 0)."""
+    if not state.get("path_measured", 1.0):
+        n = len(np.atleast_2d(X))
+        return np.full(n, state["nominal_distance_cm"]), np.zeros(n)
     measured = bool(state["dust_measured"])
-    argon, rh_l, scatter, _ = _path_features(X, energies_kev, state["noise_fwhm_kev"], need_rh_l=measured)
+    argon, rh_l, scatter, _, _ = _path_features(X, energies_kev, state["noise_fwhm_kev"], need_rh_l=measured)
     distance = _distance_from_argon(np.log(argon), state["log_argon_scale"])
     if not measured:
         return distance, np.zeros_like(distance)
@@ -588,13 +612,24 @@ def fit_path(X, energies_kev, distance_cm=None, dust_g_cm2=None, **settings) -> 
     state = {**{k: v for k, v in PATH_DEFAULTS.items() if not isinstance(v, tuple)}, **settings}
     if distance_cm is None:
         state["noise_fwhm_kev"] = fit_noise_fwhm_kev(X, energies_kev)
-        argon, rh_l, scatter, rh_l_se = _path_features(X, energies_kev, state["noise_fwhm_kev"], need_rh_l=False)
+        argon, rh_l, scatter, rh_l_se, argon_se = _path_features(X, energies_kev, state["noise_fwhm_kev"],
+                                                                 need_rh_l=False)
         d0 = state["nominal_distance_cm"]
         mu_ar = float(air_attenuation_per_cm(xraylib.LineEnergy(18, xraylib.KL3_LINE))[0])
         # log d + mu d is monotone, so the median of the solved distances is the distance of the median log A
         state["log_argon_scale"] = float(np.median(np.log(argon)) + np.log(d0) + mu_ar * d0)
         distance_cm = _distance_from_argon(np.log(argon), state["log_argon_scale"])
-        state["dust_measured"] = float(np.mean(rh_l > 3.0 * rh_l_se) >= MIN_RH_L_SHARE)
+        ratio = _argon_signal_to_noise(argon, argon_se, state["log_argon_scale"]) if len(argon) > 1 else 0.0
+        state["argon_signal_to_noise"] = ratio
+        state["path_measured"] = float(ratio >= MIN_PATH_SIGNAL_TO_NOISE)
+        if not state["path_measured"]:
+            warnings.warn(f"path normalisation: the distances the Ar K peak reads on the {len(X)} training spectra "
+                          f"spread {ratio:.2f} times what the peak's own noise moves them (at least "
+                          f"{MIN_PATH_SIGNAL_TO_NOISE} needed): they measure noise, not the path, so every "
+                          "measurement is taken at the nominal distance and the training median dust (the "
+                          "scatter normalisation)", stacklevel=2)
+            distance_cm = np.full(len(X), d0)
+        state["dust_measured"] = float(state["path_measured"] and np.mean(rh_l > 3.0 * rh_l_se) >= MIN_RH_L_SHARE)
         if state["dust_measured"]:
             state["log_rh_ratio_ref"] = float(np.median(_log_rh_ratio(rh_l, scatter, distance_cm)))
             both, _ = _legs(state)
