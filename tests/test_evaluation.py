@@ -96,6 +96,17 @@ def test_removal_and_tables(case):
     assert m["lr"]["n_elements"] == 2 and m["axs"]["mean_relative_mse"] < 1 < m["noisy"]["mean_relative_mse"]
 
 
+def test_models_within_round_off_of_the_best_tie_and_the_first_listed_takes_it():
+    """On the measured set lasso_path is lasso_scatter up to round-off (3e-6 relative): it is not "best" on the
+    elements where round-off puts it lower. A real difference (1e-3) still decides."""
+    mse = np.array([[1.0, 2.0], [1.0 - 3e-6, 2.0 * (1 - 1e-3)]])
+    scores = xr.Dataset({"mse": (("model", "element"), mse)},
+                        coords={"model": ["lasso_scatter", "lasso_path"], "element": ["Fe", "K"]})
+    best = ev.best_model(scores, ["lasso_scatter", "lasso_path"], ["Fe", "K"])
+    assert best.to_dict() == {"Fe": "lasso_scatter", "K": "lasso_path"}
+    assert ev.best_model(scores, ["lasso_path", "lasso_scatter"], ["Fe"]).to_dict() == {"Fe": "lasso_path"}
+
+
 def test_floor_from_truth_file(case, tmp_path):
     measured, _, folds = case
     y = measured.to_numpy()

@@ -57,6 +57,9 @@ MIN_VALUES_PER_FOLD = 1
 #: An MSE below this (wt%^2; an RMS error of 1e-6 ppm, far below any assay's resolution) counts as
 #: zero: a ratio over it is NaN. Guards every relative MSE against a constant (e.g. fully censored) target.
 MIN_MSE_PCT2 = 1e-20
+#: CV MSEs within this relative difference are a tie for the best model (the tables print four figures):
+#: identical models differ by round-off (a path model that fell back on the scatter normalisation: 3e-6).
+TIE_RTOL = 1e-4
 #: Relative spread (max - min over max |value|) at or below which an element's values count as constant.
 ZERO_VARIANCE_RTOL = 1e-9
 
@@ -330,9 +333,10 @@ def family_table(fscores: xr.Dataset, models: Sequence[str], elements: Sequence[
 
 
 def best_model(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.Series:
-    """The model with the lowest CV MSE for each element (ties go to the first model listed)."""
-    mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas()
-    return mse.fillna(np.inf).idxmin(axis=0).rename("best")
+    """The model with the lowest CV MSE for each element; models within :data:`TIE_RTOL` of it tie, and a tie
+    goes to the first model listed (on the measured set ``lasso_path`` is ``lasso_scatter`` up to round-off)."""
+    mse = scores["mse"].sel(model=list(models), element=list(elements)).to_pandas().fillna(np.inf)
+    return (mse <= mse.min(axis=0) * (1.0 + TIE_RTOL)).idxmax(axis=0).rename("best")
 
 
 def mse_over_best(scores: xr.Dataset, models: Sequence[str], elements: Sequence[str]) -> pd.DataFrame:
