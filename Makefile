@@ -37,23 +37,23 @@ $(LAB_SETTINGS): jupyter/overrides.json $(STAMP)
 data: $(STAMP)
 	dvc pull --quiet data.dvc data-real.dvc data-reference.dvc
 
-# JOBS lanes, one dataset each: `dvc repro train@<dataset>-<model> ...` (that dataset's prepare and training)
-# side by side. DVC unlocks the repository while a stage's command runs, so independent targets run at once;
-# --wait-for-lock queues the moments a lane records its stage in dvc.lock. The closing `dvc repro` runs the
-# evaluations: they read inputs both datasets share (data-reference/, the label-efficiency tables), which DVC
-# locks while a stage reads them, so a lane checking them beside the other's evaluation fails with "busy".
+# Training on JOBS workers: each dataset's prepare stage, then one queue of every training stage of every
+# dataset, costliest first (axs.pipeline.train_order: the last run's wall times, else a fixed rank), each a
+# `dvc repro --single-item <target>`; a worker that finishes takes the next. DVC unlocks the repository while
+# a stage's command runs, so independent targets run at once; --wait-for-lock queues the moments a worker
+# records its stage in dvc.lock. --single-item: a repro takes a write lock on the outputs of every stage it
+# checks, so a worker checking prepare beside one training on prepare's outputs would stop with "busy". The
+# closing `dvc repro` runs the evaluations: they read inputs both datasets share (data-reference/, the
+# label-efficiency tables), which DVC locks while a stage reads them.
 # JOBS=1: one `dvc repro`, one stage at a time.
 JOBS ?= 2
-
-# one line per dataset: its training stages
-TRAIN_LANES := python -c "from axs.pipeline.stage import *; p = load_params('params.yaml'); \
-	[print(*(f'train@{d}-{m}' for m in p['train']['models'])) for d in dataset_names(p)]"
 
 repro: data $(LAB_SETTINGS)
 ifeq ($(JOBS),1)
 	dvc repro
 else
-	$(TRAIN_LANES) | xargs -P $(JOBS) -L 1 dvc --wait-for-lock repro
+	dvc repro $$(python -m axs.pipeline.train_order --prepare)
+	python -m axs.pipeline.train_order | xargs -P $(JOBS) -n 1 dvc --wait-for-lock repro --single-item
 	dvc repro
 endif
 

@@ -188,3 +188,26 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
         assert (roots[0] / "reports" / name).read_bytes() == (roots[1] / "reports" / name).read_bytes(), name
     assert not (roots[0] / "data" / "artifacts").exists()
     shutil.rmtree(tmp_path)
+
+
+def test_make_repro_trains_every_dataset_in_one_queue_costliest_first(tmp_path):
+    """axs.pipeline.train_order: stages without a last run first (AXS+ before AXS before the direct fits ... before
+    LR, the stand-in before the measured set at equal rank), then the others by their last wall time; smoke runs
+    do not count. The Makefile hands the list to xargs, one `dvc repro --single-item` each."""
+    from axs.pipeline.train_order import train_targets
+
+    params = {"datasets": {"standin": {}, "real": {}}, "train": {"models": ["lr", "lasso_scatter", "axs_plus", "fp"]}}
+    assert train_targets(params, tmp_path) == [
+        "train@standin-axs_plus", "train@real-axs_plus", "train@standin-fp", "train@real-fp",
+        "train@standin-lasso_scatter", "train@real-lasso_scatter", "train@standin-lr", "train@real-lr"]
+    for dataset, model, seconds, smoke in [("real", "lr", 500.0, False), ("standin", "fp", 30.0, False),
+                                           ("real", "fp", 9000.0, True)]:
+        folder = tmp_path / dataset / "train" / model
+        folder.mkdir(parents=True)
+        (folder / paths.RUN_INFO).write_text(json.dumps({"stage": "train", "dataset": dataset, "model": model,
+                                                         "smoke": smoke, "wall_s": seconds}))
+    order = train_targets(params, tmp_path)
+    assert order[-2:] == ["train@real-lr", "train@standin-fp"] and order[0] == "train@standin-axs_plus"
+    assert order.index("train@real-fp") < order.index("train@standin-lasso_scatter")   # its smoke time is no time
+    recipe = (paths.ROOT / "Makefile").read_text()
+    assert "python -m axs.pipeline.train_order | xargs -P $(JOBS) -n 1 dvc --wait-for-lock repro --single-item" in recipe
