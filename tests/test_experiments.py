@@ -74,38 +74,12 @@ def test_label_efficiency_keeps_every_run_and_fold_with_its_pool_size(project):
     assert set(versus["model"]) == set(SMOKE_RUNS) - {"cnn"} and (versus["n"] > 0).all()
 
 
-def test_label_efficiency_run_fold_by_fold_keeps_the_other_folds_rows(project):
-    """With run_folds the runner hands the table as it was to the notebook (the stage's outputs are removed
-    before it runs): the other folds' rows stay as they were, the folds run now are recomputed the same."""
-    table_path = Layout(project).tables_dir / "label_efficiency.csv"
-    if not table_path.exists():
-        _stage(project, "label_efficiency")
-    before = pd.read_csv(table_path)
-    before = before[before["model"] == "lasso_scatter"]
-    planted = before.assign(fold=1, mse=before["mse"] * 2)          # a fold 1 that only the old table holds
-    pd.concat([before, planted]).to_csv(table_path, index=False)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    study = params["label_efficiency"]
-    study["runs"] = {"lasso_scatter": study["runs"]["lasso_scatter"]}
-    study["smoke_overrides"] = {**study["smoke_overrides"], "outer_folds": [0, 1]}
-    study["run_folds"] = [0]
-    (project / "fold0.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _stage(project, "label_efficiency", params=project / "fold0.yaml")
-    after = pd.read_csv(table_path)
-    assert sorted(after["fold"].unique()) == [0, 1]
-    pd.testing.assert_frame_equal(after[after["fold"] == 1].reset_index(drop=True), planted.reset_index(drop=True))
-    pd.testing.assert_frame_equal(after[after["fold"] == 0].reset_index(drop=True), before.reset_index(drop=True),
-                                  rtol=1e-6)
-    study["run_folds"] = []                       # trains nothing: the table is reported as it stands
-    (project / "report.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _stage(project, "label_efficiency", params=project / "report.yaml")
-    pd.testing.assert_frame_equal(pd.read_csv(table_path), after)
-
-
-def test_label_efficiency_in_two_lanes_writes_the_table_one_process_writes(project):
+def test_label_efficiency_in_two_lanes_or_fold_by_fold_writes_the_table_one_process_writes(project):
     """`python -m axs.pipeline.lanes --dataset real`: the folds dealt to two processes (one thread each), their
-    tables merged and reported, equal one process's table row for row (up to float sums in another thread
-    count). On the measured set, with its own study settings (label_efficiency.per_dataset.real: no pool).
+    tables merged and reported (``run_folds: []``), equal one process's table row for row (up to float sums in
+    another thread count). Then ``run_folds: [0]``: the runner hands the table as it was to the notebook (the
+    stage's outputs are removed before it runs), the other fold's rows stay as they were, fold 0 is recomputed
+    the same. On the measured set, with its own study settings (label_efficiency.per_dataset.real: no pool).
     LASSO alone: the lanes handle every run alike, and a network's seeded determinism is tests/test_models.py's."""
     if not (paths.ROOT / PARAMS["datasets"]["real"]["data_dir"]).is_dir():
         pytest.skip("data-real/ not restored (make data)")
@@ -134,6 +108,16 @@ def test_label_efficiency_in_two_lanes_writes_the_table_one_process_writes(proje
     predictions = pd.read_csv(layout.out_dir("label_efficiency") / "predictions.csv")
     assert sorted(predictions["fold"].unique()) == [0, 1]
     assert layout.report_html("label_efficiency").exists()
+    planted = one_process[one_process["fold"] == 1].assign(mse=lambda t: t["mse"] * 2)   # only the old table's
+    pd.concat([one_process[one_process["fold"] == 0], planted]).to_csv(table_path, index=False)
+    study["run_folds"] = [0]
+    (project / "fold0.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _stage(project, "label_efficiency", params=project / "fold0.yaml", dataset="real")
+    after = pd.read_csv(table_path)
+    assert sorted(after["fold"].unique()) == [0, 1]
+    pd.testing.assert_frame_equal(after[after["fold"] == 1].reset_index(drop=True), planted.reset_index(drop=True))
+    pd.testing.assert_frame_equal(after[after["fold"] == 0].reset_index(drop=True),
+                                  one_process[one_process["fold"] == 0].reset_index(drop=True), rtol=1e-6)
 
 
 def test_beta_sweep_pairs_every_beta_with_beta_zero(project):
