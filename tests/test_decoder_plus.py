@@ -335,7 +335,7 @@ def test_path_attenuates_lines_on_the_way_out_and_scatter_both_ways():
     layer([theta, alpha])
     plain([theta, alpha[:, :2]])
     np.testing.assert_allclose(layer([theta, alpha]).numpy()[0], plain([theta, alpha[:, :2]]).numpy()[0], rtol=1e-12)
-    amplitude = layer._peaks(theta, alpha)[0].numpy()
+    amplitude = layer._amplitudes(theta, alpha, layer.instrument()).numpy()
     lines = np.asarray(layer.line_energy_kev)
     expected = transmission(lines, 2.0, 0.8)
     seen = lines > 1.0       # the tables are per channel: within 1 % (K K-beta sits beside the dust's K edge)
@@ -348,6 +348,6 @@ def test_path_attenuates_lines_on_the_way_out_and_scatter_both_ways():
     np.testing.assert_allclose(amplitude[1, rayleigh][seen] / amplitude[0, rayleigh][seen], expected[seen], rtol=2e-3)
     with pytest.raises(ValueError, match="path=True: needs tube=True"):
         XRFSimulatorPlus.for_energy_axis(energies, elements=["K"], path=True)
-    amplitude = layer._peaks(theta, np.array([[0.3, 1.0, 0.0, 0.0], [0.3, 1.0, 8.0, 0.0]]))[0].numpy()
+    amplitude = layer._amplitudes(theta, np.array([[0.3, 1.0, 0.0, 0.0], [0.3, 1.0, 8.0, 0.0]]), layer.instrument()).numpy()
     assert np.all(amplitude[1, :len(lines)][lines > 1.0] / amplitude[0, :len(lines)][lines > 1.0] >= 0.1 - 1e-9)
 

@@ -605,63 +605,52 @@ class XRFSimulatorPlus(keras.layers.Layer):
         bound = PATH_DEFAULTS["max_log_factor"]
         return ops.exp(ops.clip(log_transmission, -bound, bound))
 
-    def _peaks(self, theta, alpha):
-        """Amplitudes (n, peaks), centres (peaks,), FWHMs (peaks,) of every fluorescence, scatter and escape peak."""
+    def _peak_geometry(self, compton_kev):
+        """Centres (keV), FWHMs and gains of every fluorescence, scatter and escape peak, as lists of (peaks,) groups
+        in :meth:`_amplitudes`' order: the lines, the anode's Rayleigh and Compton lines (``scatter``), then an
+        escape copy of each escaping line and scatter peak (``escape``). A gain multiplies a group's amplitudes: the
+        detector's efficiency at the energy that enters it, times the escape fraction for an escape copy. ``compton_kev``:
+        :meth:`_compton_kev` (with ``scatter``)."""
         on = self.switches
         line_kev = self._const(self.line_energy_kev)
-        amplitude = ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) \
-            * self._const(self.line_probability)                                                  # eq. 6
-        if on["excitation"]:                                                                      # eq. P12
-            amplitude = self._excited_amplitude(theta, alpha)
-        elif on["matrix"]:
-            amplitude = amplitude * matrix_absorption_factor(                                     # eq. P3
-                theta, ops.softplus(self.mass_scale_raw), self._const(self.line_attenuation),
-                self._const(self.excitation_attenuation), self._const(self.matrix_line_attenuation),
-                self.matrix_excitation_attenuation, ops.softplus(self.geometry_raw), ops.softplus(self.dark_raw))
-        if on["path"]:        # the way back to the detector (the way in: _excited_amplitude)
-            amplitude = amplitude * self.path_transmission(alpha, line_kev)
-        amplitudes, centres, widths = [amplitude], [line_kev], [self.width_kev(line_kev)]
+        centres, widths = [line_kev], [self.width_kev(line_kev)]
+        parents, escape = [], []
         if on["escape"]:   # only lines with an escape fraction get a copy (for_energy_axis leaves out weak lines)
             escaping = self._const(self._escaping, "int32")
-            escape = [ops.take(self._const(self.line_escape_fraction), escaping)]
-            parents = [(ops.take(amplitude, escaping, axis=1), ops.take(line_kev, escaping))]
+            escape.append(ops.take(self._const(self.line_escape_fraction), escaping))
+            parents.append(ops.take(line_kev, escaping))
         if on["scatter"]:                                                                         # eq. P4
-            column = self.alpha_columns.index("rayleigh")
-            e_k = self._const(self.scatter_energy_kev)
-            p_k = self._const(self.scatter_probability)
-            compton = compton_energy_kev(e_k, self.angle_raw) + self.offset
+            e_k, compton = self._const(self.scatter_energy_kev), compton_kev
             broadening = ops.softplus(self.broadening_raw)
-            if on["tube"]:                                                                        # eq. P9
-                t = self._tube_table
-                emitted = self._tube_lines()
-                amplitudes += [alpha[:, column: column + 1] * (emitted * t("line_rayleigh_factor")),
-                               alpha[:, column + 1: column + 2] * (emitted * t("line_compton_factor"))]
-                if on["path"]:      # both ways: in at E_k, out at E_k (Rayleigh) or at Compton's energy
-                    into = self.path_transmission(alpha, e_k)
-                    amplitudes[-2:] = [amplitudes[-2] * into * into,
-                                       amplitudes[-1] * into * self.path_transmission(alpha, compton)]
-            else:
-                amplitudes += [alpha[:, column: column + 1] * p_k, alpha[:, column + 1: column + 2] * p_k]
             centres += [e_k + self.offset, compton]
             widths += [self.width_kev(e_k), ops.sqrt(ops.square(self.width_kev(compton))
                                                      + ops.square(broadening * compton))]
             if on["escape"]:
                 escape += [self._const(self.scatter_escape_fraction)] * 2
-                parents += list(zip(amplitudes[-2:], centres[-2:]))
-        amplitudes = [a * ops.expand_dims(self._efficiency(c), 0) for a, c in zip(amplitudes, centres)]
+                parents += centres[-2:]
+        gains = [self._efficiency(c) for c in centres]
         if on["escape"]:                                                                          # eq. P6
             scale = ops.softplus(self.escape_raw)
-            for (a, c), f in zip(parents, escape):
-                amplitudes.append(a * ops.expand_dims(scale * f * self._efficiency(c), 0))
+            for c, f in zip(parents, escape):
+                gains.append(scale * f * self._efficiency(c))
                 centres.append(c - self.escape_shift_kev)
                 widths.append(self.width_kev(c - self.escape_shift_kev))
-        return (ops.concatenate(amplitudes, axis=1), ops.concatenate(centres, axis=0),
-                ops.concatenate(widths, axis=0))
+        return centres, widths, gains
 
-    def call(self, inputs):
-        theta, alpha = inputs
+    def _compton_kev(self):
+        """(anode lines,) where the anode's Compton peaks sit, eq. P4 with the learned angle and offset."""
+        return compton_energy_kev(self._const(self.scatter_energy_kev), self.angle_raw) + self.offset
+
+    def instrument(self) -> dict:
+        """What ``layer([theta, alpha])`` takes from the global weights alone (the detector, tube and geometry),
+        not from theta or alpha: the peaks' profiles (peaks, channels; eqs. P2, P10) and gains, the anode's Compton
+        energies, the scattered tube continuum at each channel (``tube``) or the continuum's shape (``continuum``),
+        and the pile-up scale. :meth:`call` is ``render(theta, alpha, instrument())``; a fit that holds the
+        instrument fixed (:func:`axs.fp.fit_spectra`) computes it once, not at every step."""
         energies = self._const(self.energies_kev)
-        amplitude, centre, width = self._peaks(theta, alpha)
+        compton_kev = self._compton_kev() if self.switches["scatter"] else None
+        centres, widths, gains = self._peak_geometry(compton_kev)
+        centre, width = ops.concatenate(centres, axis=0), ops.concatenate(widths, axis=0)
         eta = ops.sigmoid(self.eta_raw) if self.line_shape == "voigt" else 0.0
         profiles = line_profiles(energies, centre, width, eta)                                    # eq. P2
         if self.switches["tail"]:                                                                 # eq. P10
@@ -670,7 +659,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
             share = ops.expand_dims(share, 1)
             shelf_share = ops.softplus(self.shelf_raw)
             profiles = (1.0 - share - shelf_share) * profiles + share * tail + shelf_share * shelf
-        f = ops.matmul(amplitude, profiles)                                                        # eq. P8
+        out = {"profiles": profiles, "gains": gains, "compton_kev": compton_kev}
         if self.switches["tube"]:                                                                 # eq. P9
             t = self._tube_table
             window, anode = ops.softplus(self.tube_window_raw), ops.softplus(self.tube_anode_raw)
@@ -684,26 +673,76 @@ class XRFSimulatorPlus(keras.layers.Layer):
                 shape = ops.exp(self.scatter_q1 * x + self.scatter_q2 * ops.square(x))
                 rayleigh, compton = rayleigh * shape, compton * shape
             efficiency_channels = self._efficiency(energies)
+            out["rayleigh"] = ops.matmul(ops.expand_dims(rayleigh, 0), self._const(self._blur_rayleigh))[0] \
+                * efficiency_channels
+            out["compton"] = ops.matmul(ops.expand_dims(compton, 0), self._const(self._blur_compton))[0] \
+                * efficiency_channels
+        elif self.switches["continuum"]:                                                          # eq. P5
+            out["continuum"] = continuum_shape(energies, self.tube_kv, self._const(self._absorption_ratio), self.q1,
+                                               self.q2) * self._efficiency(energies)
+        if self.switches["pileup"]:
+            out["pileup"] = ops.softplus(self.pileup_raw)
+        return out
+
+    def _amplitudes(self, theta, alpha, instrument):
+        """(n, peaks) amplitude of every peak of :meth:`_peak_geometry`, its gain included."""
+        on = self.switches
+        line_kev = self._const(self.line_energy_kev)
+        amplitude = ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) \
+            * self._const(self.line_probability)                                                  # eq. 6
+        if on["excitation"]:                                                                      # eq. P12
+            amplitude = self._excited_amplitude(theta, alpha)
+        elif on["matrix"]:
+            amplitude = amplitude * matrix_absorption_factor(                                     # eq. P3
+                theta, ops.softplus(self.mass_scale_raw), self._const(self.line_attenuation),
+                self._const(self.excitation_attenuation), self._const(self.matrix_line_attenuation),
+                self.matrix_excitation_attenuation, ops.softplus(self.geometry_raw), ops.softplus(self.dark_raw))
+        if on["path"]:        # the way back to the detector (the way in: _excited_amplitude)
+            amplitude = amplitude * self.path_transmission(alpha, line_kev)
+        amplitudes = [amplitude]
+        parents = [ops.take(amplitude, self._const(self._escaping, "int32"), axis=1)] if on["escape"] else []
+        if on["scatter"]:                                                                         # eq. P4
+            column = self.alpha_columns.index("rayleigh")
+            p_k = self._const(self.scatter_probability)
+            if on["tube"]:                                                                        # eq. P9
+                t = self._tube_table
+                emitted = self._tube_lines()
+                amplitudes += [alpha[:, column: column + 1] * (emitted * t("line_rayleigh_factor")),
+                               alpha[:, column + 1: column + 2] * (emitted * t("line_compton_factor"))]
+                if on["path"]:      # both ways: in at E_k, out at E_k (Rayleigh) or at Compton's energy
+                    into = self.path_transmission(alpha, self._const(self.scatter_energy_kev))
+                    amplitudes[-2:] = [amplitudes[-2] * into * into,
+                                       amplitudes[-1] * into * self.path_transmission(alpha, instrument["compton_kev"])]
+            else:
+                amplitudes += [alpha[:, column: column + 1] * p_k, alpha[:, column + 1: column + 2] * p_k]
+            if on["escape"]:
+                parents += amplitudes[-2:]
+        return ops.concatenate([a * ops.expand_dims(g, 0) for a, g in zip(amplitudes + parents, instrument["gains"])],
+                               axis=1)
+
+    def call(self, inputs):
+        theta, alpha = inputs
+        return self.render(theta, alpha, self.instrument())
+
+    def render(self, theta, alpha, instrument):
+        """Eq. P8: (n, channels) the spectra of theta (n, elements) and alpha (n, n_alpha) on ``instrument``
+        (:meth:`instrument`, of this layer's global weights)."""
+        f = ops.matmul(self._amplitudes(theta, alpha, instrument), instrument["profiles"])        # eq. P8
+        if self.switches["tube"]:                                                                 # eq. P9
             rayleigh_amount, compton_amount = alpha[:, :1], alpha[:, 1:2]
             if self.switches["path"]:      # both ways: in at the channel's energy (Compton: at E_in), out at it
-                out = self.path_transmission(alpha, energies)
+                out = self.path_transmission(alpha, self._const(self.energies_kev))
                 rayleigh_amount = rayleigh_amount * out * out
-                compton_amount = compton_amount * out * self.path_transmission(alpha, t("compton_in_kev"))
-            f = f + rayleigh_amount * ops.expand_dims(ops.matmul(ops.expand_dims(rayleigh, 0),
-                                                                 self._const(self._blur_rayleigh))[0]
-                                                      * efficiency_channels, 0)
-            f = f + compton_amount * ops.expand_dims(ops.matmul(ops.expand_dims(compton, 0),
-                                                                self._const(self._blur_compton))[0]
-                                                     * efficiency_channels, 0)
+                compton_amount = compton_amount * out * self.path_transmission(alpha, self._tube_table("compton_in_kev"))
+            f = f + rayleigh_amount * ops.expand_dims(instrument["rayleigh"], 0)
+            f = f + compton_amount * ops.expand_dims(instrument["compton"], 0)
         elif self.switches["continuum"]:                                                          # eq. P5
-            shape = continuum_shape(energies, self.tube_kv, self._const(self._absorption_ratio), self.q1,
-                                    self.q2) * self._efficiency(energies)
-            f = f + alpha[:, :1] * ops.expand_dims(shape, 0)
+            f = f + alpha[:, :1] * ops.expand_dims(instrument["continuum"], 0)
         else:
             f = f + bezier_background(self._const(self._u), ops.softplus(self.p1_raw),
                                       ops.softplus(self.p2_raw), alpha[:, :1])                    # eq. 10
         if self.switches["pileup"]:                                                               # eq. P7
-            f = f + ops.softplus(self.pileup_raw) * autoconvolution(
+            f = f + instrument["pileup"] * autoconvolution(
                 f, self._const(self._pile_low, "int32"), self._const(self._pile_weight),
                 self._const(self._pile_inside))
         return f

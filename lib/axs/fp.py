@@ -170,11 +170,19 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     # so a spectrum's fit is the same whichever batch it is fitted in (FPModel keeps fits between calls)
     n_channels = float(counts.shape[1])
 
+    # an instrument held fixed: what depends on its weights alone (the peaks' profiles, the scattered tube
+    # continuum) is computed once here, not at every step (XRFSimulatorPlus.instrument)
+    if not layer.built:
+        layer.build()
+    instrument = None if globals_ else layer.instrument()
+
     def alpha():
         return tf.concat([tf.exp(log_alpha), path], axis=1) if path.shape[1] else tf.exp(log_alpha)
 
     def expected():
-        return s * layer([tf.exp(log_theta), alpha()])
+        if instrument is None:
+            return s * layer([tf.exp(log_theta), alpha()])
+        return s * layer.render(tf.exp(log_theta), alpha(), instrument)
 
     @tf.function
     def step():
