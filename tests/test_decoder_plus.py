@@ -348,6 +348,7 @@ def test_path_attenuates_lines_on_the_way_out_and_scatter_both_ways():
     np.testing.assert_allclose(amplitude[1, rayleigh][seen] / amplitude[0, rayleigh][seen], expected[seen], rtol=2e-3)
     with pytest.raises(ValueError, match="path=True: needs tube=True"):
         XRFSimulatorPlus.for_energy_axis(energies, elements=["K"], path=True)
-    amplitude = layer._amplitudes(theta, np.array([[0.3, 1.0, 0.0, 0.0], [0.3, 1.0, 8.0, 0.0]]), layer.instrument()).numpy()
+    far = np.array([[0.3, 1.0, 0.0, 0.0], [0.3, 1.0, 8.0, 0.0]])
+    amplitude = layer._amplitudes(theta, far, layer.instrument()).numpy()
     assert np.all(amplitude[1, :len(lines)][lines > 1.0] / amplitude[0, :len(lines)][lines > 1.0] >= 0.1 - 1e-9)
 
