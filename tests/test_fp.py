@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+from axs import predict
 from axs.decoder_plus import XRFSimulatorPlus
 from axs.fp import FPModel, fit_spectra, poisson_deviance, spectrum_scale
 from axs.models import load_model, make_model
@@ -52,7 +53,7 @@ def test_direct_fit_recovers_what_the_decoder_generated():
     assert np.all(spectrum_scale(counts) == counts.max(axis=1))
 
 
-def test_fp_model_calibrates_fits_and_round_trips(tmp_path):
+def test_fp_model_calibrates_fits_and_round_trips(tmp_path, monkeypatch):
     _, _, X, fe = iron_series(small_decoder(), 12, seed=4)
     Y = np.column_stack([10.0 * fe, np.full(12, 3.0)])
     model = make_model("fp", ENERGIES, ["Fe", "Zn"], simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False,
@@ -67,6 +68,9 @@ def test_fp_model_calibrates_fits_and_round_trips(tmp_path):
     model.save(tmp_path / "fp.skops")
     again = FPModel.load(tmp_path / "fp.skops")
     assert isinstance(load_model(tmp_path / "fp.skops"), FPModel)          # the registry reads it back
+    quiet = []                  # axs predict: its fits run in TensorFlow, whose start-up log is held back
+    monkeypatch.setattr(predict, "_import_tensorflow_quietly", lambda: quiet.append(1))
+    assert isinstance(predict.load_predictor(tmp_path / "fp.skops"), FPModel) and quiet == [1]
     np.testing.assert_allclose(again.predict(X[:3]), predicted[:3], rtol=1e-4)
     theta = theta_columns(again, X[:2])                # axs predict --theta: the fitted amounts
     assert list(theta.columns) == ["theta_K", "theta_Ca", "theta_Fe", "theta_Sr"]

@@ -91,10 +91,14 @@ def load_predictor(path: str | Path):
     """The model saved at ``path``: a file written by a model's ``save`` or a folder holding one
     (:func:`axs.bundle.model_file`), loaded without running code from it (:mod:`axs.model_files`): a skops
     archive (LR, LASSO, the PyMca peer) without TensorFlow, a Keras archive through
-    :func:`axs.models.load_model`, TensorFlow's start-up log held back. DataError for anything else."""
+    :func:`axs.models.load_model`, TensorFlow's start-up log held back; the direct fit (``fp``, a skops archive
+    whose fits run in TensorFlow) with that log held back too. DataError for anything else."""
     path = model_file(path)
     if model_file_kind(path) == "skops":
-        return load_skops_model(path)
+        model = load_skops_model(path)
+        if has_theta(model):          # a skops model that models the spectrum: the direct fit
+            _import_tensorflow_quietly()
+        return model
     _import_tensorflow_quietly()
     from axs.models import load_model
 
