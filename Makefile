@@ -17,12 +17,13 @@ setup: $(STAMP) $(LAB_SETTINGS)
 # requirements.lock pins every package of every extra (pipeline, test); the package itself is editable.
 # The environment is byte-compiled (~16,000 files): without it a machine that sets PYTHONDONTWRITEBYTECODE (this
 # one does) compiles every module from source in every process (a fresh clone's make test: 8:59, not 7:30).
-# pip would compile them one after the other (about 37 s here); compileall -j 0 does it on every core (21 s).
+# pip would compile them one after the other (about 37 s here); compileall -j 0 does it on every core (21 s),
+# leaving out the packages' own test suites (-x /tests/: 3,100 of the 16,300 files, never imported here; 27 -> 20 s).
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --no-compile -r requirements.lock
-	$(PY) -m compileall -q -j 0 $(VENV)/lib
+	$(PY) -m compileall -q -j 0 -x /tests/ $(VENV)/lib
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
