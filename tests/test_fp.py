@@ -93,6 +93,34 @@ def test_a_spectrum_fits_the_same_in_any_batch():
     np.testing.assert_allclose(alone.expected_counts[0], together.expected_counts[1], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("fit_instrument", [False, True])
+def test_a_large_fit_compiled_by_xla_takes_the_same_steps(monkeypatch, fit_instrument):
+    """A fit of many spectrum-steps compiles its step with XLA (axs.fp.XLA_MIN_SPECTRUM_STEPS), a small one does
+    not; both take the same steps, to rounding, with the instrument held and with it characterised."""
+    import tensorflow as tf
+
+    import axs.fp as fp
+
+    layer = small_decoder()
+    theta = np.array([[0.3, 1.0, 4.0, 0.5], [0.6, 0.4, 2.0, 1.0]])
+    alpha = np.array([[0.3, 1.0, 1.5], [0.2, 1.2, 1.0]])
+    counts = np.random.default_rng(6).poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
+    weights = layer.get_weights()
+    fits = {}
+    for threshold in (None, 0):
+        if threshold is not None:
+            monkeypatch.setattr(fp, "XLA_MIN_SPECTRUM_STEPS", threshold)
+        layer.set_weights(weights)
+        with mock.patch.object(tf, "function", wraps=tf.function) as compiled:
+            fits[threshold] = fit_spectra(layer, counts, steps=60, fit_instrument=fit_instrument)
+        assert compiled.call_args.kwargs["jit_compile"] is (threshold == 0)
+        fits[threshold, "weights"] = layer.get_weights()
+    np.testing.assert_allclose(fits[0].theta, fits[None].theta, rtol=1e-6)
+    np.testing.assert_allclose(fits[0].expected_counts, fits[None].expected_counts, rtol=1e-6, atol=1e-9)
+    for xla, plain in zip(fits[0, "weights"], fits[None, "weights"]):
+        np.testing.assert_allclose(xla, plain, rtol=1e-6, atol=1e-12)
+
+
 def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monkeypatch):
     """With unlabelled spectra, the instrument is characterised on them alone: two fold models trained on different
     labelled cores get the same instrument from one characterisation, and a spectrum is fitted once for it."""
