@@ -102,22 +102,20 @@ def test_a_large_fit_compiled_by_xla_takes_the_same_steps(monkeypatch, fit_instr
     import axs.fp as fp
 
     layer = small_decoder()
-    theta = np.array([[0.3, 1.0, 4.0, 0.5], [0.6, 0.4, 2.0, 1.0]])
-    alpha = np.array([[0.3, 1.0, 1.5], [0.2, 1.2, 1.0]])
-    counts = np.random.default_rng(6).poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
-    weights = layer.get_weights()
-    fits = {}
-    for threshold in (None, 0):
-        if threshold is not None:
-            monkeypatch.setattr(fp, "XLA_MIN_SPECTRUM_STEPS", threshold)
-        layer.set_weights(weights)
+    _, _, counts, _ = iron_series(layer, 2, seed=6)
+    start = layer.get_weights()
+    fits, weights = {}, {}
+    for compiled_by_xla in (False, True):
+        if compiled_by_xla:
+            monkeypatch.setattr(fp, "XLA_MIN_SPECTRUM_STEPS", 0)
+        layer.set_weights(start)
         with mock.patch.object(tf, "function", wraps=tf.function) as compiled:
-            fits[threshold] = fit_spectra(layer, counts, steps=60, fit_instrument=fit_instrument)
-        assert compiled.call_args.kwargs["jit_compile"] is (threshold == 0)
-        fits[threshold, "weights"] = layer.get_weights()
-    np.testing.assert_allclose(fits[0].theta, fits[None].theta, rtol=1e-6)
-    np.testing.assert_allclose(fits[0].expected_counts, fits[None].expected_counts, rtol=1e-6, atol=1e-9)
-    for xla, plain in zip(fits[0, "weights"], fits[None, "weights"]):
+            fits[compiled_by_xla] = fit_spectra(layer, counts, steps=60, fit_instrument=fit_instrument)
+        assert compiled.call_args.kwargs["jit_compile"] is compiled_by_xla
+        weights[compiled_by_xla] = layer.get_weights()
+    np.testing.assert_allclose(fits[True].theta, fits[False].theta, rtol=1e-6)
+    np.testing.assert_allclose(fits[True].expected_counts, fits[False].expected_counts, rtol=1e-6, atol=1e-9)
+    for xla, plain in zip(weights[True], weights[False]):
         np.testing.assert_allclose(xla, plain, rtol=1e-6, atol=1e-12)
 
 
