@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import keras
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm import tqdm          # a text bar: tqdm.auto in a kernel without ipywidgets warns, with the venv's path
 
 
 def set_seed(seed: int) -> None:
