@@ -2,7 +2,8 @@
 
 Not part of ``make bench``: it reads the pipeline's outputs (run ``make repro`` first) and takes about 3 minutes
 on 2 cores. With the ``fp`` model's characterised instrument held, it fits every ``--every``-th measurement of
-the prepared dataset with ``fit_steps`` (600), twice and four times as many steps, and prints
+the prepared dataset with ``fit_steps`` (or ``--steps``), twice and four times as many steps, the elements that the instrument
+does not see tied as in the model's fits (``tie_below``; ``--tie-below 0`` leaves them free), and prints
 
 * the deviance per channel after each budget (a converged fit stops moving it);
 * how far the focus elements' amounts move from one budget to the next (median and SD of the change of
@@ -10,7 +11,7 @@ the prepared dataset with ``fit_steps`` (600), twice and four times as many step
 * each element's share of the matrix weight and how far it moves: the elements the fit cannot pin down;
 * how high the decoder's unit response to each light element peaks against Fe's (which lines it can see).
 
-    python benchmarks/fp_convergence.py [--dataset standin] [--every 7]
+    python benchmarks/fp_convergence.py [--dataset standin] [--every 7] [--steps 300] [--tie-below 0]
 """
 
 from __future__ import annotations
@@ -29,12 +30,16 @@ def main(argv=None) -> None:
     from keras import ops
 
     from axs.dataset import load_dataset, single_spectra
-    from axs.fp import basis_spectra, fit_spectra
+    from axs.fp import basis_spectra, fit_spectra, unseen_elements
     from axs.predict import load_predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="standin")
     parser.add_argument("--every", type=int, default=7, help="fit every n-th measurement (default 7: about 100)")
+    parser.add_argument("--steps", type=int, default=None, help="the first budget (default: the model's fit_steps)")
+    parser.add_argument("--tie-below", type=float, default=None,
+                        help="tie the elements whose unit response peaks below this fraction of the strongest's "
+                             "(default: the model's tie_below; 0: none)")
     args = parser.parse_args(argv)
     artifacts = Path("artifacts") / args.dataset
     model = load_predictor(artifacts / "train" / "fp" / "model")
@@ -42,13 +47,16 @@ def main(argv=None) -> None:
     rows = model._checked(spectra[::args.every])
     layer = model.layer()
     names = list(layer.element_names)
-    steps = model.options["fit_steps"]
-    print(f"{args.dataset}: {len(rows)} measurements, fp's instrument held, {steps}, {2 * steps}, {4 * steps} steps")
+    steps = model.options["fit_steps"] if args.steps is None else args.steps
+    tied = unseen_elements(layer, model.options["tie_below"] if args.tie_below is None else args.tie_below)
+    print(f"{args.dataset}: {len(rows)} measurements, fp's instrument held, {steps}, {2 * steps}, {4 * steps} steps, "
+          f"tied: {', '.join(np.asarray(names)[tied]) or 'none'}")
 
     fits = {}
     for budget in (steps, 2 * steps, 4 * steps):
         start = time.perf_counter()
-        fits[budget] = fit_spectra(layer, rows, steps=budget, learning_rate=model.options["learning_rate"])
+        fits[budget] = fit_spectra(layer, rows, steps=budget, learning_rate=model.options["learning_rate"],
+                                    tied=tied)
         print(f"  {budget:5d} steps: deviance per channel {fits[budget].deviance.mean() / rows.shape[1]:.5f} "
               f"({time.perf_counter() - start:.0f} s)")
 

@@ -99,6 +99,8 @@ exported = bundle.export_model(final, Path(out_dir) / paths.MODEL_DIR, X_mean, Y
                                tube=ds.attrs.get("tube", ""), oof_reconstruction=reconstruction, single=cv.single)
 print(f"held-out spectra flagged by the applicability checks: {exported['applicability_flag_rate_heldout']:.3f} "
       f"(single measurements: {exported['applicability_flag_rate_heldout_single']:.3f})")
+if hasattr(final, "tied_elements"):     # the direct fit (axs.fp): the elements its instrument does not see
+    print(f"tied into one amount in each spectrum's fit (tie_below): {', '.join(final.tied_elements) or 'none'}")
 
 # %% [markdown]
 # Out-of-fold predictions of the first cores (wt%):

@@ -8,7 +8,7 @@ import pytest
 
 from axs import predict
 from axs.decoder_plus import XRFSimulatorPlus
-from axs.fp import FPModel, fit_spectra, poisson_deviance, spectrum_scale
+from axs.fp import FPModel, fit_spectra, poisson_deviance, spectrum_scale, unseen_elements
 from axs.models import load_model, make_model
 from axs.predict import theta_columns
 
@@ -91,6 +91,69 @@ def test_a_spectrum_fits_the_same_in_any_batch():
     alone = fit_spectra(layer, counts[1:2], steps=100)
     np.testing.assert_allclose(alone.theta[0], together.theta[1], rtol=1e-6)
     np.testing.assert_allclose(alone.expected_counts[0], together.expected_counts[1], rtol=1e-6, atol=1e-9)
+
+
+def light_matrix_decoder():
+    """Na, Mg and Al in a silicate-like matrix behind a window that cuts off below 3 keV, as the characterised
+    stand-in instrument's (eq. 8: a1 2.1, c1 3.25), with the pipeline's tube and excitation switches: Na's and Mg's
+    unit responses peak at 6e-6 and 3e-5 of Sr's, Al's at 1e-4."""
+    layer = XRFSimulatorPlus.for_energy_axis(ENERGIES, elements=["Na", "Mg", "Al", "K", "Ca", "Fe", "Sr"],
+                                             pileup=False, tube=True, excitation=True, continuum=False,
+                                             dtype="float64")
+    layer([np.zeros((1, layer.n_elements)), np.zeros((1, layer.n_alpha))])
+    layer.a1.assign(2.1)
+    layer.c1.assign(3.25)
+    return layer
+
+
+def light_matrix_series(layer, n: int, seed: int):
+    """Poisson counts of n samples of ``light_matrix_decoder`` whose Na, Mg, Al and Fe amounts vary."""
+    rng = np.random.default_rng(seed)
+    theta = np.column_stack([rng.uniform(2, 4, n), rng.uniform(1, 3, n), rng.uniform(5, 9, n), np.full(n, 0.3),
+                             np.full(n, 1.0), rng.uniform(1, 5, n), np.full(n, 0.5)])
+    alpha = np.tile([[0.3, 1.0]], (n, 1))
+    return rng.poisson(2000.0 * layer([theta, alpha]).numpy()).astype(np.float64)
+
+
+def test_the_unseen_elements_are_tied_into_one_amount_per_spectrum():
+    """The elements whose unit response peaks below a fraction of the strongest element's are unseen; tied, they
+    share one amount per spectrum, and the seen elements' amounts and the fit's deviance stay those of the free
+    fit (the tie throws away nothing that the lines show); no tie is the free fit itself."""
+    layer = light_matrix_decoder()
+    unseen = unseen_elements(layer)
+    assert [e for e, u in zip(layer.element_names, unseen) if u] == ["Na", "Mg"]
+    assert unseen_elements(layer, 2e-4).sum() == 3 and not unseen_elements(layer, 0.0).any()
+    counts = light_matrix_series(layer, 6, seed=8)
+    free = fit_spectra(layer, counts, steps=300)
+    tied = fit_spectra(layer, counts, steps=300, tied=unseen)
+    np.testing.assert_array_equal(tied.theta[:, 0], tied.theta[:, 1])
+    assert not np.allclose(free.theta[:, 0], free.theta[:, 1], rtol=0.05)     # free, they go anywhere
+    np.testing.assert_allclose(tied.theta[:, 3:], free.theta[:, 3:], rtol=0.02)
+    assert tied.deviance.mean() < 1.01 * free.deviance.mean()
+    np.testing.assert_array_equal(fit_spectra(layer, counts, steps=300, tied=np.zeros(7, bool)).theta, free.theta)
+    with pytest.raises(ValueError, match="tied: expected 7 flags"):
+        fit_spectra(layer, counts, steps=1, tied=[True])
+
+
+@pytest.mark.parametrize("tie_below", [0.0, 4e-5])
+def test_fp_ties_the_elements_its_characterised_instrument_does_not_see(tie_below):
+    """FPModel's fits tie the elements that its characterised instrument does not see (``tie_below``, 0: none);
+    a model saved before the tie reads back untied."""
+    layer = light_matrix_decoder()
+    X = light_matrix_series(layer, 6, seed=9)
+    model = FPModel(ENERGIES, ["Fe"], simulator_elements=list(layer.element_names), pileup=False, scatter_shape=False,
+                    tail=False, path=False, characterise_spectra=6, characterise_steps=30, fit_steps=200,
+                    tie_below=tie_below).characterise(X)
+    model.layer().a1.assign(2.1)             # the window of the characterised stand-in instrument
+    model.layer().c1.assign(3.25)
+    theta = model.theta(X)
+    assert model.tied_elements == (("Na", "Mg") if tie_below else ())
+    assert (theta[:, 0] == theta[:, 1]).all() == bool(tie_below)
+    state = model.__getstate__()
+    state["options"] = {k: v for k, v in state["options"].items() if k != "tie_below"}
+    saved_before = FPModel.__new__(FPModel)
+    saved_before.__setstate__(state)
+    assert saved_before.options["tie_below"] == 0.0
 
 
 @pytest.mark.parametrize("fit_instrument", [False, True])

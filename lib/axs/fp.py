@@ -45,10 +45,18 @@ MIN_RELATIVE_AMOUNT = 1e-6
 #: to overflow. e^8 ~ 3000 times the spectrum's largest channel is far above any real amount.
 LOG_AMOUNT_RANGE = (-30.0, 8.0)
 #: A fit of at least this many spectrum-steps (spectra x steps) compiles its step with XLA (``jit_compile``), which
-#: fuses the excitation integral's (spectra, lines, energies) terms (about half of a step's time): a batched step
-#: takes half the time. Compiling costs about 0.7 s (several seconds with the instrument's weights trained), which
+#: fuses the excitation integral's (spectra, lines, energies) terms (about 60 % of a step's time): a batched step
+#: takes 59 % of the time (26.0 -> 15.4 ms for the stand-in's 177 spectra; docs/models.md). Compiling costs about 0.7 s (several seconds with the instrument's weights trained), which
 #: a smaller fit (one spectrum for ``axs predict``, the tests' fits) would not repay.
 XLA_MIN_SPECTRUM_STEPS = 20_000
+#: An element whose unit response (:func:`basis_spectra`) peaks below this fraction of the strongest element's is
+#: unseen: its lines hide behind the air and the detector's window and it acts on the spectrum only through matrix
+#: absorption, where any split of the matrix among such elements fits alike (free, the stand-in's fits put 43 % of
+#: the matrix weight on Na). :class:`FPModel` ties the unseen elements into one amount per spectrum
+#: (``tie_below``), which predicted the stand-in's focus elements better (docs/models.md, "Convergence"). With the
+#: pipeline's characterised instruments: the stand-in's Na, Mg, Al (1e-6 to 2.2e-5; Si next, 5.4e-5 to 8.7e-5),
+#: the measured set's Na alone (2.9e-5; Mg next, 2.5e-4), where the tie changes nothing.
+UNSEEN_RELATIVE_PEAK = 4e-5
 #: Fits made in this process: (instrument, fit settings, spectrum) digests -> one spectrum's
 #: (theta, alpha, expected counts, deviance, scale), so a spectrum is fitted once per instrument
 #: (:meth:`FPModel.fit_spectra`); emptied when it would hold more than :data:`MAX_KEPT_FITS` spectra.
@@ -108,6 +116,13 @@ def basis_spectra(layer) -> np.ndarray:
     return (out - origin) / small
 
 
+def unseen_elements(layer, below: float = UNSEEN_RELATIVE_PEAK) -> np.ndarray:
+    """(elements,) bool: the elements whose unit response (:func:`basis_spectra`, its largest channel) peaks below
+    ``below`` times the strongest element's (:data:`UNSEEN_RELATIVE_PEAK`); none where ``below`` is 0."""
+    peaks = basis_spectra(layer)[:layer.n_elements].max(axis=1)
+    return peaks < below * peaks.max()
+
+
 def initial_amounts(layer, counts, scale=None) -> tuple[np.ndarray, np.ndarray]:
     """(theta, alpha) that start a fit: non-negative least squares of counts / s_n on :func:`basis_spectra`,
     each channel weighted by 1 / sqrt(counts + 1) (Poisson), amounts floored at :data:`MIN_RELATIVE_AMOUNT`
@@ -128,7 +143,8 @@ def initial_amounts(layer, counts, scale=None) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float = FIT_LEARNING_RATE,
                 fit_instrument: bool = False, instrument_learning_rate: float = 0.01,
-                initial: tuple[np.ndarray, np.ndarray] | None = None, scale=None, held_path=None) -> SpectrumFit:
+                initial: tuple[np.ndarray, np.ndarray] | None = None, scale=None, held_path=None,
+                tied=None) -> SpectrumFit:
     """Maximum-likelihood theta and alpha of each spectrum of ``counts`` (n, channels) under ``layer``.
 
     Adam on log-amounts (and on the path columns of ``path`` as they are, kept in
@@ -138,6 +154,8 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     :func:`spectrum_scale`: with matrix absorption the decoder is not linear in theta, so the fit finds the
     generating theta only on the generating scale (a known geometry factor); otherwise theta is on the scale s_n.
     ``held_path`` (n, path columns) holds the path columns (``path``) at known values instead of fitting them.
+    ``tied`` (elements,) bool: these elements' amounts are one amount per spectrum (equal theta; the
+    characterisation's mass scales weigh them), started at the mean of their starts.
     """
     import tensorflow as tf
 
@@ -154,6 +172,13 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     a = layer.n_alpha_amounts
     log_theta = tf.Variable(np.clip(np.log(theta0), *LOG_AMOUNT_RANGE).astype(dtype))
     log_alpha = tf.Variable(np.clip(np.log(alpha0[:, :a]), *LOG_AMOUNT_RANGE).astype(dtype))
+    tie = np.zeros(layer.n_elements, bool) if tied is None else np.asarray(tied, bool)
+    if tie.shape != (layer.n_elements,):
+        raise ValueError(f"tied: expected {layer.n_elements} flags, one per element of the decoder, got {tie.shape}")
+    logs = [log_theta, log_alpha]
+    if tie.any():                            # one log-amount per spectrum for the tied elements
+        logs.append(tf.Variable(np.clip(np.log(np.asarray(theta0)[:, tie].mean(axis=1, keepdims=True)),
+                                        *LOG_AMOUNT_RANGE).astype(dtype)))
     low, high = (np.array([PATH_RANGE[c][i] for c in layer.alpha_columns[a:]], dtype=dtype) for i in (0, 1))
     held = held_path is not None
     start = np.asarray(held_path if held else np.asarray(alpha0, dtype=np.float64)[:, a:], dtype=np.float64)
@@ -162,7 +187,7 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     path = tf.Variable(np.clip(start, low, high).astype(dtype), trainable=not held)
     observed = tf.constant(counts.astype(dtype))
     s = tf.constant(scale[:, None].astype(dtype))
-    amounts = [log_theta, log_alpha] + ([path] if path.shape[1] and not held else [])
+    amounts = logs + ([path] if path.shape[1] and not held else [])
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) if steps else learning_rate
     optimiser = tf.keras.optimizers.Adam(schedule)
     globals_ = list(layer.trainable_variables) if fit_instrument else []
@@ -181,13 +206,16 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
         layer.build()
     instrument = None if globals_ else layer.instrument()
 
+    def theta():
+        return tf.where(tie[None, :], tf.exp(logs[2]), tf.exp(log_theta)) if tie.any() else tf.exp(log_theta)
+
     def alpha():
         return tf.concat([tf.exp(log_alpha), path], axis=1) if path.shape[1] else tf.exp(log_alpha)
 
     def expected():
         if instrument is None:
-            return s * layer([tf.exp(log_theta), alpha()])
-        return s * layer.render(tf.exp(log_theta), alpha(), instrument)
+            return s * layer([theta(), alpha()])
+        return s * layer.render(theta(), alpha(), instrument)
 
     @tf.function(jit_compile=len(counts) * steps >= XLA_MIN_SPECTRUM_STEPS)
     def step():
@@ -195,7 +223,7 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
             loss = tf.reduce_sum(poisson_deviance(observed, expected())) / n_channels
         gradients = tape.gradient(loss, amounts + globals_)
         optimiser.apply_gradients(zip(gradients[:len(amounts)], amounts))
-        for amount in (log_theta, log_alpha):
+        for amount in logs:
             amount.assign(tf.clip_by_value(amount, *LOG_AMOUNT_RANGE))
         if path.shape[1] and not held:
             path.assign(tf.clip_by_value(path, low, high))
@@ -206,7 +234,10 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     for _ in range(steps):
         step()
     mu = expected()
-    return SpectrumFit(theta=np.exp(log_theta.numpy().astype(np.float64)),
+    theta_fitted = np.exp(log_theta.numpy().astype(np.float64))
+    if tie.any():
+        theta_fitted[:, tie] = np.exp(logs[2].numpy().astype(np.float64))
+    return SpectrumFit(theta=theta_fitted,
                        alpha=np.concatenate([np.exp(log_alpha.numpy().astype(np.float64)),
                                              path.numpy().astype(np.float64)], axis=1),
                        expected_counts=mu.numpy().astype(np.float64),
@@ -248,14 +279,18 @@ def path_columns(distance_cm, dust_g_cm2, takeoff_deg, nominal_distance_cm: floa
 #: ``"fit"``, fitted as two more nuisances (which the stand-in's spectra do not pin down: docs/models.md).
 #: ``influence_elements``: the matrix elements of the calibration's influence terms (:meth:`FPModel.calibrate_element`,
 #: Lucas-Tooth and Price); empty, each element is calibrated on its own fitted amount alone.
+#: ``tie_below``: each spectrum's fit ties the elements that the characterised instrument does not see
+#: (:func:`unseen_elements`, :data:`UNSEEN_RELATIVE_PEAK`) into one amount; 0 ties none. The characterisation
+#: leaves them free (its instrument does not depend on the tie).
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
             "scatter_shape": True, "path": None, "path_source": "argon", "tube_kv": 40.0,
             "tube_exponent": TUBE_EXPONENT, "simulator_elements": None, "min_relative_probability": 1e-3,
-            "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 600,
-            "learning_rate": FIT_LEARNING_RATE, "influence_elements": ("Fe", "Ca", "K")}
+            "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 300,
+            "learning_rate": FIT_LEARNING_RATE, "influence_elements": ("Fe", "Ca", "K"),
+            "tie_below": UNSEEN_RELATIVE_PEAK}
 #: Options that only the calibration reads: they do not change the instrument's characterisation.
-_CALIBRATION_ONLY = ("fit_steps", "influence_elements")
+_CALIBRATION_ONLY = ("fit_steps", "influence_elements", "tie_below")
 #: theta's elements when ``simulator_elements`` is None: the assayed ones, the matrix's Si and the air's Ar (as AXS+)
 _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 #: Where :class:`FPModel` takes each measurement's path from (``path`` on).
@@ -318,7 +353,8 @@ class FPModel:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.options = {"path": False, "path_source": "argon", **self.options}    # saved before the path switch
+        # saved before the path switch, before the tie of unseen elements
+        self.options = {"path": False, "path_source": "argon", "tie_below": 0.0, **self.options}
         self.__dict__.setdefault("path_state", {})
         self._layer = None
 
@@ -418,7 +454,7 @@ class FPModel:
         settings = (_digest(json.dumps(layer.get_config(), sort_keys=True).encode(),
                             json.dumps(self.path_state, sort_keys=True).encode(),
                             *(np.asarray(w).tobytes() for w in layer.get_weights())),
-                    self.options["fit_steps"], self.options["learning_rate"])
+                    self.options["fit_steps"], self.options["learning_rate"], self.options["tie_below"])
         keys = [settings + (_digest(row.tobytes()),) for row in rows]
         new = {}                                 # each spectrum not fitted yet -> its first row
         for i, k in enumerate(keys):
@@ -427,6 +463,7 @@ class FPModel:
         if new:
             todo = rows[list(new.values())]
             fit = fit_spectra(layer, todo, steps=self.options["fit_steps"], learning_rate=self.options["learning_rate"],
+                              tied=unseen_elements(layer, self.options["tie_below"]),
                               held_path=self.held_path(todo))
             if len(_FITS) + len(new) > MAX_KEPT_FITS:
                 _FITS.clear()
@@ -471,6 +508,12 @@ class FPModel:
 
     def simulator_parameters(self) -> dict[str, float]:
         return self.layer().parameters()
+
+    @property
+    def tied_elements(self) -> tuple[str, ...]:
+        """The elements whose amounts each spectrum's fit ties into one (:func:`unseen_elements`)."""
+        layer = self.layer()
+        return tuple(np.asarray(layer.element_names)[unseen_elements(layer, self.options["tie_below"])])
 
     # -- training ---------------------------------------------------------------------------
     def characterise(self, spectra) -> "FPModel":
