@@ -1,9 +1,9 @@
 """Does the direct fit converge? (``fp``, :mod:`axs.fp`; docs/models.md, "The direct fit", "Convergence").
 
-Not part of ``make bench``: it reads the pipeline's outputs (run ``make repro`` first) and takes about 3 minutes
-on 2 cores. With the ``fp`` model's characterised instrument held, it fits every ``--every``-th measurement of
-the prepared dataset with ``fit_steps`` (or ``--steps``), twice and four times as many steps, the elements that the instrument
-does not see tied as in the model's fits (``tie_below``; ``--tie-below 0`` leaves them free), and prints
+Not part of ``make bench``: it reads the pipeline's outputs (run ``make repro`` first) and takes 1-3 minutes on
+2 cores. With the ``fp`` model's characterised instrument held, it fits every ``--every``-th measurement of the
+prepared dataset with ``fit_steps`` (or ``--steps``), twice and four times as many steps, the elements that the
+instrument does not see tied as in the model's fits (``tie_below``; ``--tie-below 0`` leaves them free), and prints
 
 * the deviance per channel after each budget (a converged fit stops moving it);
 * how far the focus elements' amounts move from one budget to the next (median and SD of the change of

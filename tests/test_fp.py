@@ -101,6 +101,11 @@ def light_matrix_decoder():
                                              pileup=False, tube=True, excitation=True, continuum=False,
                                              dtype="float64")
     layer([np.zeros((1, layer.n_elements)), np.zeros((1, layer.n_alpha))])
+    return with_stand_in_window(layer)
+
+
+def with_stand_in_window(layer):
+    """``layer`` with the detector window of the characterised stand-in instrument (eq. 8: a1 2.1, c1 3.25)."""
     layer.a1.assign(2.1)
     layer.c1.assign(3.25)
     return layer
@@ -144,8 +149,7 @@ def test_fp_ties_the_elements_its_characterised_instrument_does_not_see(tie_belo
     model = FPModel(ENERGIES, ["Fe"], simulator_elements=list(layer.element_names), pileup=False, scatter_shape=False,
                     tail=False, path=False, characterise_spectra=6, characterise_steps=30, fit_steps=200,
                     tie_below=tie_below).characterise(X)
-    model.layer().a1.assign(2.1)             # the window of the characterised stand-in instrument
-    model.layer().c1.assign(3.25)
+    with_stand_in_window(model.layer())
     theta = model.theta(X)
     assert model.tied_elements == (("Na", "Mg") if tie_below else ())
     assert (theta[:, 0] == theta[:, 1]).all() == bool(tie_below)
