@@ -46,8 +46,9 @@ MIN_RELATIVE_AMOUNT = 1e-6
 LOG_AMOUNT_RANGE = (-30.0, 8.0)
 #: A fit of at least this many spectrum-steps (spectra x steps) compiles its step with XLA (``jit_compile``), which
 #: fuses the excitation integral's (spectra, lines, energies) terms (about 60 % of a step's time): a batched step
-#: takes 59 % of the time (26.0 -> 15.4 ms for the stand-in's 177 spectra; docs/models.md). Compiling costs about 0.7 s (several seconds with the instrument's weights trained), which
-#: a smaller fit (one spectrum for ``axs predict``, the tests' fits) would not repay.
+#: takes 59 % of the time (26.0 -> 15.4 ms for the stand-in's 177 spectra; docs/models.md). Compiling costs
+#: about 0.7 s (several seconds with the instrument's weights trained), which a smaller fit (one spectrum for
+#: ``axs predict``, the tests' fits) would not repay.
 XLA_MIN_SPECTRUM_STEPS = 20_000
 #: An element whose unit response (:func:`basis_spectra`) peaks below this fraction of the strongest element's is
 #: unseen: its lines hide behind the air and the detector's window and it acts on the spectrum only through matrix

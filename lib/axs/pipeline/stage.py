@@ -53,6 +53,13 @@ KERNEL = "python3"
 # stopped at once when the last cell is done, not asked to exit (a kernel with TensorFlow loaded takes 1-1.5 s
 # to, and every output is written by then).
 KERNEL_OPTIONS = {"extra_arguments": ["--IPKernelApp.capture_fd_output=False"], "shutdown_kernel": "immediate"}
+# What jupyter_client raises when a kernel dies or stays silent before it has run a cell. Two stages that start kernels
+# at the same moment (make repro's workers; the tests' parallel pipelines) can race for a TCP port: jupyter_client
+# picks free ports, then the kernel binds them, and the loser dies with "ZMQError: Address already in use" in the
+# log (seen once in about twenty test runs). Nothing has run then, so the stage starts a new kernel, up to
+# KERNEL_START_TRIES times in all.
+KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+KERNEL_START_TRIES = 3
 
 # nbconvert's "lab" template without the require.js, MathJax and Mermaid <script> tags it loads from CDNs.
 _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -227,20 +234,26 @@ def execute_notebook(source: Path, staging: Path, parameters: dict, cwd: Path, f
 
     ipynb = notebook_to_ipynb(source, staging / f"{source.stem}.input.ipynb")
     executed = staging / f"{source.stem}.ipynb"
-    try:
-        with _stderr_to(log):
-            papermill.execute_notebook(str(ipynb), str(executed), parameters=parameters, kernel_name=KERNEL,
-                                       cwd=str(cwd), progress_bar=False, **KERNEL_OPTIONS)
-    except PapermillExecutionError as err:
-        failed_dir.mkdir(parents=True, exist_ok=True)
-        kept = failed_dir / executed.name
-        if executed.exists():
-            shutil.copyfile(executed, kept)
-        raise StageFailed(f"{err.evalue}" if err.ename == "DataError" else
-                          f"{err.ename}: {err.evalue} (executed notebook kept in {kept}; log {log})") from None
-    except Exception as err:     # the kernel died or could not start: the log says why
-        raise StageFailed(f"{type(err).__name__}: {err}\nlast lines of {log}:\n{last_lines(log)}") from None
-    return executed
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            with _stderr_to(log):
+                papermill.execute_notebook(str(ipynb), str(executed), parameters=parameters, kernel_name=KERNEL,
+                                           cwd=str(cwd), progress_bar=False, **KERNEL_OPTIONS)
+            return executed
+        except PapermillExecutionError as err:
+            failed_dir.mkdir(parents=True, exist_ok=True)
+            kept = failed_dir / executed.name
+            if executed.exists():
+                shutil.copyfile(executed, kept)
+            raise StageFailed(f"{err.evalue}" if err.ename == "DataError" else
+                              f"{err.ename}: {err.evalue} (executed notebook kept in {kept}; log {log})") from None
+        except Exception as err:     # the kernel died or could not start: the log says why
+            if attempt < KERNEL_START_TRIES and isinstance(err, RuntimeError) and str(err).startswith(
+                    KERNEL_START_FAILURES):
+                with open(log, "a") as fh:
+                    fh.write(f"axs.pipeline.stage: {err}: starting a new kernel (try {attempt + 1})\n")
+                continue
+            raise StageFailed(f"{type(err).__name__}: {err}\nlast lines of {log}:\n{last_lines(log)}") from None
 
 
 def run_stage(stage: str, root: str | Path = paths.ROOT, params_path: str | Path | None = None,
