@@ -12,7 +12,7 @@ import xarray as xr
 from axs import dataset, evaluation, files
 from axs.assays import ABOVE, BELOW
 from axs.errors import DataError
-from axs.spectrum_files import read_spectrum
+from axs.spectrum_files import Spectrum, read_spectrum
 from pipeline_fixtures import tree_digest
 
 
@@ -284,6 +284,29 @@ def test_lab_data_with_gaps_cps_one_orientation_and_other_elements(tmp_path):
     with pytest.raises(ValueError, match="n_folds <= number of samples \\(8\\), got 9"):
         _prepare(raw, tmp_path / "out2", n_folds=9)
 
+
+
+def test_rates_written_from_whole_counts_give_their_live_time_back(tmp_path):
+    """A file in cps without a live time whose rates are whole counts over one (the measured set's Tracer
+    spectra) gets it back (:func:`axs.spectrum_files.whole_count_live_time`), so its reconstructions' chi2 can
+    be computed; rates that never were counts stay NaN."""
+    from axs.files import sha256_of
+    from axs.spectrum_files import write_spectrum
+    raw = write_lab_data(tmp_path / "data")
+    rng = np.random.default_rng(11)
+    manifest = (raw / "manifest.csv").read_text()
+    for sample, seconds in (("S01", 344.8), ("S05", 517.7)):
+        path = raw / f"spectra/{sample}.txt"
+        old = sha256_of(path)
+        rates = rng.poisson(rng.uniform(0.5, 3e3, 2020)) / seconds
+        write_spectrum(path, Spectrum(sample, 1, rates, None, 0.02, 0.02, units="cps", metadata={"tube": "Rh"}))
+        manifest = manifest.replace(old, sha256_of(path))
+    (raw / "manifest.csv").write_text(manifest)
+    ds = _prepare(raw, tmp_path / "out", n_folds=2)
+    live = ds["live_time_s"].to_series()
+    assert live["S01"] == pytest.approx(344.8, rel=1e-9) and live["S05"] == pytest.approx(517.7, rel=1e-9)
+    assert live.drop(["S01", "S05"]).isna().all()
+    assert float(ds["measurement_live_time_s"].sel(sample="S01", orientation=1)) == pytest.approx(344.8, rel=1e-9)
 
 def test_without_samples_csv_the_family_is_empty(tmp_path):
     raw = write_lab_data(tmp_path / "data")

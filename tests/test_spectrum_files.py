@@ -1,10 +1,12 @@
 """The spectrum file format: round trip, and a clear error for each kind of malformed file."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from axs.errors import DataError
-from axs.spectrum_files import Spectrum, format_spectrum, read_spectrum, write_spectrum
+from axs.spectrum_files import Spectrum, format_spectrum, read_spectrum, whole_count_live_time, write_spectrum
 
 
 def make(n=16, **kw):
@@ -64,3 +66,39 @@ def test_empty_and_wrong_length(tmp_path):
     write_spectrum(tmp_path / "s.txt", make())
     with pytest.raises(DataError, match="expected 1024 channels, got 16"):
         read_spectrum(tmp_path / "s.txt", n_channels=1024)
+
+
+def tracer_like_rates(seconds=344.8, n=2020, seed=3):
+    """Whole Poisson counts over ``seconds``, written as rates with six significant digits as the Tracer's
+    software does, with a channel 0 that holds another number and no channel of exactly one count."""
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(np.r_[rng.uniform(0.5, 5.0, n // 10), rng.uniform(5.0, 3e4, n - n // 10)]).astype(float)
+    counts[counts == 1] = 0.0
+    rates = np.array([float(f"{c / seconds:.6g}") for c in counts])
+    rates[0] = 0.254 / seconds
+    return rates
+
+
+def test_whole_count_live_time_reads_the_live_time_back_from_rates():
+    assert whole_count_live_time(tracer_like_rates(344.8)) == pytest.approx(344.8, rel=1e-6)
+    assert whole_count_live_time(tracer_like_rates(517.7, seed=4)) == pytest.approx(517.7, rel=1e-6)
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.uniform(0, 2000, 2000)).astype(float)
+    smoothed = np.convolve(counts / 300.0, [0.25, 0.5, 0.25], "same")
+    assert whole_count_live_time(smoothed) is None                   # rebinned or smoothed after counting
+    assert whole_count_live_time(counts / 300.0 * (1 + 1e-4 * rng.standard_normal(2000))) is None
+    assert whole_count_live_time(rng.gamma(2.0, 0.7, 2020)) is None  # rates that never were counts
+    assert whole_count_live_time(counts[:50] / 300.0) is None         # too few channels to tell
+    assert whole_count_live_time(np.zeros(100)) is None
+
+
+def test_the_measured_sets_live_times_are_whole_tenths_of_a_second():
+    """Each of the 81 Tracer spectra (cps, no live time in the source) shows one: 311-548 s, and each lands on
+    the 0.1 s the instrument records, which an arbitrary quantum would not."""
+    files = sorted(Path("data-real/spectra").glob("*.txt"))
+    if not files:
+        pytest.skip("data-real/ not restored (make data)")
+    seconds = np.array([whole_count_live_time(read_spectrum(f).counts) for f in files], dtype=float)
+    assert len(seconds) == 81 and np.isfinite(seconds).all()
+    assert 300 < seconds.min() and seconds.max() < 600
+    np.testing.assert_allclose(seconds, np.round(seconds, 1), atol=2e-3)

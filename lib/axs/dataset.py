@@ -25,6 +25,10 @@ everything against everything, and builds one :class:`xarray.Dataset`:
 * coordinate ``family(sample)``: the sample's rock or matrix family from
   ``samples.csv`` (``""`` for every sample when there is no such file);
 * ``fold(sample)``: the seeded k-fold cross-validation fold of each sample;
+* ``measurement_live_time_s(sample, orientation)``, ``live_time_s(sample)``: each measurement's live time and
+  a sample's total, from the file's header, or for a file in cps without one read back from its whole counts
+  (:func:`axs.spectrum_files.whole_count_live_time`; NaN where its rates show none): what turns a
+  reconstruction's rates back into counts for its chi2;
 * attribute ``tube``: the tubes named in the spectra headers (:func:`training_tubes`).
 
 Elements keep the column order of ``assays.csv`` and may be any element
@@ -52,7 +56,7 @@ from axs.energy_grid import (MAX_DRIFT_CHANNELS, counts_per_second, covers, drif
 from axs.errors import DataError, parse_number
 from axs.files import atomic_path, sha256_of
 from axs.importers import tube_kv
-from axs.spectrum_files import Spectrum, energy_axis, read_spectrum
+from axs.spectrum_files import Spectrum, energy_axis, read_spectrum, whole_count_live_time
 
 #: How censored assays become numbers (weight percent); recorded in the dataset's attributes.
 CENSORING_RULE = ("below the detection limit ('<DL') -> half the detection limit (DL/2); "
@@ -263,6 +267,14 @@ def read_samples(path: str | Path, samples: list[str]) -> np.ndarray:
     return np.array([family[s] for s in samples], dtype=object)
 
 
+def live_time_of(spectrum: Spectrum) -> float | None:
+    """A measurement's live time in s: its header's, or for a file in cps without one, the live time its rates
+    show (:func:`axs.spectrum_files.whole_count_live_time`); None where neither gives one."""
+    if spectrum.live_time_s is not None:
+        return float(spectrum.live_time_s)
+    return whole_count_live_time(spectrum.counts) if spectrum.units == "cps" else None
+
+
 def build_dataset(data_dir: str | Path) -> xr.Dataset:
     """Read, validate and assemble the labelled dataset from ``data_dir`` (see the module docstring).
 
@@ -304,14 +316,15 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
     per_measurement = np.full((len(samples), len(orientations), len(energies_kev)), np.nan)
     row_of = {s: k for k, s in enumerate(samples)}
     measurement_live = np.full((len(samples), len(orientations)), np.nan)
+    seconds = [live_time_of(spectrum) for spectrum in spectra]
     for k, row in enumerate(manifest.itertuples()):
         cell = row_of[row.sample_id], orientations.index(row.orientation)
         per_measurement[cell] = cps[k]
-        if spectra[k].live_time_s is not None:
-            measurement_live[cell] = spectra[k].live_time_s
+        if seconds[k] is not None:
+            measurement_live[cell] = seconds[k]
     averaged = np.stack([cps[sample_index == s].mean(axis=0) for s in samples])
     n_orientations = np.array([(sample_index == s).sum() for s in samples], dtype=np.int32)
-    live_times = [[sp.live_time_s for sp, sid in zip(spectra, sample_index) if sid == s] for s in samples]
+    live_times = [[t for t, sid in zip(seconds, sample_index) if sid == s] for s in samples]
     live_time = np.array([np.nan if None in times else sum(times) for times in live_times])
     family = read_samples(data_dir / "samples.csv", samples)
 
@@ -341,10 +354,10 @@ def build_dataset(data_dir: str | Path) -> xr.Dataset:
                      {"long_name": "unit the lab reported the element in"}),
             "n_orientations": (("sample",), n_orientations),
             "live_time_s": (("sample",), live_time, {"units": "s", "long_name": "total live time "
-                                                     "(NaN when a file in cps gives none)"}),
+                                                     "(NaN when a file in cps gives none and shows none)"}),
             "measurement_live_time_s": (("sample", "orientation"), measurement_live,
                                         {"units": "s", "long_name": "live time of each measurement (NaN where "
-                                         "not measured, or a file in cps gives none)"}),
+                                         "not measured, or a file in cps gives none and shows none)"}),
         },
         coords={"sample": samples, "element": elements, "channel": np.arange(len(energies_kev)),
                 "orientation": np.asarray(orientations, dtype=np.int32),

@@ -28,6 +28,9 @@ counts per second, as some instrument software exports them). With
 ``live_time_s`` is optional (kept for information when given, never used to
 scale); :attr:`Spectrum.rate_time_s` is then 1 s, so every consumer turns
 either kind into counts per second the same way, ``counts / rate_time_s``.
+Where instrument software divided whole counts by the live time, the rates
+still carry it: :func:`whole_count_live_time` reads it back (the measured
+set's Tracer spectra), so that a fit's chi2 can be computed on counts.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ REQUIRED_FIELDS = ("sample_id", "orientation", "live_time_s", "channels",
 KNOWN_FIELDS = (*REQUIRED_FIELDS, "energy_quadratic_kev", "units")
 #: Values of the ``units`` header field: counts over the live time, or counts per second.
 COUNT_UNITS = ("counts", "cps")
+#: :func:`whole_count_live_time`: a live time is read from rates only where at least this share of the channels
+#: that can tell (non-zero, and few enough counts that the text's six significant digits resolve one count) are
+#: whole multiples of one quantum, and at least :data:`WHOLE_COUNT_MIN_CHANNELS` channels can tell.
+WHOLE_COUNT_SHARE = 0.99
+WHOLE_COUNT_MIN_CHANNELS = 100
+#: Relative precision of a rate and of the quantum read from text (six significant digits: 5e-6 each).
+WHOLE_COUNT_RTOL = 1e-5
 
 
 @dataclass
@@ -207,3 +217,26 @@ def read_spectrum(path: str | Path, n_channels: int | None = None) -> Spectrum:
                         f"(gain {spectrum.energy_gain_kev}, quadratic {quadratic})",
                         field="energy_gain_kev")
     return spectrum
+
+
+def whole_count_live_time(rates) -> float | None:
+    """The live time t (s) of a spectrum of rates (counts/s per channel) that instrument software wrote as whole
+    counts divided by t, or None where the rates show no such quantum.
+
+    The quantum 1/t is the largest of the three smallest non-zero rates divided by 1 to 4 (a channel may hold
+    another number, as the Tracer's channel 0 does; a spectrum may have no channel of one count) of which at
+    least :data:`WHOLE_COUNT_SHARE` of the channels that can tell are whole multiples, to
+    :data:`WHOLE_COUNT_RTOL`; t is then refined over those channels (the sum of their whole counts over the sum of
+    their rates). Rates rebinned, smoothed or scaled after counting have no quantum: None, as for fewer than
+    :data:`WHOLE_COUNT_MIN_CHANNELS` channels that can tell.
+    """
+    rates = np.asarray(rates, dtype=np.float64).ravel()
+    positive = rates[np.isfinite(rates) & (rates > 0)]
+    for quantum in sorted({v / m for v in np.unique(positive)[:3] for m in (1, 2, 3, 4)}, reverse=True):
+        counts = positive / quantum
+        telling = counts < 0.5 / WHOLE_COUNT_RTOL
+        whole = np.abs(counts - np.round(counts)) <= 1e-3 + WHOLE_COUNT_RTOL * counts
+        if telling.sum() >= WHOLE_COUNT_MIN_CHANNELS and whole[telling].mean() >= WHOLE_COUNT_SHARE:
+            kept = telling & whole
+            return float(np.round(counts[kept]).sum() / positive[kept].sum())
+    return None
