@@ -155,12 +155,14 @@ pd.DataFrame(single_metrics).T
 # ## Reconstructions
 # For each model that reconstructs (the decoder models, and the direct fit `fp`, whose reconstruction is its
 # fit of each held-out measurement): the out-of-fold reconstruction's R² in each energy region (keV), the
-# Pearson χ² per channel on counts (≈ 1 for a fit as good as Poisson noise allows; needs the live time,
-# so not for spectra given in counts per second), and, with a ground truth, the correlation of θ (eq. 4)
+# Pearson χ² per channel on counts (≈ 1 for a fit as good as Poisson noise allows; needs the live time, which
+# spectra given in counts per second lack unless their rates show it: the measured set's do), and, with a
+# ground truth, the correlation of θ (eq. 4)
 # with the true mean surface concentration of the visible elements. Each sample's mean spectrum first, then
 # each measurement (orientation) reconstructed on its own by the fold model that did not see its sample
 # (`reconstruction_single_*` in `metrics.json`): one measurement holds a quarter of the counts, so its χ²
-# is the stricter test of a reconstruction's shape.
+# is the stricter test of a reconstruction's shape; its χ² in each region
+# (`reconstruction_single_chi2_by_region`) shows where the counts are not explained.
 
 # %%
 X = ds["spectrum_cps"].to_numpy()
@@ -182,13 +184,19 @@ for name, rec in reconstructions.items():
             energy_kev, X_single, rec_single)
         metrics[name]["reconstruction_single_chi2_per_channel"] = reconstruction_scores.chi2_on_counts(
             X_single, rec_single, single_live_time_s)
+        counts = reconstruction_scores.on_counts(X_single, rec_single, single_live_time_s)
+        if counts is not None:
+            metrics[name]["reconstruction_single_chi2_by_region"] = reconstruction_scores.chi2_by_region(
+                energy_kev, *counts)
     if floor is not None:
         surface = evaluation.truth_surface(truth_path, ds["sample"])
         shared = [e for e in thetas[name]["theta_element"].to_numpy().tolist() if e in kept]
         metrics[name]["theta_truth_r"] = reconstruction_scores.theta_truth_r(
             thetas[name].sel(theta_element=shared).to_numpy(), surface.sel(element=shared).to_numpy(), shared)
 pd.DataFrame({(m, spectra): {**metrics[m].get(f"reconstruction{key}r2_by_region", {}),
-                              "chi2/channel": metrics[m].get(f"reconstruction{key}chi2_per_channel")}
+                              "chi2/channel": metrics[m].get(f"reconstruction{key}chi2_per_channel"),
+                              **{f"chi2 {r}": v for r, v in
+                                 metrics[m].get(f"reconstruction{key}chi2_by_region", {}).items()}}
               for m in reconstructions for spectra, key in (("mean", "_"), ("single", "_single_"))
               if f"reconstruction{key}r2_by_region" in metrics[m]}).round(3)
 

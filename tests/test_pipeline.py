@@ -18,6 +18,7 @@ from axs.pipeline import paths
 from axs.pipeline.paths import Layout
 from axs.pipeline.stage import (StageFailed, execute_notebook, experiment_datasets, export_html, split_unlabelled,
                                 stage_parameters)
+from axs.reconstruction_scores import REGIONS_KEV
 from pipeline_fixtures import tree_digest, write_raw_data
 
 PARAMS = yaml.safe_load(paths.PARAMS.read_text())
@@ -215,6 +216,7 @@ def test_smoke_pipeline_runs_every_notebook_and_two_forced_runs_give_identical_t
     assert "reconstruction_r2_by_region" in metrics["fp"] and "mse_over_best_visible" in metrics["fp"]
     # per orientation: each measurement reconstructed on its own, with its own live time (the smoke data has them)
     assert metrics["fp"]["reconstruction_single_chi2_per_channel"] > 0
+    assert set(metrics["fp"]["reconstruction_single_chi2_by_region"]) == set(REGIONS_KEV)
     assert set(metrics["axs"]["reconstruction_single_r2_by_region"]) == set(metrics["axs"]["reconstruction_r2_by_region"])
     for name in TABLES:
         assert (roots[0] / "reports" / name).read_bytes() == (roots[1] / "reports" / name).read_bytes(), name

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from axs.reconstruction import reconstruction_error
-from axs.reconstruction_scores import REGIONS_KEV, chi2_on_counts, chi2_per_channel, r2_by_region, theta_truth_r
+from axs.reconstruction_scores import (REGIONS_KEV, chi2_on_counts, chi2_per_channel, on_counts, r2_by_region,
+                                      theta_truth_r)
 
 
 def test_r2_by_region_by_hand():
@@ -53,6 +54,10 @@ def test_chi2_on_counts_multiplies_rates_by_live_time_and_skips_rows_without_one
     assert chi2_on_counts(observed_cps, reconstructed_cps, np.array([np.nan, np.nan])) is None
     with pytest.raises(ValueError, match="live_time_s: expected one live time per spectrum"):
         chi2_on_counts(observed_cps, reconstructed_cps, np.array([2.0]))
+    observed, reconstructed = on_counts(observed_cps, reconstructed_cps, np.array([2.0, np.nan]))
+    np.testing.assert_allclose(observed, [[4.0, 0.0, 10.0, 1.0]])
+    np.testing.assert_allclose(reconstructed, [[2.0, 0.5, 10.0, 0.0]])
+    assert on_counts(observed_cps, reconstructed_cps, np.array([np.nan, np.nan])) is None
 
 
 def test_theta_truth_r_by_hand():

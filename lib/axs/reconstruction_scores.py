@@ -8,7 +8,7 @@ re-runs no training; :mod:`axs.reconstruction` holds what training needs):
   of :data:`REGIONS_KEV` (keV, lower edge included, upper excluded), pooled over spectra and channels.
 * :func:`chi2_per_channel` -- Pearson chi^2 on counts, ``mean (o - r)^2 / max(r, min_variance)``:
   about 1 for a reconstruction as good as Poisson noise allows; :func:`chi2_on_counts` takes spectra
-  in counts/s with their live times.
+  in counts/s with their live times (:func:`on_counts`), :func:`chi2_by_region` splits it by energy.
 * :func:`theta_truth_r` -- Pearson r of each element's theta with its true surface concentration.
 """
 
@@ -59,9 +59,9 @@ def chi2_per_channel(observed_counts, reconstructed_counts, min_variance: float 
     return float(np.mean(np.square(observed - reconstructed) / np.maximum(reconstructed, min_variance)))
 
 
-def chi2_on_counts(observed_cps, reconstructed_cps, live_time_s, min_variance: float = 1.0) -> float | None:
-    """:func:`chi2_per_channel` of spectra given in counts/s (n, channels): each row times its live time
-    ``live_time_s`` (n,) in s. Rows without a live time (NaN: spectra delivered as rates) are left out;
+def on_counts(observed_cps, reconstructed_cps, live_time_s) -> tuple[np.ndarray, np.ndarray] | None:
+    """(observed, reconstructed) counts of spectra given in counts/s (n, channels): each row times its live time
+    ``live_time_s`` (n,) in s. Rows without a live time (NaN: rates whose live time is unknown) are left out;
     None when no row has one."""
     observed_cps, reconstructed_cps = _pair(observed_cps, reconstructed_cps, "reconstructed_cps")
     live_time_s = np.asarray(live_time_s, dtype=np.float64)
@@ -72,7 +72,14 @@ def chi2_on_counts(observed_cps, reconstructed_cps, live_time_s, min_variance: f
     if not counted.any():
         return None
     seconds = live_time_s[counted, None]
-    return chi2_per_channel(observed_cps[counted] * seconds, reconstructed_cps[counted] * seconds, min_variance)
+    return observed_cps[counted] * seconds, reconstructed_cps[counted] * seconds
+
+
+def chi2_on_counts(observed_cps, reconstructed_cps, live_time_s, min_variance: float = 1.0) -> float | None:
+    """:func:`chi2_per_channel` of spectra given in counts/s with their live times (:func:`on_counts`); None
+    when no spectrum has a live time."""
+    counts = on_counts(observed_cps, reconstructed_cps, live_time_s)
+    return None if counts is None else chi2_per_channel(*counts, min_variance)
 
 
 def chi2_by_region(energy_kev, observed_counts, reconstructed_counts, regions: dict | None = None,
