@@ -3,10 +3,10 @@
 Figures (machine at hand; shared cores make them noisy):
 * ``fp_fit_spectra_per_s``: spectra per second of :func:`axs.fp.fit_spectra` with the ``fp`` model's decoder and
   its ``fit_steps`` (:data:`axs.fp.DEFAULTS`) on a batch of 177 spectra (1024 channels) drawn from that decoder;
-  the NNLS start is timed, the Adam steps are timed as the difference of a ``fit_steps`` and a ``fit_steps / 2``
-  fit (which removes the tracing, about 2 s) and scaled to ``fit_steps``. A difference of 30 steps drowned in
-  the tracing's spread (two runs of the same code: 436 and 35 spectra/s). PyMca's classic per-spectrum fit, the
-  peer's, runs at 4-10 spectra/s.
+  the NNLS start is timed, the Adam steps are timed as the difference of a 300-step and a 150-step fit
+  (:data:`TIMED_STEPS`; the difference removes the tracing, about 2 s) and scaled to ``fit_steps``. A difference
+  of 30 steps drowned in the tracing's spread (two runs of the same code: 436 and 35 spectra/s). PyMca's classic
+  per-spectrum fit, the peer's, runs at 4-10 spectra/s.
 * ``fp_fit_step_ms``: milliseconds per Adam step over the whole batch.
 * ``fp_start_s``: seconds of the NNLS start of the batch.
 * ``fp_fit_one_spectrum_step_ms``: milliseconds per Adam step for one spectrum alone (what ``axs predict`` does
@@ -23,18 +23,19 @@ from axs.fp import DEFAULTS, fit_spectra, initial_amounts
 from axs.models import make_model
 
 N_SPECTRA, N_CHANNELS = 177, 1024
+#: The two step budgets whose difference times a step (whatever ``fit_steps`` is).
+TIMED_STEPS = (150, 300)
 
 
 def step_seconds(layer, counts, initial) -> float:
-    """Seconds per Adam step of :func:`fit_spectra` on ``counts``: the difference of a ``fit_steps`` and a
-    ``fit_steps / 2`` fit (each traces its step once)."""
-    half = DEFAULTS["fit_steps"] // 2
+    """Seconds per Adam step of :func:`fit_spectra` on ``counts``: the difference of the :data:`TIMED_STEPS`
+    fits (each traces its step once)."""
     elapsed = []
-    for steps in (half, 2 * half):
+    for steps in TIMED_STEPS:
         start = time.perf_counter()
         fit_spectra(layer, counts, steps=steps, initial=initial)
         elapsed.append(time.perf_counter() - start)
-    return (elapsed[1] - elapsed[0]) / half
+    return (elapsed[1] - elapsed[0]) / (TIMED_STEPS[1] - TIMED_STEPS[0])
 
 
 def run() -> dict[str, float]:
