@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     fits = {}
     for budget in (steps, 2 * steps, 4 * steps):
         start = time.perf_counter()
-        fits[budget] = fit_spectra(layer, rows, steps=budget, learning_rate=model.options["learning_rate"],
+        fits[budget] = fit_spectra(layer, rows, steps=budget, learning_rate=model.options["fit_learning_rate"],
                                     tied=tied)
         print(f"  {budget:5d} steps: deviance per channel {fits[budget].deviance.mean() / rows.shape[1]:.5f} "
               f"({time.perf_counter() - start:.0f} s)")

@@ -218,6 +218,31 @@ def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monke
     assert first.theta(stacked).shape == (3, 4)
 
 
+
+def test_the_fits_take_their_own_learning_rate_and_the_instrument_does_not_depend_on_it(monkeypatch):
+    """Each spectrum's fit runs at ``fit_learning_rate``, the characterisation at ``learning_rate``; two models that
+    differ only in the former share one characterisation; a model saved before the option fits as it did."""
+    import axs.fp as fp
+
+    _, _, X, fe = iron_series(small_decoder(), 6, seed=6)
+    rates = []
+    real_fit = fp.fit_spectra
+    monkeypatch.setattr(fp, "fit_spectra", lambda layer, counts, **kw: rates.append(kw["learning_rate"]) or
+                        real_fit(layer, counts, **kw))
+    options = dict(simulator_elements=["K", "Ca", "Fe", "Sr"], pileup=False, tube=False, scatter_shape=False, path=False,
+                   excitation=False, tail=False, continuum=True, characterise_spectra=4, characterise_steps=30,
+                   fit_steps=20, learning_rate=0.05)
+    first = make_model("fp", ENERGIES, ["Fe"], fit_learning_rate=0.1, **options).fit(X, 10.0 * fe[:, None])
+    assert rates == [0.05, 0.05, 0.1]              # the characterisation's two stages, then the fits
+    second = make_model("fp", ENERGIES, ["Fe"], fit_learning_rate=0.2, **options).fit(X, 10.0 * fe[:, None])
+    assert rates == [0.05, 0.05, 0.1, 0.2]         # the same instrument: no second characterisation
+    assert first.simulator_parameters() == second.simulator_parameters()
+    state = first.__getstate__()
+    state["options"] = {k: v for k, v in state["options"].items() if k != "fit_learning_rate"}
+    saved_before = FPModel.__new__(FPModel)
+    saved_before.__setstate__(state)
+    assert saved_before.options["fit_learning_rate"] == 0.05
+
 def test_calibration_corrects_for_the_matrix_with_lucas_tooth_influence_terms(tmp_path, monkeypatch):
     """C_e = b + a_e (k + sum_j k_j a_j) on the fitted amounts a: where the assays carry a matrix effect the
     influence terms win the inner cross-validation and recover it exactly; where a few amounts are wild (a line
