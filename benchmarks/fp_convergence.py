@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     from keras import ops
 
     from axs.dataset import load_dataset, single_spectra
-    from axs.fp import basis_spectra, fit_spectra, unseen_elements
+    from axs.fp import basis_spectra, fit_spectra, fit_window, unseen_elements
     from axs.predict import load_predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -53,11 +53,13 @@ def main(argv=None) -> None:
           f"tied: {', '.join(np.asarray(names)[tied]) or 'none'}")
 
     fits = {}
+    window = fit_window(layer, model.options["fit_low_kev"])
+    fitted_channels = rows.shape[1] if window is None else int(window.sum())
     for budget in (steps, 2 * steps, 4 * steps):
         start = time.perf_counter()
         fits[budget] = fit_spectra(layer, rows, steps=budget, learning_rate=model.options["fit_learning_rate"],
-                                    tied=tied)
-        print(f"  {budget:5d} steps: deviance per channel {fits[budget].deviance.mean() / rows.shape[1]:.5f} "
+                                    tied=tied, window=window)
+        print(f"  {budget:5d} steps: deviance per channel {fits[budget].deviance.mean() / fitted_channels:.5f} "
               f"({time.perf_counter() - start:.0f} s)")
 
     focus = [names.index(e) for e in FOCUS if e in names]

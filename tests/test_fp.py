@@ -55,6 +55,32 @@ def test_direct_fit_recovers_what_the_decoder_generated():
     assert np.all(spectrum_scale(counts) == counts.max(axis=1))
 
 
+
+def test_a_noise_peak_outside_the_fits_window_does_not_move_the_fit():
+    """A detector's noise peak below its discriminator (the measured set's Tracer: 0.36-0.48 keV), which the decoder
+    does not model, pulls a fit over every channel; with ``window`` (:func:`axs.fp.fit_window`) the fit is that of
+    the spectrum without it, and its deviance sums over the window's channels only."""
+    from axs.fp import fit_window
+
+    layer = small_decoder()
+    theta = np.array([[0.3, 1.0, 4.0, 0.5]])
+    alpha = np.array([[0.3, 1.0, 1.5]])
+    expected = 2000.0 * layer([theta, alpha]).numpy()
+    noisy = expected.copy()
+    noisy[0, (ENERGIES > 0.3) & (ENERGIES < 0.5)] += 5.0 * expected.max()
+    window = fit_window(layer, 0.7)
+    assert window.sum() == np.sum(ENERGIES >= 0.7) and fit_window(layer, None) is None
+    clean = fit_spectra(layer, expected, steps=300, scale=2000.0, window=window)
+    windowed = fit_spectra(layer, noisy, steps=300, scale=2000.0, window=window)
+    everything = fit_spectra(layer, noisy, steps=300, scale=2000.0)
+    np.testing.assert_allclose(windowed.theta, clean.theta, rtol=1e-9)
+    np.testing.assert_allclose(windowed.theta, theta, rtol=1e-3)
+    assert np.abs(everything.theta / theta - 1).max() > 0.01
+    np.testing.assert_allclose(windowed.deviance, poisson_deviance(noisy[:, window], windowed.expected_counts[:, window]),
+                               rtol=1e-9)
+    with pytest.raises(ValueError, match="window: expected 1024 flags"):
+        fit_spectra(layer, expected, steps=1, window=window[:10])
+
 def test_fp_model_calibrates_fits_and_round_trips(tmp_path, monkeypatch):
     _, _, X, fe = iron_series(small_decoder(), 12, seed=4)
     Y = np.column_stack([10.0 * fe, np.full(12, 3.0)])
@@ -221,7 +247,8 @@ def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monke
 
 def test_the_fits_take_their_own_learning_rate_and_the_instrument_does_not_depend_on_it(monkeypatch):
     """Each spectrum's fit runs at ``fit_learning_rate``, the characterisation at ``learning_rate``; two models that
-    differ only in the former share one characterisation; a model saved before the option fits as it did."""
+    differ only in the former share one characterisation; a model saved before the options (and ``fit_low_kev``)
+    fits as it did."""
     import axs.fp as fp
 
     _, _, X, fe = iron_series(small_decoder(), 6, seed=6)
@@ -238,10 +265,10 @@ def test_the_fits_take_their_own_learning_rate_and_the_instrument_does_not_depen
     assert rates == [0.05, 0.05, 0.1, 0.2]         # the same instrument: no second characterisation
     assert first.simulator_parameters() == second.simulator_parameters()
     state = first.__getstate__()
-    state["options"] = {k: v for k, v in state["options"].items() if k != "fit_learning_rate"}
+    state["options"] = {k: v for k, v in state["options"].items() if k not in ("fit_learning_rate", "fit_low_kev")}
     saved_before = FPModel.__new__(FPModel)
     saved_before.__setstate__(state)
-    assert saved_before.options["fit_learning_rate"] == 0.05
+    assert saved_before.options["fit_learning_rate"] == 0.05 and saved_before.options["fit_low_kev"] is None
 
 def test_calibration_corrects_for_the_matrix_with_lucas_tooth_influence_terms(tmp_path, monkeypatch):
     """C_e = b + a_e (k + sum_j k_j a_j) on the fitted amounts a: where the assays carry a matrix effect the

@@ -124,18 +124,24 @@ def unseen_elements(layer, below: float = UNSEEN_RELATIVE_PEAK) -> np.ndarray:
     return peaks < below * peaks.max()
 
 
-def initial_amounts(layer, counts, scale=None) -> tuple[np.ndarray, np.ndarray]:
+def fit_window(layer, low_kev: float | None) -> np.ndarray | None:
+    """(channels,) bool: the decoder's channels at or above ``low_kev`` (None where ``low_kev`` is None: all)."""
+    return None if low_kev is None else np.asarray(layer.energies_kev) >= low_kev
+
+
+def initial_amounts(layer, counts, scale=None, window=None) -> tuple[np.ndarray, np.ndarray]:
     """(theta, alpha) that start a fit: non-negative least squares of counts / s_n on :func:`basis_spectra`,
-    each channel weighted by 1 / sqrt(counts + 1) (Poisson), amounts floored at :data:`MIN_RELATIVE_AMOUNT`
-    of the largest."""
+    each channel weighted by 1 / sqrt(counts + 1) (Poisson; 0 outside ``window``, :func:`fit_spectra`), amounts
+    floored at :data:`MIN_RELATIVE_AMOUNT` of the largest."""
     from scipy.optimize import nnls
 
     counts = np.atleast_2d(np.asarray(counts, dtype=np.float64))
     scale = spectrum_scale(counts) if scale is None else np.broadcast_to(np.asarray(scale, np.float64), len(counts))
     basis = basis_spectra(layer)
+    inside = np.ones(counts.shape[1]) if window is None else np.asarray(window, dtype=np.float64)
     amounts = np.empty((len(counts), basis.shape[0]))
     for n, row in enumerate(counts):
-        weight = 1.0 / np.sqrt(row + 1.0)
+        weight = inside / np.sqrt(row + 1.0)
         amounts[n], _ = nnls((basis * weight).T, row / scale[n] * weight, maxiter=50 * basis.shape[0])
     amounts = np.maximum(amounts, MIN_RELATIVE_AMOUNT * np.maximum(amounts.max(axis=1, keepdims=True), 1e-12))
     path = np.zeros((len(counts), layer.n_alpha - layer.n_alpha_amounts))       # the instrument's own path
@@ -145,7 +151,7 @@ def initial_amounts(layer, counts, scale=None) -> tuple[np.ndarray, np.ndarray]:
 def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float = FIT_LEARNING_RATE,
                 fit_instrument: bool = False, instrument_learning_rate: float = 0.01,
                 initial: tuple[np.ndarray, np.ndarray] | None = None, scale=None, held_path=None,
-                tied=None) -> SpectrumFit:
+                tied=None, window=None) -> SpectrumFit:
     """Maximum-likelihood theta and alpha of each spectrum of ``counts`` (n, channels) under ``layer``.
 
     Adam on log-amounts (and on the path columns of ``path`` as they are, kept in
@@ -156,7 +162,9 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     generating theta only on the generating scale (a known geometry factor); otherwise theta is on the scale s_n.
     ``held_path`` (n, path columns) holds the path columns (``path``) at known values instead of fitting them.
     ``tied`` (elements,) bool: these elements' amounts are one amount per spectrum (equal theta; the
-    characterisation's mass scales weigh them), started at the mean of their starts.
+    characterisation's mass scales weigh them), started at the mean of their starts. ``window`` (channels,) bool:
+    the channels the likelihood sums over (:func:`fit_window`; None: all), so that what the decoder does not
+    model (a detector's noise peak below its discriminator) neither pulls the fit nor counts in its deviance.
     """
     import tensorflow as tf
 
@@ -169,7 +177,10 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
         raise ValueError("counts: expected finite, non-negative counts")
     dtype = layer.compute_dtype
     scale = spectrum_scale(counts) if scale is None else np.broadcast_to(np.asarray(scale, np.float64), len(counts))
-    theta0, alpha0 = initial if initial is not None else initial_amounts(layer, counts, scale)
+    inside = np.ones(layer.n_channels, bool) if window is None else np.asarray(window, bool)
+    if inside.shape != (layer.n_channels,) or not inside.any():
+        raise ValueError(f"window: expected {layer.n_channels} flags, one per channel, some true; got {inside.shape}")
+    theta0, alpha0 = initial if initial is not None else initial_amounts(layer, counts, scale, inside)
     a = layer.n_alpha_amounts
     log_theta = tf.Variable(np.clip(np.log(theta0), *LOG_AMOUNT_RANGE).astype(dtype))
     log_alpha = tf.Variable(np.clip(np.log(alpha0[:, :a]), *LOG_AMOUNT_RANGE).astype(dtype))
@@ -186,7 +197,8 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     if start.shape != (len(counts), layer.n_alpha - a):
         raise ValueError(f"held_path: expected shape {(len(counts), layer.n_alpha - a)}, got {start.shape}")
     path = tf.Variable(np.clip(start, low, high).astype(dtype), trainable=not held)
-    observed = tf.constant(counts.astype(dtype))
+    columns = tf.constant(np.flatnonzero(inside).astype(np.int32))
+    observed = tf.constant(counts[:, inside].astype(dtype))
     s = tf.constant(scale[:, None].astype(dtype))
     amounts = logs + ([path] if path.shape[1] and not held else [])
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) if steps else learning_rate
@@ -199,7 +211,7 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
         instrument_optimiser.build(globals_)
     # the summed deviance per channel: each spectrum's gradient does not depend on how many share the batch,
     # so a spectrum's fit is the same whichever batch it is fitted in (FPModel keeps fits between calls)
-    n_channels = float(counts.shape[1])
+    n_channels = float(inside.sum())
 
     # an instrument held fixed: what depends on its weights alone (the peaks' profiles, the scattered tube
     # continuum) is computed once here, not at every step (XRFSimulatorPlus.instrument)
@@ -218,10 +230,13 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
             return s * layer([theta(), alpha()])
         return s * layer.render(theta(), alpha(), instrument)
 
+    def fitted(mu):
+        return tf.gather(mu, columns, axis=1)
+
     @tf.function(jit_compile=len(counts) * steps >= XLA_MIN_SPECTRUM_STEPS)
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(poisson_deviance(observed, expected())) / n_channels
+            loss = tf.reduce_sum(poisson_deviance(observed, fitted(expected()))) / n_channels
         gradients = tape.gradient(loss, amounts + globals_)
         optimiser.apply_gradients(zip(gradients[:len(amounts)], amounts))
         for amount in logs:
@@ -242,11 +257,11 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
                        alpha=np.concatenate([np.exp(log_alpha.numpy().astype(np.float64)),
                                              path.numpy().astype(np.float64)], axis=1),
                        expected_counts=mu.numpy().astype(np.float64),
-                       deviance=poisson_deviance(observed, mu).numpy().astype(np.float64), scale=scale)
+                       deviance=poisson_deviance(observed, fitted(mu)).numpy().astype(np.float64), scale=scale)
 
 
 def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: float = FIT_LEARNING_RATE,
-                            instrument_learning_rate: float = 0.005, held_path=None) -> SpectrumFit:
+                            instrument_learning_rate: float = 0.005, held_path=None, window=None) -> SpectrumFit:
     """Instrument characterisation: fit the layer's global parameters (in place) together with every spectrum's
     theta and alpha on training ``counts``; returns the final per-spectrum fit. Save the layer's config and
     weights with the model, and fit later spectra with ``fit_spectra(layer, ..., fit_instrument=False)``.
@@ -255,10 +270,11 @@ def characterise_instrument(layer, counts, *, steps: int = 1500, learning_rate: 
     both from there (started from the NNLS amounts of an uncharacterised instrument, the global parameters chased
     the amounts' first large moves: with every closure switch on, the scattering angle went to 80 degrees and the
     tail to 46 % of each peak)."""
-    first = fit_spectra(layer, counts, steps=max(steps // 3, 1), learning_rate=learning_rate, held_path=held_path)
+    first = fit_spectra(layer, counts, steps=max(steps // 3, 1), learning_rate=learning_rate, held_path=held_path,
+                        window=window)
     return fit_spectra(layer, counts, steps=steps - steps // 3, learning_rate=learning_rate, fit_instrument=True,
                        instrument_learning_rate=instrument_learning_rate,
-                       initial=(first.theta, first.alpha), scale=first.scale, held_path=held_path)
+                       initial=(first.theta, first.alpha), scale=first.scale, held_path=held_path, window=window)
 
 
 def path_columns(distance_cm, dust_g_cm2, takeoff_deg, nominal_distance_cm: float) -> np.ndarray:
@@ -283,6 +299,11 @@ def path_columns(distance_cm, dust_g_cm2, takeoff_deg, nominal_distance_cm: floa
 #: ``tie_below``: each spectrum's fit ties the elements that the characterised instrument does not see
 #: (:func:`unseen_elements`, :data:`UNSEEN_RELATIVE_PEAK`) into one amount; 0 ties none. The characterisation
 #: leaves them free (its instrument does not depend on the tie).
+#: ``fit_low_kev``: the fits (characterisation too) sum the likelihood over the channels from this energy up
+#: (:func:`fit_window`; None: every channel). The measured set's Tracer records a noise peak at 0.36-0.48 keV and
+#: nothing from 0.54 to 0.66 keV (its discriminator); no decoder models that, and fitted over every channel the
+#: characterisation grew the peaks' shelf to 2.7 % (the stand-in's: 0.17 %) to reach it (docs/models.md, "The
+#: fit's window"). The stand-in's spectra hold about one count per channel there.
 #: ``fit_learning_rate``: Adam's learning rate of each spectrum's fit (the characterisation keeps
 #: ``learning_rate``). An amount moves about this much in log per step, and a trace element that starts at its
 #: NNLS floor must climb several e-folds: on the measured set 100 steps at 0.05 left Pb, Th and U behind (mean
@@ -294,7 +315,7 @@ DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "con
             "tube_exponent": TUBE_EXPONENT, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 100,
             "learning_rate": FIT_LEARNING_RATE, "fit_learning_rate": 0.15, "influence_elements": ("Fe", "Ca", "K"),
-            "tie_below": UNSEEN_RELATIVE_PEAK}
+            "tie_below": UNSEEN_RELATIVE_PEAK, "fit_low_kev": 0.7}
 #: Options that only the calibration reads: they do not change the instrument's characterisation.
 _CALIBRATION_ONLY = ("fit_steps", "fit_learning_rate", "influence_elements", "tie_below")
 #: theta's elements when ``simulator_elements`` is None: the assayed ones, the matrix's Si and the air's Ar (as AXS+)
@@ -359,9 +380,9 @@ class FPModel:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        # saved before the path switch, the tie of unseen elements, the fits' own learning rate
+        # saved before the path switch, the tie of unseen elements, the fits' own learning rate, the fit's window
         self.options = {"path": False, "path_source": "argon", "tie_below": 0.0,
-                        "fit_learning_rate": self.options["learning_rate"], **self.options}
+                        "fit_learning_rate": self.options["learning_rate"], "fit_low_kev": None, **self.options}
         self.__dict__.setdefault("path_state", {})
         self._layer = None
 
@@ -461,7 +482,8 @@ class FPModel:
         settings = (_digest(json.dumps(layer.get_config(), sort_keys=True).encode(),
                             json.dumps(self.path_state, sort_keys=True).encode(),
                             *(np.asarray(w).tobytes() for w in layer.get_weights())),
-                    self.options["fit_steps"], self.options["fit_learning_rate"], self.options["tie_below"])
+                    self.options["fit_steps"], self.options["fit_learning_rate"], self.options["tie_below"],
+                    self.options["fit_low_kev"])
         keys = [settings + (_digest(row.tobytes()),) for row in rows]
         new = {}                                 # each spectrum not fitted yet -> its first row
         for i, k in enumerate(keys):
@@ -471,7 +493,8 @@ class FPModel:
             todo = rows[list(new.values())]
             fit = fit_spectra(layer, todo, steps=self.options["fit_steps"],
                               learning_rate=self.options["fit_learning_rate"],
-                              tied=unseen_elements(layer, self.options["tie_below"]), held_path=self.held_path(todo))
+                              tied=unseen_elements(layer, self.options["tie_below"]), held_path=self.held_path(todo),
+                              window=fit_window(layer, self.options["fit_low_kev"]))
             if len(_FITS) + len(new) > MAX_KEPT_FITS:
                 _FITS.clear()
             for i, k in enumerate(new):
@@ -539,7 +562,8 @@ class FPModel:
                 self.path_state = self._argon_path_state(chosen)
             layer = self.layer()
             characterise_instrument(layer, chosen, steps=self.options["characterise_steps"],
-                                    learning_rate=self.options["learning_rate"], held_path=self.held_path(chosen))
+                                    learning_rate=self.options["learning_rate"], held_path=self.held_path(chosen),
+                                    window=fit_window(layer, self.options["fit_low_kev"]))
             _INSTRUMENTS[key] = (json.dumps(layer.get_config()), [np.asarray(w).tolist() for w in layer.get_weights()],
                                  dict(self.path_state))
         self._layer = None
