@@ -260,7 +260,7 @@ def test_detector_efficiency_follows_a_silicon_drift_detector():
 def test_gradients_match_central_finite_differences_with_the_closure_switches_on():
     layer = closure_toy("float64", detector_width=True, scatter=True, escape=True, matrix=True, pileup=True,
                         tube=True, tail=True, detector=True, excitation=True, scatter_shape=True, tube_exponent=0.84,
-                        path=True)
+                        path=True, calibration=True)
     assert layer.alpha_columns[2:] == PATH_COLUMNS
     variables = check_layer_gradients(layer, seed=1, rtol=1e-4, atol=1e-6)
     theta, alpha = variables["theta"], variables["alpha"]
@@ -290,6 +290,28 @@ def test_excitation_leaves_lines_of_shells_the_tube_cannot_ionise_dark():
             excited_ratio = amplitude[k_lines].sum() / amplitude[l_lines].sum()
             assert excited_ratio < 0.2 * full[k_lines].sum() / full[l_lines].sum()
 
+
+
+def test_calibration_draws_the_peaks_at_the_channels_true_energies():
+    """Eq. P13: with the offset o and gain g, a channel whose header says E holds the energy E + o + g E, so a
+    line at E_l peaks at the header's (E_l - o) / (1 + g); both 0 (the start) leave the spectrum unchanged."""
+    energies = 0.01 * np.arange(1200) + 0.005
+    plain = XRFSimulatorPlus.for_energy_axis(energies, elements=["Fe"], pileup=False, escape=False, scatter=False)
+    layer = XRFSimulatorPlus.for_energy_axis(energies, elements=["Fe"], pileup=False, escape=False, scatter=False,
+                                             calibration=True)
+    theta, alpha = np.ones((1, 1), np.float32), np.ones((1, layer.n_alpha), np.float32)
+    layer([theta, alpha])
+    plain([theta, alpha])
+    values = {w.path.split("/")[-1]: w.numpy() for w in layer.weights}
+    for w in plain.weights:
+        w.assign(values[w.path.split("/")[-1]])
+    np.testing.assert_allclose(layer([theta, alpha]).numpy(), plain([theta, alpha]).numpy(), rtol=1e-6)
+    layer.calibration_offset.assign(-0.03)
+    layer.calibration_gain.assign(0.002)
+    shifted = layer([theta, alpha]).numpy()[0]
+    ka = (energies > 6.0) & (energies < 6.8)
+    assert energies[ka][np.argmax(shifted[ka])] == pytest.approx((6.404 + 0.03) / 1.002, abs=0.006)
+    assert layer.parameters()["calibration_offset_kev"] == pytest.approx(-0.03)
 
 def test_scatter_shape_needs_the_tube_and_the_tube_exponent_is_checked():
     with pytest.raises(ValueError, match="scatter_shape=True: needs tube=True"):

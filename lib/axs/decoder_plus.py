@@ -72,6 +72,10 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   ``exp(-mu_Be rho t_Be - mu_Si rho t_dead - mu_air rho_air d) (1 - exp(-mu_Si rho T)) tau_Si / mu_Si``
   with the Be window t_Be, Si dead layer t_dead, crystal thickness T and air path d learned (xraylib
   ``CS_Total``, ``CS_Photo`` tabulated on the channel axis, interpolated at each peak).
+* ``calibration`` -- the energy calibration corrected, eq. P13: peaks (and their tails) are drawn at the
+  channels' true energies ``E' = E + o + g E`` instead of the header's E, with the offset o (keV) and the
+  relative gain g learned (both 0 at start): instrument software may write a nominal axis (the measured
+  set's 0.02 keV per channel), and a peak misplaced by 10 eV leaves a derivative-shaped residual.
 * ``path`` -- each measurement's own path (needs ``tube``): alpha gains ``path_air_cm`` and
   ``path_dust_mg_cm2`` (:data:`PATH_COLUMNS`), signed, 0 the instrument's own path; every line loses
   ``exp(-mu_air(E) d - mu_dust(E) m)`` on the way out (Beer-Lambert, xraylib through
@@ -108,7 +112,7 @@ REFERENCE_FWHM_KEV = 0.15
 REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 #: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
-CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape", "path")
+CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape", "path", "calibration")
 #: Tables of the ``excitation`` switch: grid energies (J,), tube attenuations at them (J,), the reference matrix's
 #: mu (J,), every element's mu (elements, J) and every line's production cross section (lines, J + anode lines).
 EXCITATION_TABLES = ("energy_kev", "be_mu", "anode_mu", "matrix_mu", "element_mu", "production",
@@ -284,7 +288,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  tube: bool = False, tube_tables: dict | None = None, tail: bool = False, detector: bool = False,
                  detector_tables: dict | None = None, excitation: bool = False, excitation_tables: dict | None = None,
                  scatter_shape: bool = False, tube_exponent: float = 1.0, path: bool = False,
-                 path_tables: dict | None = None, **kwargs):
+                 path_tables: dict | None = None, calibration: bool = False, **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -299,7 +303,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                          "continuum": bool(continuum), "escape": bool(escape), "pileup": bool(pileup),
                          "matrix": bool(matrix), "tube": bool(tube),
                          "tail": bool(tail), "detector": bool(detector),
-                         "excitation": bool(excitation), "scatter_shape": bool(scatter_shape), "path": bool(path)}
+                         "excitation": bool(excitation), "scatter_shape": bool(scatter_shape), "path": bool(path),
+                         "calibration": bool(calibration)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
@@ -560,6 +565,9 @@ class XRFSimulatorPlus(keras.layers.Layer):
             self.geometry_raw = scalar("matrix_geometry_raw", _inverse_softplus(init["matrix_geometry"]))
             self.dark_raw = scalar("matrix_dark_raw", _inverse_softplus(init["matrix_dark"]))
             self.mass_scale_raw = scalar("matrix_mass_scale_raw", _inverse_softplus(1.0), (self.n_elements,))
+        if on["calibration"]:                                                                     # eq. P13
+            self.calibration_offset = scalar("calibration_offset_kev", 0.0)
+            self.calibration_gain = scalar("calibration_gain", 0.0)
 
     # -- forward model --------------------------------------------------------------------------
     def _const(self, values, dtype=None):
@@ -652,9 +660,12 @@ class XRFSimulatorPlus(keras.layers.Layer):
         centres, widths, gains = self._peak_geometry(compton_kev)
         centre, width = ops.concatenate(centres, axis=0), ops.concatenate(widths, axis=0)
         eta = ops.sigmoid(self.eta_raw) if self.line_shape == "voigt" else 0.0
-        profiles = line_profiles(energies, centre, width, eta)                                    # eq. P2
+        channel_kev = energies                                   # where the peaks are drawn: the true energies
+        if self.switches["calibration"]:                                                          # eq. P13
+            channel_kev = energies + self.calibration_offset + self.calibration_gain * energies
+        profiles = line_profiles(channel_kev, centre, width, eta)                                 # eq. P2
         if self.switches["tail"]:                                                                 # eq. P10
-            tail, shelf = tail_profiles(energies, centre, width, ops.softplus(self.slope_raw))
+            tail, shelf = tail_profiles(channel_kev, centre, width, ops.softplus(self.slope_raw))
             share = ops.minimum(ops.softplus(self.tail_raw) * ops.sqrt(5.9 / ops.maximum(centre, 0.1)), 0.2)
             share = ops.expand_dims(share, 1)
             shelf_share = ops.softplus(self.shelf_raw)
@@ -822,6 +833,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
             values["pileup"] = ops.softplus(self.pileup_raw)
         if on["matrix"]:
             values.update(matrix_geometry=ops.softplus(self.geometry_raw), matrix_dark=ops.softplus(self.dark_raw))
+        if on["calibration"]:
+            values.update(calibration_offset_kev=self.calibration_offset, calibration_gain=self.calibration_gain)
         return {k: float(ops.convert_to_numpy(v)) for k, v in values.items()}
 
     def get_config(self):

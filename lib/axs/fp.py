@@ -311,7 +311,7 @@ def path_columns(distance_cm, dust_g_cm2, takeoff_deg, nominal_distance_cm: floa
 #: "Fewer steps").
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
-            "scatter_shape": True, "path": None, "path_source": "argon", "tube_kv": 40.0,
+            "scatter_shape": True, "path": None, "path_source": "argon", "calibration": True, "tube_kv": 40.0,
             "tube_exponent": TUBE_EXPONENT, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 100,
             "learning_rate": FIT_LEARNING_RATE, "fit_learning_rate": 0.15, "influence_elements": ("Fe", "Ca", "K"),
@@ -323,7 +323,7 @@ _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 #: Where :class:`FPModel` takes each measurement's path from (``path`` on).
 PATH_SOURCES = ("argon", "fit")
 DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
-                 "excitation", "tail", "detector", "scatter_shape", "path", "tube_kv", "tube_exponent")
+                 "excitation", "tail", "detector", "scatter_shape", "path", "calibration", "tube_kv", "tube_exponent")
 
 
 class FPModel:
@@ -382,7 +382,8 @@ class FPModel:
         self.__dict__.update(state)
         # saved before the path switch, the tie of unseen elements, the fits' own learning rate, the fit's window
         self.options = {"path": False, "path_source": "argon", "tie_below": 0.0,
-                        "fit_learning_rate": self.options["learning_rate"], "fit_low_kev": None, **self.options}
+                        "fit_learning_rate": self.options["learning_rate"], "fit_low_kev": None, "calibration": False,
+                        **self.options}
         self.__dict__.setdefault("path_state", {})
         self._layer = None
 
