@@ -147,16 +147,21 @@ def test_gradients_match_central_finite_differences_with_every_switch_on():
     assert len(variables) == 19             # 17 global parameters (module docstring), theta, alpha
 
 
-def check_layer_gradients(layer, seed: int, **tolerance) -> dict:
+def check_layer_gradients(layer, seed: int, rate=None, **tolerance) -> dict:
     """Gradients of a random weighted sum of the layer's spectra against central finite differences, for
-    every trainable variable, theta and alpha; returns the variables checked (by path, and theta, alpha)."""
+    every trainable variable, theta and alpha; returns the variables checked (by path, and theta, alpha).
+    ``rate`` (3, 1): the spectra rendered at these scales (``render(..., rate=)``, the direct fit's call)."""
     rng = np.random.default_rng(seed)
     theta = tf.Variable(rng.uniform(0.5, 2.0, (3, 2)))
     alpha = tf.Variable(rng.uniform(0.5, 2.0, (3, layer.n_alpha)))
     weights = rng.normal(size=(3, len(ENERGIES)))
 
+    layer([theta, alpha])                                                  # builds the weights
+
     def objective():
-        return tf.reduce_sum(layer([theta, alpha]) * weights)
+        if rate is None:
+            return tf.reduce_sum(layer([theta, alpha]) * weights)
+        return tf.reduce_sum(layer.render(theta, alpha, layer.instrument(), rate=rate) * weights)
 
     objective()
     variables = {v.path: v for v in layer.trainable_variables} | {"theta": theta, "alpha": alpha}
@@ -260,9 +265,10 @@ def test_detector_efficiency_follows_a_silicon_drift_detector():
 def test_gradients_match_central_finite_differences_with_the_closure_switches_on():
     layer = closure_toy("float64", detector_width=True, scatter=True, escape=True, matrix=True, pileup=True,
                         tube=True, tail=True, detector=True, excitation=True, scatter_shape=True, tube_exponent=0.84,
-                        path=True, calibration=True)
+                        path=True, calibration=True, pileup_rate=True,
+                        initial={"pileup_rate": 1e-3, "tube_k_lines": 1.0})
     assert layer.alpha_columns[2:] == PATH_COLUMNS
-    variables = check_layer_gradients(layer, seed=1, rtol=1e-4, atol=1e-6)
+    variables = check_layer_gradients(layer, seed=1, rate=np.array([[0.5], [1.0], [3.0]]), rtol=1e-4, atol=1e-6)
     theta, alpha = variables["theta"], variables["alpha"]
     again = XRFSimulatorPlus.from_config(layer.get_config())
     again([theta, alpha])
@@ -312,6 +318,33 @@ def test_calibration_draws_the_peaks_at_the_channels_true_energies():
     ka = (energies > 6.0) & (energies < 6.8)
     assert energies[ka][np.argmax(shifted[ka])] == pytest.approx((6.404 + 0.03) / 1.002, abs=0.006)
     assert layer.parameters()["calibration_offset_kev"] == pytest.approx(-0.03)
+
+
+def test_pileup_rate_grows_with_the_count_rate_and_sums_the_true_energies():
+    """Eq. P7': a spectrum rendered at scale s gains tau s (f * f), so its pile-up share grows with the rate, and
+    without a rate (``layer([theta, alpha])``) s is 1. With ``calibration`` (offset o) a line at E_l is drawn at
+    the header's E_l - o, and two of its photons are recorded at the header's 2 E_l - o, not 2 (E_l - o)."""
+    energies = 0.01 * np.arange(1200) + 0.005
+    layer = XRFSimulatorPlus.for_energy_axis(energies, elements=["Ca"], escape=False, scatter=False, continuum=False,
+                                             calibration=True, pileup_rate=True, initial={"pileup_rate": 1e-2},
+                                             dtype="float64")
+    theta, alpha = np.ones((1, 1)), np.zeros((1, layer.n_alpha))                              # no background
+    plain = layer([theta, alpha]).numpy()[0]
+
+    def at(rate):
+        return layer.render(theta, alpha, layer.instrument(), rate=np.full((1, 1), rate)).numpy()[0]
+
+    np.testing.assert_allclose(at(1.0), plain, rtol=1e-12)
+    pileup = at(1.0) - at(0.0)
+    np.testing.assert_allclose(at(3.0) - at(0.0), 3.0 * pileup, rtol=1e-9, atol=1e-12 * pileup.max())
+    layer.calibration_offset.assign(-0.05)
+    ka, sums = (energies > 3.5) & (energies < 3.9), (energies > 7.2) & (energies < 7.7)
+    shifted = at(1.0) - at(0.0)
+    line = energies[ka][np.argmax(at(0.0)[ka])]
+    assert line == pytest.approx(3.692 + 0.05, abs=0.006)
+    assert energies[sums][np.argmax(shifted[sums])] == pytest.approx(2 * 3.692 + 0.05, abs=0.006)
+    assert energies[sums][np.argmax(pileup[sums])] == pytest.approx(2 * 3.692, abs=0.006)
+
 
 def test_scatter_shape_needs_the_tube_and_the_tube_exponent_is_checked():
     with pytest.raises(ValueError, match="scatter_shape=True: needs tube=True"):

@@ -83,6 +83,12 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   both ways; with the path correction's bounds (below 3 keV the 3-keV factor, at most 10x either way).
 * ``pileup`` -- pulse pile-up, eq. P7: ``kappa (f * f)(E)``, the self-convolution of the
   spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
+* ``pileup_rate`` -- pile-up at each spectrum's count rate, eq. P7': two photons closer than a resolving time
+  tau arrive at rate tau r_a r_b, so a spectrum rendered as r = s f (s its scale) gains ``tau s (f * f)``:
+  ``render(..., rate=s)`` multiplies eq. P7 by s, and kappa is tau in the reciprocal of the input's units
+  (seconds for counts per second). With ``calibration`` the sum is drawn where the detector records it, at
+  the channel whose true energy is the sum of the two true energies (``E_a + E_b + o / (1 + g)``). Without a
+  rate (``layer([theta, alpha])``) s is 1.
 
 The complete spectrum (eq. P8, the extension of eq. 12):
 ``f = sum_l A_sl S(E_l) profile_l(E) + (continuum or b(E) of eq. 10)``, then ``f + kappa f * f``,
@@ -112,7 +118,8 @@ REFERENCE_FWHM_KEV = 0.15
 REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 #: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
-CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape", "path", "calibration")
+CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape", "path", "calibration",
+                    "pileup_rate")
 #: Tables of the ``excitation`` switch: grid energies (J,), tube attenuations at them (J,), the reference matrix's
 #: mu (J,), every element's mu (elements, J) and every line's production cross section (lines, J + anode lines).
 EXCITATION_TABLES = ("energy_kev", "be_mu", "anode_mu", "matrix_mu", "element_mu", "production",
@@ -139,7 +146,7 @@ LINE_SHAPES = ("gaussian", "voigt")
 #: channel, and with D large the absorption factor is ~1 until training finds a use for it.
 INITIAL_PLUS = {**INITIAL_PARAMETERS, "noise_fwhm_kev": 0.1, "fano": 0.115, "voigt_eta": 0.1,
                 "scatter_angle_deg": 120.0, "scatter_offset_kev": 0.0, "compton_broadening": 0.02,
-                "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-5,
+                "continuum_q1": 0.0, "continuum_q2": 0.0, "escape_scale": 1.0, "pileup": 1e-5, "pileup_rate": 1e-6,
                 "matrix_geometry": 1.0, "matrix_dark": 100.0,
                 "tube_window_um": 125.0, "tube_anode_g_cm2": 2e-3, "tube_q1": 0.0, "tube_q2": 0.0,
                 "tube_k_lines": 1.0, "tube_l_lines": 1.0, "scatter_q1": 0.0, "scatter_q2": 0.0,
@@ -288,7 +295,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  tube: bool = False, tube_tables: dict | None = None, tail: bool = False, detector: bool = False,
                  detector_tables: dict | None = None, excitation: bool = False, excitation_tables: dict | None = None,
                  scatter_shape: bool = False, tube_exponent: float = 1.0, path: bool = False,
-                 path_tables: dict | None = None, calibration: bool = False, **kwargs):
+                 path_tables: dict | None = None, calibration: bool = False, pileup_rate: bool = False, **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -304,7 +311,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
                          "matrix": bool(matrix), "tube": bool(tube),
                          "tail": bool(tail), "detector": bool(detector),
                          "excitation": bool(excitation), "scatter_shape": bool(scatter_shape), "path": bool(path),
-                         "calibration": bool(calibration)}
+                         "calibration": bool(calibration), "pileup_rate": bool(pileup_rate) and bool(pileup)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
@@ -422,6 +429,7 @@ class XRFSimulatorPlus(keras.layers.Layer):
         self._pile_inside = ((low >= 0) & (low + 1 <= 2 * len(energies) - 1)).astype(np.float64)
         self._pile_low = np.clip(low, 0, 2 * len(energies) - 2).astype(np.int32)
         self._pile_weight = position - low
+        self._pile_step = delta
 
     @classmethod
     def for_energy_axis(cls, energies_kev, elements=None, table: TransitionTable | None = None,
@@ -560,7 +568,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
         if on["escape"]:
             self.escape_raw = scalar("escape_scale_raw", _inverse_softplus(init["escape_scale"]))
         if on["pileup"]:
-            self.pileup_raw = scalar("pileup_raw", _inverse_softplus(init["pileup"]))
+            self.pileup_raw = scalar("pileup_raw", _inverse_softplus(init["pileup_rate" if on["pileup_rate"]
+                                                                          else "pileup"]))
         if on["matrix"]:
             self.geometry_raw = scalar("matrix_geometry_raw", _inverse_softplus(init["matrix_geometry"]))
             self.dark_raw = scalar("matrix_dark_raw", _inverse_softplus(init["matrix_dark"]))
@@ -735,9 +744,10 @@ class XRFSimulatorPlus(keras.layers.Layer):
         theta, alpha = inputs
         return self.render(theta, alpha, self.instrument())
 
-    def render(self, theta, alpha, instrument):
+    def render(self, theta, alpha, instrument, rate=None):
         """Eq. P8: (n, channels) the spectra of theta (n, elements) and alpha (n, n_alpha) on ``instrument``
-        (:meth:`instrument`, of this layer's global weights)."""
+        (:meth:`instrument`, of this layer's global weights); ``rate`` (n, 1), each spectrum's scale s (the
+        spectrum is s times the rendering), sets its pile-up with ``pileup_rate`` (eq. P7')."""
         f = ops.matmul(self._amplitudes(theta, alpha, instrument), instrument["profiles"])        # eq. P8
         if self.switches["tube"]:                                                                 # eq. P9
             rayleigh_amount, compton_amount = alpha[:, :1], alpha[:, 1:2]
@@ -753,9 +763,17 @@ class XRFSimulatorPlus(keras.layers.Layer):
             f = f + bezier_background(self._const(self._u), ops.softplus(self.p1_raw),
                                       ops.softplus(self.p2_raw), alpha[:, :1])                    # eq. 10
         if self.switches["pileup"]:                                                               # eq. P7
-            f = f + instrument["pileup"] * autoconvolution(
-                f, self._const(self._pile_low, "int32"), self._const(self._pile_weight),
-                self._const(self._pile_inside))
+            low, weight = self._const(self._pile_low, "int32"), self._const(self._pile_weight)
+            if self.switches["pileup_rate"] and self.switches["calibration"]:
+                # channel k records the sums of nominal energy E_k - o / (1 + g): o / ((1 + g) Delta) channels lower
+                position = self._const(self._pile_low + self._pile_weight) - self.calibration_offset / (
+                    (1.0 + self.calibration_gain) * self._const(self._pile_step))
+                low = ops.clip(ops.floor(position), 0.0, 2.0 * self.n_channels - 2.0)
+                weight, low = position - low, ops.cast(low, "int32")
+            pileup = instrument["pileup"] * autoconvolution(f, low, weight, self._const(self._pile_inside))
+            if self.switches["pileup_rate"] and rate is not None:                                 # eq. P7'
+                pileup = pileup * rate
+            f = f + pileup
         return f
 
     def _tube_lines(self):

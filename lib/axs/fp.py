@@ -225,10 +225,8 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     def alpha():
         return tf.concat([tf.exp(log_alpha), path], axis=1) if path.shape[1] else tf.exp(log_alpha)
 
-    def expected():
-        if instrument is None:
-            return s * layer([theta(), alpha()])
-        return s * layer.render(theta(), alpha(), instrument)
+    def expected():          # the instrument's weights in the tape where they are fitted (layer.call's graph)
+        return s * layer.render(theta(), alpha(), layer.instrument() if instrument is None else instrument, rate=s)
 
     def fitted(mu):
         return tf.gather(mu, columns, axis=1)
@@ -311,7 +309,8 @@ def path_columns(distance_cm, dust_g_cm2, takeoff_deg, nominal_distance_cm: floa
 #: "Fewer steps").
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
-            "scatter_shape": True, "path": None, "path_source": "argon", "calibration": True, "tube_kv": 40.0,
+            "scatter_shape": True, "path": None, "path_source": "argon", "calibration": True, "pileup_rate": True,
+            "tube_kv": 40.0,
             "tube_exponent": TUBE_EXPONENT, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 100,
             "learning_rate": FIT_LEARNING_RATE, "fit_learning_rate": 0.15, "influence_elements": ("Fe", "Ca", "K"),
@@ -323,7 +322,8 @@ _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 #: Where :class:`FPModel` takes each measurement's path from (``path`` on).
 PATH_SOURCES = ("argon", "fit")
 DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
-                 "excitation", "tail", "detector", "scatter_shape", "path", "calibration", "tube_kv", "tube_exponent")
+                 "excitation", "tail", "detector", "scatter_shape", "path", "calibration", "pileup_rate", "tube_kv",
+                 "tube_exponent")
 
 
 class FPModel:
@@ -383,6 +383,7 @@ class FPModel:
         # saved before the path switch, the tie of unseen elements, the fits' own learning rate, the fit's window
         self.options = {"path": False, "path_source": "argon", "tie_below": 0.0,
                         "fit_learning_rate": self.options["learning_rate"], "fit_low_kev": None, "calibration": False,
+                        "pileup_rate": False,
                         **self.options}
         self.__dict__.setdefault("path_state", {})
         self._layer = None
