@@ -16,8 +16,8 @@ import yaml
 
 from axs.pipeline import paths
 from axs.pipeline.paths import Layout
-from axs.pipeline.stage import (StageFailed, execute_notebook, experiment_datasets, export_html, split_unlabelled,
-                                stage_parameters)
+from axs.pipeline.stage import (VOLTAGE_KEYS, StageFailed, execute_notebook, experiment_datasets, export_html,
+                                split_unlabelled, stage_parameters)
 from axs.reconstruction_scores import REGIONS_KEV
 from pipeline_fixtures import tree_digest, write_raw_data
 
@@ -57,6 +57,21 @@ def test_smoke_overrides_are_merged_only_in_smoke_mode():
     assert one == {"model": "cnn", "seed": PARAMS["train"]["seed"], "hyperparams": PARAMS["train"]["cnn"],
                    "dataset_name": "real"}
     assert stage_parameters(PARAMS, "evaluate")["models"] == PARAMS["train"]["models"]
+
+
+def test_a_datasets_tube_voltage_sets_every_models_on_it():
+    """datasets.real.tube_kv (its files do not give one) replaces tube_kv and excitation_kev of the models trained
+    on the measured set, in the training stage and in the experiments; the stand-in keeps its models' own."""
+    kv = PARAMS["datasets"]["real"]["tube_kv"]
+    for model, key in (("fp_scatter", "tube_kv"), ("axs_plus", "tube_kv"), ("pymca", "excitation_kev")):
+        real = stage_parameters(PARAMS, "train", dataset="real", model=model, smoke=False)["hyperparams"]
+        assert real == {**PARAMS["train"][model], key: kv}
+        assert stage_parameters(PARAMS, "train", dataset="standin", model=model, smoke=False)["hyperparams"] \
+            == PARAMS["train"][model]
+    assert stage_parameters(PARAMS, "train", dataset="real", model="cnn", smoke=False)["hyperparams"] \
+        == PARAMS["train"]["cnn"]
+    twins = stage_parameters(PARAMS, "normalisation", dataset="real", smoke=False)["hyperparams"]
+    assert all(h.get(key, kv) == kv for h in twins.values() for key in VOLTAGE_KEYS)
 
 
 def test_an_experiment_runs_on_the_datasets_it_has_settings_for_and_takes_them_before_smoke_mode():

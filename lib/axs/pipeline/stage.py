@@ -99,6 +99,21 @@ def layout_for(root: Path, params: dict, dataset: str | None) -> tuple[str, Layo
     return dataset, Layout(root, dataset, params["datasets"][dataset].get("reports_prefix") or "")
 
 
+#: The hyperparameters that are the tube voltage (kV): a dataset's ``tube_kv`` (``datasets.<name>.tube_kv`` in
+#: ``params.yaml``, for data whose files do not give it) replaces each of them in every model trained on it.
+VOLTAGE_KEYS = ("tube_kv", "excitation_kev")
+
+
+def with_dataset_voltage(params: dict, dataset: str, hyperparams: dict | None) -> dict:
+    """``hyperparams`` of a model trained on ``dataset``, the tube voltage keys (:data:`VOLTAGE_KEYS`) it has set
+    to the dataset's ``tube_kv`` where the dataset gives one."""
+    hyperparams = dict(hyperparams or {})
+    voltage = (params["datasets"][dataset] or {}).get("tube_kv")
+    if voltage is not None:
+        hyperparams.update({key: float(voltage) for key in VOLTAGE_KEYS if key in hyperparams})
+    return hyperparams
+
+
 def smoke_mode(params: dict, smoke: bool | None = None) -> bool:
     """Smoke mode: ``smoke`` when given (``--smoke``), else ``params.yaml``'s ``smoke``."""
     return bool(params.get("smoke", False)) if smoke is None else bool(smoke)
@@ -115,7 +130,8 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
     ``train`` takes one ``model`` from ``train.models`` and passes ``seed``
     and ``hyperparams`` (the model's subsection); ``evaluate`` gets ``models``
     (``train.models``), ``normalisation`` ``train.seed``; the experiments get the ``train.<model>``
-    hyperparameters of each model they train. Every stage gets
+    hyperparameters of each model they train. A dataset's ``tube_kv`` sets every model's tube voltage on it
+    (:func:`with_dataset_voltage`). Every stage gets
     ``dataset_name``; those of :data:`~axs.pipeline.paths.STAGES_SHOWING_SMOKE` also ``smoke`` (the
     others run smoke mode through their merged settings alone).
     """
@@ -133,7 +149,8 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
     if stage == "train":
         if model not in section["models"]:
             raise StageFailed(f"--model must be one of train.models {section['models']}, got {model!r}")
-        section = {"model": model, "seed": section["seed"], "hyperparams": section.get(model) or {}}
+        section = {"model": model, "seed": section["seed"],
+                   "hyperparams": with_dataset_voltage(params, dataset, section.get(model))}
     elif model is not None:
         raise StageFailed(f"--model applies to the train stage only, not {stage}")
     if stage == "evaluate":
@@ -144,7 +161,8 @@ def stage_parameters(params: dict, stage: str, dataset: str | None = None, model
         train_section = _merge(params["train"], (params["train"].get("smoke_overrides") or {}) if smoke else {})
         used = ([run["model"] for run in section["runs"].values()] if stage == "label_efficiency"
                 else section.get("models", ["axs", "axs_plus"]))
-        section["hyperparams"] = {model: train_section.get(model) or {} for model in used}
+        section["hyperparams"] = {model: with_dataset_voltage(params, dataset, train_section.get(model))
+                                  for model in used}
     section["dataset_name"] = dataset
     if stage in paths.STAGES_SHOWING_SMOKE:
         section["smoke"] = smoke
