@@ -72,8 +72,9 @@ def standin_spectra(n_spectra: int = 8, seed: int = 0, orientation: int = 1, nom
     return world.energies_kev(geometry)[0], expected, counts, surface, elements, geometry
 
 
-def decoder(energies_kev, **switches):
-    """AXS+'s decoder for this axis with its default elements and switches (``switches`` override them)."""
+def decoder(energies_kev, initial: dict | None = None, **switches):
+    """AXS+'s decoder for this axis with its default elements and switches (``switches`` override them), its
+    weights started at ``initial`` (:data:`axs.decoder_plus.INITIAL_PLUS` for the others)."""
     from axs.decoder_plus import XRFSimulatorPlus
     from axs.models import DEFAULTS
 
@@ -82,7 +83,8 @@ def decoder(energies_kev, **switches):
                                         "matrix", "tube_kv")}
     options.update(switches)
     return XRFSimulatorPlus.for_energy_axis(energies_kev, elements=defaults["simulator_elements"],
-                                            min_relative_probability=defaults["min_relative_probability"], **options)
+                                            min_relative_probability=defaults["min_relative_probability"],
+                                            initial=initial, **options)
 
 
 def region_table(energies_kev, observed, fitted) -> dict[str, dict[str, float]]:
@@ -117,11 +119,14 @@ def closure(n_spectra: int = 8, characterise_steps: int = 1500, fit_steps: int =
             nominal_path: bool = False, held: str | None = None, **switches) -> dict:
     """Characterise the decoder on the Poisson spectra, then fit each spectrum (noise-free and Poisson) with the
     instrument fixed; the region tables of both, theta-truth r of the Poisson fit and the timings."""
+    from axs.decoder_plus import INITIAL_PLUS
     from axs.fp import characterise_instrument, fit_spectra
 
     energies, expected, counts, surface, elements, geometry = standin_spectra(n_spectra, seed,
                                                                               nominal_path=nominal_path)
-    layer = decoder(energies, **switches)
+    # the harness fits counts, not counts per second: pile-up's tau (pileup_rate) is per count, tau / live time
+    layer = decoder(energies, initial={"pileup_rate": INITIAL_PLUS["pileup_rate"] / np.median(geometry.live_time_s)},
+                    **switches)
     path = None if held is None else held_path(held, energies, counts, geometry)
     start = time.perf_counter()
     characterise_instrument(layer, counts, steps=characterise_steps, held_path=path)
