@@ -162,7 +162,10 @@ pd.DataFrame(single_metrics).T
 # each measurement (orientation) reconstructed on its own by the fold model that did not see its sample
 # (`reconstruction_single_*` in `metrics.json`): one measurement holds a quarter of the counts, so its χ²
 # is the stricter test of a reconstruction's shape; its χ² in each region
-# (`reconstruction_single_chi2_by_region`) shows where the counts are not explained.
+# (`reconstruction_single_chi2_by_region`) shows where the counts are not explained. The columns "noise ceiling"
+# give the R² that the expected spectrum itself would reach against these Poisson-noisy spectra
+# (`reconstruction_r2_noise_ceiling_by_region`, from each spectrum's counts and live time): no reconstruction
+# beats it on average, so an R² goal above it cannot be met on these spectra (few counts above 25 keV).
 
 # %%
 X = ds["spectrum_cps"].to_numpy()
@@ -174,14 +177,19 @@ single_reconstructions = {m: r.to_numpy() for m, r in
                           evaluation.load_decoder_outputs(artifacts_dir, models, "reconstruction_single_cps").items()}
 X_single, _ = dataset.single_spectra(ds)
 single_live_time_s = evaluation.single_live_times(ds)
+ceiling = reconstruction_scores.r2_noise_ceiling(energy_kev, X, evaluation.mean_spectrum_variance(ds))
+single_ceiling = reconstruction_scores.r2_noise_ceiling(
+    energy_kev, X_single, reconstruction_scores.rate_variance(X_single[:, None], single_live_time_s[:, None]))
 thetas = evaluation.load_decoder_outputs(artifacts_dir, models, "theta")
 for name, rec in reconstructions.items():
     metrics[name]["reconstruction_r2_by_region"] = reconstruction_scores.r2_by_region(energy_kev, X, rec)
+    metrics[name]["reconstruction_r2_noise_ceiling_by_region"] = ceiling
     metrics[name]["reconstruction_chi2_per_channel"] = reconstruction_scores.chi2_on_counts(X, rec, live_time_s)
     if name in single_reconstructions:
         rec_single = single_reconstructions[name]
         metrics[name]["reconstruction_single_r2_by_region"] = reconstruction_scores.r2_by_region(
             energy_kev, X_single, rec_single)
+        metrics[name]["reconstruction_single_r2_noise_ceiling_by_region"] = single_ceiling
         metrics[name]["reconstruction_single_chi2_per_channel"] = reconstruction_scores.chi2_on_counts(
             X_single, rec_single, single_live_time_s)
         counts = reconstruction_scores.on_counts(X_single, rec_single, single_live_time_s)
@@ -198,7 +206,8 @@ pd.DataFrame({(m, spectra): {**metrics[m].get(f"reconstruction{key}r2_by_region"
                               **{f"chi2 {r}": v for r, v in
                                  metrics[m].get(f"reconstruction{key}chi2_by_region", {}).items()}}
               for m in reconstructions for spectra, key in (("mean", "_"), ("single", "_single_"))
-              if f"reconstruction{key}r2_by_region" in metrics[m]}).round(3)
+              if f"reconstruction{key}r2_by_region" in metrics[m]}
+             | {("noise ceiling", "mean"): ceiling, ("noise ceiling", "single"): single_ceiling}).round(3)
 
 # %% [markdown]
 # ## Inside each family
@@ -240,6 +249,8 @@ over_best.round(2)
 # The issue "A decoder that explains the spectrum" sets targets for AXS+ and the direct fit, on the stand-in
 # and on the measured set (`axs.reconstruction_scores.TARGETS`; `reconstruction_targets` in `metrics.json`),
 # reported met or not (`met` empty: not measured here, e.g. χ² of spectra in counts/s without live times).
+# Beside the R² goal, `noise_ceiling` is the lowest R² that Poisson noise leaves a perfect reconstruction in
+# the goal's regions: where it is below the goal, the goal cannot be met on these spectra.
 # The direct fit's χ² is per orientation, as the issue asks (each measurement on its own); AXS+'s is that of
 # each core's mean spectrum, the out-of-fold reconstruction it is trained for.
 
@@ -251,7 +262,7 @@ for m in models:
     if rows:
         metrics[m]["reconstruction_targets"] = rows
         goals += [{"model": m, **row} for row in rows]
-pd.DataFrame(goals, columns=["model", "target", "value", "goal", "met"])
+pd.DataFrame(goals, columns=["model", "target", "value", "goal", "met", "noise_ceiling"])
 
 # %% [markdown]
 # ## Figures
@@ -360,7 +371,8 @@ evaluation.write_metrics(metrics, metrics_path)
 sections = reports.evaluation_sections(
     metrics=metrics, table1=table1, removed=removed, table2_wide=evaluation.table2_wide(table2), n_kept=len(kept),
     has_floor=floor is not None, targets=targets, versus=versus, family_table=family_table, coverage=coverage,
-    reconstruction_r2={m: metrics[m]["reconstruction_r2_by_region"] for m in reconstructions})
+    reconstruction_r2={m: metrics[m]["reconstruction_r2_by_region"] for m in reconstructions}
+    | ({"noise ceiling": ceiling} if reconstructions else {}))
 sections.insert(4, ("Best model / reference with a paired 95 % interval over the cores (tables/references.csv)",
                    reports.html_table(references_table.round(3))))
 if claim is not None:

@@ -5,7 +5,7 @@ import pytest
 
 from axs.reconstruction import reconstruction_error
 from axs.reconstruction_scores import (REGIONS_KEV, chi2_on_counts, chi2_per_channel, on_counts, r2_by_region,
-                                      theta_truth_r)
+                                      r2_noise_ceiling, rate_variance, theta_truth_r)
 
 
 def test_r2_by_region_by_hand():
@@ -101,6 +101,41 @@ def test_chi2_and_misplaced_counts_by_region():
     assert np.isnan(misplaced["high"]) and np.isnan(misplaced["none"])   # no counts observed there
 
 
+def test_the_noise_ceiling_is_the_r2_the_expected_spectrum_reaches_on_poisson_draws():
+    rng = np.random.default_rng(3)
+    energy = np.linspace(1.5, 34.5, 200)
+    live = np.array([[30.0, 28.0, 31.0, np.nan], [29.0, 30.0, 30.0, 30.0]])      # sample 0 lacks orientation 4
+    reached, ceilings = [], []
+    for _ in range(200):
+        expected = np.stack([3.0 * np.exp(-energy / 8.0) * (1 + 0.5 * np.sin(energy)),
+                             1.5 * np.exp(-energy / 12.0) * (1 + 0.5 * np.cos(energy))])   # counts/s
+        counts = rng.poisson(expected[:, None, :] * np.nan_to_num(live)[:, :, None]).astype(float)
+        cps = counts / live[:, :, None]
+        mean = np.nanmean(cps, axis=1)
+        variance = rate_variance(cps, live)
+        reached.append(r2_by_region(energy, mean, expected)["25-35"])
+        ceilings.append(r2_noise_ceiling(energy, mean, variance)["25-35"])
+    # no model beats the expected spectrum on average, and the ceiling estimates what it reaches
+    assert np.mean(ceilings) == pytest.approx(np.mean(reached), abs=0.01)
+    assert 0.3 < np.mean(reached) < 0.95                                    # few counts: well below 1
+
+
+def test_rate_variance_of_means_and_single_spectra_by_hand():
+    cps = np.array([[[4.0, 2.0], [6.0, 2.0]], [[3.0, 9.0], [np.nan, np.nan]]])
+    live = np.array([[2.0, 3.0], [3.0, np.nan]])
+    # sample 0: (4/2 + 6/3) / 2^2 = 1, (2/2 + 2/3) / 4; sample 1: one measurement, cps / T
+    assert rate_variance(cps, live) == pytest.approx(np.array([[1.0, (1 + 2 / 3) / 4], [1.0, 3.0]]))
+    assert np.isnan(rate_variance(cps, np.array([[2.0, np.nan], [3.0, np.nan]]))[0]).all()   # live time unknown
+    with pytest.raises(ValueError, match="live_time_s: expected shape"):
+        rate_variance(cps, live[:, :1])
+    with pytest.raises(ValueError, match="positive live times"):
+        rate_variance(cps, np.array([[2.0, 0.0], [3.0, 1.0]]))
+    energy = np.array([2.0, 4.0])
+    ceiling = r2_noise_ceiling(energy, np.array([[1.0, 3.0], [3.0, 5.0]]), np.array([[0.5, 0.5], [0.5, 0.5]]),
+                               {"all": (1.0, 5.0), "none": (10.0, 20.0)})
+    assert ceiling["all"] == pytest.approx(1 - 2.0 / 8.0) and np.isnan(ceiling["none"])
+
+
 def test_targets_report_each_goal_met_or_not_and_unmeasured_as_none():
     from axs.reconstruction_scores import targets
 
@@ -113,6 +148,11 @@ def test_targets_report_each_goal_met_or_not_and_unmeasured_as_none():
     rows = {r["target"].split(" (")[0]: r for r in targets("fp", True, fit, focus)}
     assert rows["R2 in every region from 2 to 35 keV"]["value"] == 0.5          # 25-35 keV counts
     assert rows["R2 in every region from 2 to 35 keV"]["met"] is False
+    assert rows["R2 in every region from 2 to 35 keV"]["noise_ceiling"] is None          # not measured
+    with_ceiling = {**fit, "reconstruction_r2_noise_ceiling_by_region": {"1-3": 0.999, "3-5": 0.99, "25-35": 0.6,
+                                                                          "10-17": float("nan")}}
+    r2_row = targets("fp", True, with_ceiling, focus)[0]
+    assert r2_row["noise_ceiling"] == 0.6 and r2_row["met"] is False    # the lowest of the goal's regions
     assert rows["chi2 per channel, per measurement"]["value"] == 1.6
     assert rows["chi2 per channel, per measurement"]["met"] is False
     assert rows["theta-truth r on every focus element"]["met"] is True

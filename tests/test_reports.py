@@ -72,6 +72,10 @@ def test_evaluation_sections_say_what_the_tables_hold_and_what_is_missing():
     assert "No ground truth" in bare["Table 2: MSE ± SE (wt%²) over the 1 kept elements"]
     assert "No pair of a decoder model" in next(v for k, v in bare.items() if k.startswith("Each decoder"))
     assert "No decoder model" in next(v for k, v in bare.items() if k.startswith("Reconstructions"))
+    ceiling = dict(evaluation_sections(has_floor=True, versus=versus, reconstruction_r2={
+        "axs": {"1-3": 0.5}, "noise ceiling": {"1-3": 0.9}}, **common))
+    assert "noise ceiling" in next(v for k, v in ceiling.items() if k.startswith("Reconstructions"))
+    assert "noise ceiling" not in next(v for k, v in with_all.items() if k.startswith("Reconstructions"))
 
 
 def test_the_claim_section_states_each_verdict_the_pool_size_and_every_interval():

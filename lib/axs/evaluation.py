@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from axs import dataset, model_registry
+from axs import dataset, model_registry, reconstruction_scores
 from axs.crossval import HISTORY_FILE, PREDICTIONS_FILE, out_of_fold_predictions
 from axs.dataset import NETCDF_ENGINE
 from axs.intervals import DEFAULT_LEVEL, conformal_intervals, conformity_scores
@@ -567,6 +567,18 @@ def single_live_times(ds: xr.Dataset) -> np.ndarray:
         return np.full(len(sample_position), np.nan)
     live = ds["measurement_live_time_s"].transpose("sample", "orientation").to_numpy()
     return live[sample_position, orientation_position]
+
+
+def mean_spectrum_variance(ds: xr.Dataset) -> np.ndarray:
+    """(samples, channels) Poisson variance ((counts/s)^2) of each sample's ``spectrum_cps``, the mean of its
+    measured orientations (:func:`axs.reconstruction_scores.rate_variance`); from ``spectrum_cps`` and
+    ``live_time_s`` for a dataset prepared without single measurements. NaN where a live time is unknown."""
+    if "measurement_cps" in ds and "measurement_live_time_s" in ds:
+        return reconstruction_scores.rate_variance(
+            ds["measurement_cps"].transpose("sample", "orientation", "channel").to_numpy(),
+            ds["measurement_live_time_s"].transpose("sample", "orientation").to_numpy())
+    spectrum = ds["spectrum_cps"].transpose("sample", "channel").to_numpy()
+    return reconstruction_scores.rate_variance(spectrum[:, None], ds["live_time_s"].to_numpy()[:, None])
 
 
 def load_decoder_outputs(artifacts_dir: str | Path, models: Sequence[str], variable: str) -> dict[str, xr.DataArray]:

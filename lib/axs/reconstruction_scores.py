@@ -6,6 +6,8 @@ re-runs no training; :mod:`axs.reconstruction` holds what training needs):
 
 * :func:`r2_by_region` -- R^2 of reconstructed against observed spectra in each energy region
   of :data:`REGIONS_KEV` (keV, lower edge included, upper excluded), pooled over spectra and channels.
+* :func:`r2_noise_ceiling` -- the R^2 in each region that the expected spectrum itself would reach against
+  Poisson-noisy observations: no reconstruction can beat it on average (:func:`rate_variance` gives the noise).
 * :func:`chi2_per_channel` -- Pearson chi^2 on counts, ``mean (o - r)^2 / max(r, min_variance)``:
   about 1 for a reconstruction as good as Poisson noise allows; :func:`chi2_on_counts` takes spectra
   in counts/s with their live times (:func:`on_counts`), :func:`chi2_by_region` splits it by energy.
@@ -47,6 +49,51 @@ def r2_by_region(energy_kev, observed, reconstructed, regions: dict | None = Non
         total = np.sum(np.square(o - o.mean())) if o.size else 0.0
         out[name] = float(1.0 - np.sum(np.square(o - r)) / total) if total > 0 else float("nan")
     return out
+
+
+def r2_noise_ceiling(energy_kev, observed, variance, regions: dict | None = None) -> dict[str, float]:
+    """The R^2 of :func:`r2_by_region` that a reconstruction equal to the expected spectrum reaches on average:
+    ``1 - sum variance / sum (o - mean o)^2`` over each region's spectra and channels.
+
+    ``observed`` and ``variance`` (n, channels) or (channels,) in one unit squared apart (counts/s and
+    (counts/s)^2: :func:`rate_variance`). Noise alone keeps the observed spectra this far from any model, so an
+    R^2 target above it cannot be met with these spectra, however good the decoder. NaN for a region with no
+    channel or no variance, or where a variance is NaN (no live time).
+    """
+    observed, variance = _pair(observed, variance, "variance")
+    energy_kev = np.asarray(energy_kev, dtype=np.float64)
+    if energy_kev.shape != (observed.shape[1],):
+        raise ValueError(f"energy_kev: expected one energy per channel ({observed.shape[1]}), got {energy_kev.shape}")
+    out = {}
+    for name, (low, high) in (regions or REGIONS_KEV).items():
+        inside = (energy_kev >= low) & (energy_kev < high)
+        o = observed[:, inside]
+        total = np.sum(np.square(o - o.mean())) if o.size else 0.0
+        out[name] = float(1.0 - np.sum(variance[:, inside]) / total) if total > 0 else float("nan")
+    return out
+
+
+def rate_variance(measurement_cps, live_time_s) -> np.ndarray:
+    """Poisson variance ((counts/s)^2) of the mean over axis 1 of spectra in counts/s, estimated from the
+    observed counts: ``sum_k cps_k / T_k / n^2`` over the n measured rows k (NaN rows, orientations a sample
+    lacks, left out).
+
+    ``measurement_cps`` (samples, measurements, channels) and ``live_time_s`` (samples, measurements) in s; one
+    measurement per sample gives each spectrum's own variance, cps / T. NaN for a sample whose live time is
+    unknown.
+    """
+    cps = np.asarray(measurement_cps, dtype=np.float64)
+    live = np.asarray(live_time_s, dtype=np.float64)
+    if cps.ndim != 3 or live.shape != cps.shape[:2]:
+        raise ValueError(f"live_time_s: expected shape {cps.shape[:2]} (one per measurement of measurement_cps "
+                         f"{cps.shape}), got {live.shape}")
+    measured = ~np.isnan(cps).all(axis=2)
+    if np.any(live[measured] <= 0):
+        raise ValueError("live_time_s: expected positive live times for every measured spectrum")
+    n = measured.sum(axis=1)
+    per = np.where(measured[:, :, None], cps / np.where(measured, live, 1.0)[:, :, None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return per.sum(axis=1) / np.square(n)[:, None].astype(np.float64)
 
 
 def chi2_per_channel(observed_counts, reconstructed_counts, min_variance: float = 1.0) -> float:
@@ -153,7 +200,9 @@ def targets(base: str, truth: bool, model_metrics: dict, focus) -> list[dict]:
     """The targets of :data:`TARGETS` for a model of base ``base`` from its ``metrics.json`` entry
     (``reconstruction_r2_by_region``, the chi^2 of :data:`CHI2_KEYS`, ``theta_truth_r``,
     ``mse_over_best_visible``): rows of ``target, value, goal, met``; ``met`` None where the value is not measured
-    (chi^2 of spectra without live times). An empty list for a model without targets."""
+    (chi^2 of spectra without live times). The R^2 row also gives ``noise_ceiling``, the lowest
+    :func:`r2_noise_ceiling` of its regions (``reconstruction_r2_noise_ceiling_by_region``; None where unknown):
+    a goal above it cannot be met on these spectra. An empty list for a model without targets."""
     goal = TARGETS.get((base, truth))
     if goal is None:
         return []
@@ -162,8 +211,12 @@ def targets(base: str, truth: bool, model_metrics: dict, focus) -> list[dict]:
     r2 = model_metrics.get("reconstruction_r2_by_region") or {}
     inside = [r for r, (a, b) in REGIONS_KEV.items() if b > lo and a < hi and r2.get(r) is not None]
     worst = min((r2[r] for r in inside), default=None)
+    ceiling = model_metrics.get("reconstruction_r2_noise_ceiling_by_region") or {}
+    lowest_ceiling = min((ceiling[r] for r in inside if ceiling.get(r) is not None and np.isfinite(ceiling[r])),
+                         default=None)
     rows.append({"target": f"R2 in every region from {lo:g} to {hi:g} keV (lowest)", "value": worst,
-                 "goal": f">= {goal['r2_min']}", "met": None if worst is None else bool(worst >= goal["r2_min"])})
+                 "goal": f">= {goal['r2_min']}", "met": None if worst is None else bool(worst >= goal["r2_min"]),
+                 "noise_ceiling": lowest_ceiling})
     chi2 = model_metrics.get(CHI2_KEYS[goal["chi2_on"]])
     on = "per measurement" if goal["chi2_on"] == "single" else "of each sample's mean spectrum"
     rows.append({"target": f"chi2 per channel, {on}", "value": chi2, "goal": f"<= {goal['chi2_max']}",

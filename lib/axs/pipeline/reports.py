@@ -91,7 +91,8 @@ def evaluation_sections(*, metrics: dict[str, dict], table1: pd.DataFrame, remov
     """The front page's (heading, HTML) blocks, in order, from the evaluate stage's tables: the headline
     (:func:`headline`), Tables 1 and 2, removed elements, targets, each decoder model against its CNN
     (``versus``: :func:`axs.evaluation.decoder_vs_cnn`), families, interval coverage and the decoder models'
-    reconstruction R² by region (``reconstruction_r2``: model -> region -> R²)."""
+    reconstruction R² by region (``reconstruction_r2``: model -> region -> R², with the spectra's Poisson noise
+    ceiling under ``"noise ceiling"`` where known: :func:`axs.reconstruction_scores.r2_noise_ceiling`)."""
     floor_note = ("Row floor, the assay-and-heterogeneity reference: each core's true mean surface composition, "
                   "calibrated linearly to the assays on the training folds (it holds grain counting, assay noise "
                   "and digestion recovery; a model that learns rock types can beat it). family_reference: true "
@@ -121,7 +122,9 @@ def evaluation_sections(*, metrics: dict[str, dict], table1: pd.DataFrame, remov
          html_table(coverage.groupby(["model", "spectra"])["coverage"].describe()[["min", "mean", "max"]],
                     index=True)),
         ("Reconstructions of the decoder models (R² by energy region, keV)",
-         html_table(pd.DataFrame(reconstruction_r2), index=True) if reconstruction_r2
+         ("<p>Column noise ceiling: the R² the expected spectrum itself reaches against these Poisson-noisy "
+          "spectra; no reconstruction beats it on average.</p>" if "noise ceiling" in reconstruction_r2 else "")
+         + html_table(pd.DataFrame(reconstruction_r2), index=True) if reconstruction_r2
          else "<p>No decoder model.</p>"),
     ]
 
