@@ -72,6 +72,10 @@ def test_a_datasets_tube_voltage_sets_every_models_on_it():
         == PARAMS["train"]["cnn"]
     twins = stage_parameters(PARAMS, "normalisation", dataset="real", smoke=False)["hyperparams"]
     assert all(h.get(key, kv) == kv for h in twins.values() for key in VOLTAGE_KEYS)
+    for bad in ("42.5 kV", -40, 0, True):
+        broken = {**PARAMS, "datasets": {**PARAMS["datasets"], "real": {**PARAMS["datasets"]["real"], "tube_kv": bad}}}
+        with pytest.raises(StageFailed, match=r"params.yaml: datasets.real.tube_kv: expected the tube voltage in kV"):
+            stage_parameters(broken, "train", dataset="real", model="fp", smoke=False)
 
 
 def test_an_experiment_runs_on_the_datasets_it_has_settings_for_and_takes_them_before_smoke_mode():

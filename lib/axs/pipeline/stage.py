@@ -109,8 +109,12 @@ def with_dataset_voltage(params: dict, dataset: str, hyperparams: dict | None) -
     to the dataset's ``tube_kv`` where the dataset gives one."""
     hyperparams = dict(hyperparams or {})
     voltage = (params["datasets"][dataset] or {}).get("tube_kv")
-    if voltage is not None:
-        hyperparams.update({key: float(voltage) for key in VOLTAGE_KEYS if key in hyperparams})
+    if voltage is None:
+        return hyperparams
+    if isinstance(voltage, bool) or not isinstance(voltage, (int, float)) or not voltage > 0:
+        raise StageFailed(f"params.yaml: datasets.{dataset}.tube_kv: expected the tube voltage in kV, a number "
+                          f"above 0, got {voltage!r}")
+    hyperparams.update({key: float(voltage) for key in VOLTAGE_KEYS if key in hyperparams})
     return hyperparams
 
 
