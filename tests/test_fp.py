@@ -248,7 +248,7 @@ def test_folds_share_one_characterisation_and_each_spectrum_is_fitted_once(monke
 def test_the_fits_take_their_own_learning_rate_and_the_instrument_does_not_depend_on_it(monkeypatch):
     """Each spectrum's fit runs at ``fit_learning_rate``, the characterisation at ``learning_rate``; two models that
     differ only in the former share one characterisation; a model saved before the option (and ``fit_low_kev``,
-    ``calibration``, ``pileup_rate``) fits as it did."""
+    ``calibration``, ``pileup_rate``, ``secondary``) fits as it did."""
     import axs.fp as fp
 
     _, _, X, fe = iron_series(small_decoder(), 6, seed=6)
@@ -265,11 +265,11 @@ def test_the_fits_take_their_own_learning_rate_and_the_instrument_does_not_depen
     assert rates == [0.05, 0.05, 0.1, 0.2]         # the same instrument: no second characterisation
     assert first.simulator_parameters() == second.simulator_parameters()
     state = first.__getstate__()
-    old = ("fit_learning_rate", "fit_low_kev", "calibration", "pileup_rate")
+    old = ("fit_learning_rate", "fit_low_kev", "calibration", "pileup_rate", "secondary")
     state["options"] = {k: v for k, v in state["options"].items() if k not in old}
     saved_before = FPModel.__new__(FPModel)
     saved_before.__setstate__(state)
-    assert [saved_before.options[k] for k in old] == [0.05, None, False, False]
+    assert [saved_before.options[k] for k in old] == [0.05, None, False, False, False]
 
 def test_calibration_corrects_for_the_matrix_with_lucas_tooth_influence_terms(tmp_path, monkeypatch):
     """C_e = b + a_e (k + sum_j k_j a_j) on the fitted amounts a: where the assays carry a matrix effect the

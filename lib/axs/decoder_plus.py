@@ -81,6 +81,15 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   ``exp(-mu_air(E) d - mu_dust(E) m)`` on the way out (Beer-Lambert, xraylib through
   :mod:`axs.normalisation`), its exciting photons the same on the way in (with ``excitation``), scatter
   both ways; with the path correction's bounds (below 3 keV the 3-keV factor, at most 10x either way).
+* ``secondary`` -- secondary fluorescence, eq. P14 (only with ``excitation`` and ``scatter``): the K alpha or
+  K beta group m of an exciting element k (:data:`SECONDARY_EXCITERS`), excited by the tube, excites the K or L3
+  shell of line l wherever E_m lies above its edge (Shiraiwa and Fujino's infinitely thick sample):
+  ``S_l = theta_l c sum_j N_j K_jl 1/2 sum_m C_k tau_m(E_j) tau_l(E_m) [ln(1 + mu1_j / mu_m) / mu1_j
+  + ln(1 + mu2_l / mu_m) / mu2_l]``, K_jl eq. P12's kernel, C_k = w_k / (sum w + D) the exciter's mass
+  fraction, mu_m the sample's attenuation at E_m, mu1 = mu(E_j) / sin psi1, mu2 = mu(E_l) / sin psi2; the two
+  angles from the decoder's own geometry: psi1 + psi2 = 180 deg - the scattering angle, sin psi1 / sin psi2 =
+  eq. P12's G. Computed at each shell's strongest line, S over eq. P12's primary term there multiplies every
+  line of the shell by 1 + S / P.
 * ``pileup`` -- pulse pile-up, eq. P7: ``kappa (f * f)(E)``, the self-convolution of the
   spectrum (all pairwise sum peaks and the pile-up continuum) times a learned kappa >= 0.
 * ``pileup_rate`` -- pile-up at each spectrum's count rate, eq. P7': two photons closer than a resolving time
@@ -119,7 +128,20 @@ REFERENCE_MATRIX = {"O": 0.5326, "Si": 0.4674}
 SWITCHES = ("detector_width", "scatter", "continuum", "escape", "pileup", "matrix")
 #: Switches added for closure against the stand-in (issue 19), off by default so saved AXS+ models load as before.
 CLOSURE_SWITCHES = ("tube", "excitation", "tail", "detector", "scatter_shape", "path", "calibration",
-                    "pileup_rate")
+                    "pileup_rate", "secondary")
+#: Elements whose K lines excite secondary fluorescence (``secondary``): those that reach about 0.5 % by mass in
+#: common rocks and ores, so that their lines carry a measurable share of another element's excitation (Ba's
+#: and Pb's K shells are barely or not ionised at 40 kV; their L lines are left out).
+SECONDARY_EXCITERS = ("Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Ti", "Cr", "Mn", "Fe", "Ni", "Cu", "Zn", "Sr",
+                      "Zr")
+#: Tables of the ``secondary`` switch (in ``excitation_tables``, :func:`secondary_tables`): the exciters (each a
+#: line index and its element's K-line production on the excitation grid), the beam's bins over the grid's columns
+#: (:func:`secondary_beam`: sums, and means for mu), the target shells (each a line index; every line's shell or
+#: -1), and the pairs (target shell, exciter) with tau_l(E_m) (cm^2/g).
+SECONDARY_TABLES = ("secondary_exciter", "secondary_beam", "secondary_beam_mean", "secondary_exciter_production",
+                    "secondary_target",
+                    "secondary_line_target", "secondary_pair_target", "secondary_pair_exciter",
+                    "secondary_pair_production")
 #: Tables of the ``excitation`` switch: grid energies (J,), tube attenuations at them (J,), the reference matrix's
 #: mu (J,), every element's mu (elements, J) and every line's production cross section (lines, J + anode lines).
 EXCITATION_TABLES = ("energy_kev", "be_mu", "anode_mu", "matrix_mu", "element_mu", "production",
@@ -295,7 +317,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                  tube: bool = False, tube_tables: dict | None = None, tail: bool = False, detector: bool = False,
                  detector_tables: dict | None = None, excitation: bool = False, excitation_tables: dict | None = None,
                  scatter_shape: bool = False, tube_exponent: float = 1.0, path: bool = False,
-                 path_tables: dict | None = None, calibration: bool = False, pileup_rate: bool = False, **kwargs):
+                 path_tables: dict | None = None, calibration: bool = False, pileup_rate: bool = False,
+                 secondary: bool = False, **kwargs):
         super().__init__(**kwargs)
 
         def floats(values):
@@ -311,7 +334,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
                          "matrix": bool(matrix), "tube": bool(tube),
                          "tail": bool(tail), "detector": bool(detector),
                          "excitation": bool(excitation), "scatter_shape": bool(scatter_shape), "path": bool(path),
-                         "calibration": bool(calibration), "pileup_rate": bool(pileup_rate) and bool(pileup)}
+                         "calibration": bool(calibration), "pileup_rate": bool(pileup_rate) and bool(pileup),
+                         "secondary": bool(secondary) and bool(excitation) and bool(scatter)}
         if line_shape not in LINE_SHAPES:
             raise ValueError(f"line_shape: expected one of {LINE_SHAPES}, got {line_shape!r}")
         self.line_shape = line_shape
@@ -346,6 +370,14 @@ class XRFSimulatorPlus(keras.layers.Layer):
             self._pileup_lookup(energies)
         if self.switches["escape"]:
             self._escaping = np.flatnonzero(np.asarray(self.line_escape_fraction) > 0).astype(np.int32)
+        if self.switches["secondary"]:      # each pair onto its target shell, each shell onto its lines
+            t = self.excitation_tables
+            target = np.asarray(t["secondary_pair_target"], dtype=np.int64)
+            self._secondary_pairs = np.zeros((len(target), len(t["secondary_target"])))
+            self._secondary_pairs[np.arange(len(target)), target] = 1.0
+            line_target = np.asarray(t["secondary_line_target"], dtype=np.int64)
+            self._secondary_lines = np.zeros((len(t["secondary_target"]), len(line_target)))
+            self._secondary_lines[line_target[line_target >= 0], np.flatnonzero(line_target >= 0)] = 1.0
         if self.switches["tube"]:
             width = np.sqrt(self.initial["noise_fwhm_kev"] ** 2 + FWHM_PER_SIGMA ** 2 * self.initial["fano"]
                             * SI_PAIR_ENERGY_KEV * np.maximum(energies, 0.0))
@@ -399,6 +431,10 @@ class XRFSimulatorPlus(keras.layers.Layer):
             missing = [k for k in EXCITATION_TABLES if k not in (self.excitation_tables or {})]
             if missing:
                 raise ValueError(f"excitation_tables: required when excitation=True, missing {missing}")
+        if self.switches["secondary"]:
+            missing = [k for k in SECONDARY_TABLES if k not in self.excitation_tables]
+            if missing:
+                raise ValueError(f"excitation_tables: required when secondary=True, missing {missing}")
         if self.switches["scatter_shape"] and not self.switches["tube"]:
             raise ValueError("scatter_shape=True: needs tube=True (it shapes the tube's scattered continuum)")
         if not 0.0 < self.tube_exponent <= 2.0:
@@ -478,7 +514,8 @@ class XRFSimulatorPlus(keras.layers.Layer):
             kwargs["excitation_tables"] = excitation_tables(
                 names, index, table.line[rows], energy, probability, kwargs["tube_tables"],
                 table.energy_kev[anode_rows], table.probability[anode_rows], anode, tube_kv, kwargs.get("excitation_step_kev", 1.0),
-                {**INITIAL_PLUS, **(kwargs.get("initial") or {})}, kwargs.get("tube_exponent", 1.0))
+                {**INITIAL_PLUS, **(kwargs.get("initial") or {})}, kwargs.get("tube_exponent", 1.0),
+                secondary=bool(kwargs.get("secondary")) and kwargs.get("scatter", True))
         kwargs.pop("excitation_step_kev", None)
         return cls(energies_kev, energy, probability, index, names, line_escape_fraction=escape_fraction,
                    line_attenuation=mass_attenuation(names, energy),
@@ -702,16 +739,18 @@ class XRFSimulatorPlus(keras.layers.Layer):
                                                self.q2) * self._efficiency(energies)
         if self.switches["pileup"]:
             out["pileup"] = ops.softplus(self.pileup_raw)
+        if self.switches["excitation"]:
+            out["excitation"] = self._excitation_beam()
         return out
 
-    def _amplitudes(self, theta, alpha, instrument):
+    def _amplitudes(self, theta, alpha, instrument, secondary=None):
         """(n, peaks) amplitude of every peak of :meth:`_peak_geometry`, its gain included."""
         on = self.switches
         line_kev = self._const(self.line_energy_kev)
         amplitude = ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) \
             * self._const(self.line_probability)                                                  # eq. 6
         if on["excitation"]:                                                                      # eq. P12
-            amplitude = self._excited_amplitude(theta, alpha)
+            amplitude = self._excited_amplitude(theta, alpha, instrument.get("excitation"), secondary)
         elif on["matrix"]:
             amplitude = amplitude * matrix_absorption_factor(                                     # eq. P3
                 theta, ops.softplus(self.mass_scale_raw), self._const(self.line_attenuation),
@@ -744,11 +783,13 @@ class XRFSimulatorPlus(keras.layers.Layer):
         theta, alpha = inputs
         return self.render(theta, alpha, self.instrument())
 
-    def render(self, theta, alpha, instrument, rate=None):
+    def render(self, theta, alpha, instrument, rate=None, secondary=None):
         """Eq. P8: (n, channels) the spectra of theta (n, elements) and alpha (n, n_alpha) on ``instrument``
         (:meth:`instrument`, of this layer's global weights); ``rate`` (n, 1), each spectrum's scale s (the
-        spectrum is s times the rendering), sets its pile-up with ``pileup_rate`` (eq. P7')."""
-        f = ops.matmul(self._amplitudes(theta, alpha, instrument), instrument["profiles"])        # eq. P8
+        spectrum is s times the rendering), sets its pile-up with ``pileup_rate`` (eq. P7'); ``secondary``
+        (n, lines), with the ``secondary`` switch, holds eq. P14's share at these values (:meth:`secondary_share`)
+        instead of computing it from theta (a fit refreshes it every few steps: :func:`axs.fp.fit_spectra`)."""
+        f = ops.matmul(self._amplitudes(theta, alpha, instrument, secondary), instrument["profiles"])  # eq. P8
         if self.switches["tube"]:                                                                 # eq. P9
             rayleigh_amount, compton_amount = alpha[:, :1], alpha[:, 1:2]
             if self.switches["path"]:      # both ways: in at the channel's energy (Compton: at E_in), out at it
@@ -785,27 +826,106 @@ class XRFSimulatorPlus(keras.layers.Layer):
             * tube_filter(t("line_be_mu"), t("line_anode_mu"), ops.softplus(self.tube_window_raw),
                           ops.softplus(self.tube_anode_raw))
 
-    def _excited_amplitude(self, theta, alpha=None):
-        """Eq. P12: (n, lines) primary fluorescence over the excitation grid and the anode lines (with ``path`` and
-        ``alpha``, each spectrum's photons through its air and dust on the way in)."""
+    def _excitation_beam(self) -> dict:
+        """What eq. P12 (and P14) take from the instrument alone: the tube's photons per excitation bin and anode
+        line (J,), and with ``secondary`` the sines of the angles in and out (:meth:`_secondary_share`)."""
+        x = lambda key: self._const(self.excitation_tables[key])  # noqa: E731
+        step = float(self.excitation_tables["energy_kev"][1] - self.excitation_tables["energy_kev"][0])
+        continuum = tube_spectrum(x("energy_kev"), self.tube_kv, x("be_mu"), x("anode_mu"),
+                                  ops.softplus(self.tube_window_raw), ops.softplus(self.tube_anode_raw), self.tube_q1,
+                                  self.tube_q2, exponent=self.tube_exponent) * step
+        out = {"photons": ops.concatenate([continuum, self._tube_lines()], axis=0)}
+        if self.switches["secondary"]:     # psi1 + psi2 = pi - the scattering angle, sin psi1 = G sin psi2
+            total_angle = ops.clip(np.pi - self.angle_raw, 0.1, np.pi - 0.1)
+            g = ops.softplus(self.geometry_raw)
+            psi1 = ops.arctan2(g * ops.sin(total_angle), 1.0 + g * ops.cos(total_angle))
+            out["sin_in"], out["sin_out"] = ops.sin(psi1), ops.sin(total_angle - psi1)
+        return out
+
+    def secondary_share(self, theta, alpha=None, instrument: dict | None = None):
+        """(n, lines) eq. P14's secondary over primary fluorescence of each line at theta and alpha (0 for a line
+        of a shell that no exciter reaches), on ``instrument`` (:meth:`instrument`; computed when None); what
+        :meth:`render` can hold as ``secondary``."""
+        if not self.switches["secondary"]:
+            raise ValueError("secondary_share: needs the secondary switch")
+        beam = (instrument or {}).get("excitation") or self._excitation_beam()
+        return self._excitation(theta, alpha, beam)[1]
+
+    def _excited_amplitude(self, theta, alpha=None, beam: dict | None = None, secondary=None):
+        """Eq. P12 (and P14 with ``secondary``): (n, lines) fluorescence of each line, its amount included (with
+        ``path`` and ``alpha``, each spectrum's photons through its air and dust on the way in); ``beam`` what
+        :meth:`_excitation_beam` gives (computed here when None); ``secondary`` (n, lines) a held eq. P14 share
+        (:meth:`secondary_share`; computed here when None)."""
+        excited, share = self._excitation(theta, alpha, self._excitation_beam() if beam is None else beam, secondary)
+        if share is not None:
+            excited = excited * (1.0 + share)
+        return ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) * excited \
+            * self._const(self.excitation_tables["normalisation"])
+
+    def _excitation(self, theta, alpha, beam: dict, secondary=None):
+        """(eq. P12's primary fluorescence per unit amount (n, lines), eq. P14's share (n, lines): ``secondary``
+        when given, else computed; None without the ``secondary`` switch)."""
         x = lambda key: self._const(self.excitation_tables[key])  # noqa: E731
         grid = x("energy_kev")
-        step = float(self.excitation_tables["energy_kev"][1] - self.excitation_tables["energy_kev"][0])
-        continuum = tube_spectrum(grid, self.tube_kv, x("be_mu"), x("anode_mu"), ops.softplus(self.tube_window_raw),
-                                  ops.softplus(self.tube_anode_raw), self.tube_q1, self.tube_q2,
-                                  exponent=self.tube_exponent) * step
-        photons = ops.concatenate([continuum, self._tube_lines()], axis=0)                       # (J,)
+        photons = beam["photons"]                                                                  # (J,)
         w = theta * ops.softplus(self.mass_scale_raw)
         dark = ops.softplus(self.dark_raw)
         total = ops.sum(w, axis=-1, keepdims=True) + dark
         mu_in = (ops.matmul(w, x("element_mu")) + dark * x("matrix_mu")) / total                # (n, J)
         mu_out = (ops.matmul(w, x("line_element_mu")) + dark * x("line_matrix_mu")) / total     # (n, L)
         kernel = 1.0 / (ops.expand_dims(mu_in, 1) + ops.softplus(self.geometry_raw) * ops.expand_dims(mu_out, 2))
+        arriving = ops.expand_dims(photons, 0)                                                    # (1, J)
         if self.switches["path"] and alpha is not None:
             photon_kev = ops.concatenate([grid, self._const(self.scatter_energy_kev)], axis=0)
-            kernel = kernel * ops.expand_dims(self.path_transmission(alpha, photon_kev), 1)
+            transmission = self.path_transmission(alpha, photon_kev)                              # (n, J)
+            kernel = kernel * ops.expand_dims(transmission, 1)
+            arriving = arriving * transmission
         excited = ops.sum(kernel * ops.expand_dims(x("production") * photons, 0), axis=-1)    # (n, L)
-        return ops.take(theta, self._const(self.line_element_index, "int32"), axis=1) * excited * x("normalisation")
+        if not self.switches["secondary"]:
+            return excited, None
+        if secondary is not None:
+            return excited, secondary
+        return excited, self._secondary_share(w / total, mu_in, mu_out, arriving, excited, beam["sin_in"],
+                                              beam["sin_out"])
+
+    def _secondary_share(self, fractions, mu_in, mu_out, photons, excited, sin_in, sin_out):
+        """Eq. P14: (n, lines) secondary over primary fluorescence of each line's shell (0 for lines of other
+        shells); ``fractions`` (n, elements) mass fractions, ``mu_in`` (n, J) and ``mu_out`` (n, L) the sample's mu
+        at the excitation grid and the lines, ``photons`` (n, J) or (1, J) the tube's photons per grid bin (each
+        spectrum's way in included), ``excited`` (n, L) eq. P12's primary term per unit amount, ``sin_in`` and
+        ``sin_out`` those of the angles in and out (:meth:`_excitation_beam`). The beam is summed over the bins of
+        :func:`secondary_beam` (2-keV bins of the grid and the stronger anode lines), mu taken as each bin's mean."""
+        t = self.excitation_tables
+        index = lambda key: self._const(np.asarray(t[key], dtype=np.int32), "int32")  # noqa: E731
+        exciter, target = index("secondary_exciter"), index("secondary_target")
+        pair_target, pair_exciter = index("secondary_pair_target"), index("secondary_pair_exciter")
+        n_targets, n_exciters = len(t["secondary_target"]), len(t["secondary_exciter"])
+        g = ops.softplus(self.geometry_raw)
+        mu_beam = ops.matmul(mu_in, self._const(t["secondary_beam_mean"]))                       # (n, B)
+        mu1 = mu_beam / sin_in
+        mu_target = ops.take(mu_out, target, axis=1)                                              # (n, S)
+        mu2 = mu_target / sin_out
+        mu_m = ops.take(mu_out, exciter, axis=1)                                                  # (n, M)
+        # (n or 1, M, B): each exciter's production times the beam's photons, summed over each beam bin
+        source = ops.matmul(ops.expand_dims(photons, 1) * self._const(t["secondary_exciter_production"]),
+                            self._const(t["secondary_beam"]))
+        inverse = 1.0 / (ops.expand_dims(mu_beam, 1) + g * ops.expand_dims(mu_target, 2))        # (n, S, B)
+        weighted = source * ops.log1p(ops.expand_dims(mu1, 1) / ops.expand_dims(mu_m, 2)) / ops.expand_dims(mu1, 1)
+        flat = pair_exciter * n_targets + pair_target
+        inverse = ops.expand_dims(inverse, 1)                                                     # (n, 1, S, B)
+        first = ops.take(ops.reshape(ops.sum(ops.expand_dims(weighted, 2) * inverse, axis=-1),
+                                     (-1, n_exciters * n_targets)), flat, axis=1)                 # (n, P)
+        second = ops.take(ops.reshape(ops.sum(ops.expand_dims(source, 2) * inverse, axis=-1),
+                                      (-1, n_exciters * n_targets)), flat, axis=1)
+        mu2_p = ops.take(mu2, pair_target, axis=1)                                                # (n, P)
+        mu_p = ops.take(mu_m, pair_exciter, axis=1)
+        exciter_fraction = ops.take(ops.take(fractions, self._const(self.line_element_index, "int32"), axis=1),
+                                    ops.take(exciter, pair_exciter), axis=1)                      # (n, P)
+        per_pair = 0.5 * exciter_fraction * self._const(t["secondary_pair_production"]) * (
+            first + ops.log1p(mu2_p / mu_p) / mu2_p * second)
+        secondary = ops.matmul(per_pair, self._const(self._secondary_pairs))                     # (n, S)
+        share = secondary / ops.maximum(ops.take(excited, target, axis=1), 1e-30)
+        return ops.matmul(share, self._const(self._secondary_lines))                             # (n, L)
 
     def _tube_table(self, key):
         return self._const(self.tube_tables[key])
@@ -876,12 +996,15 @@ class XRFSimulatorPlus(keras.layers.Layer):
 
 def excitation_tables(element_names, line_element_index, line_names, line_energy_kev, line_probability,
                       tube: dict, anode_line_kev, anode_line_probability, anode: str, tube_kv: float, step_kev: float,
-                      initial: dict, tube_exponent: float = 1.0) -> dict:
+                      initial: dict, tube_exponent: float = 1.0, secondary: bool = False) -> dict:
     """Tables of the ``excitation`` switch (eq. P12): an excitation grid of bins ``step_kev`` wide up to the tube
     voltage (centres), the Be and anode attenuation there (for eq. P9's continuum), mu of the reference matrix and
     of every element at the grid and at the anode lines (``anode_line_kev``) and at each line, each line's
     production cross section (xraylib ``CS_FluorLine_Kissel_Cascade``, cm^2/g) at the grid and the anode lines,
-    and the constant c that makes the reference matrix under the initial tube give eq. 6's amplitude on average."""
+    and the constant c that makes the reference matrix under the initial tube give eq. 6's amplitude on average.
+    With ``secondary``, also :data:`SECONDARY_TABLES` (eq. P14): the K and L lines of :data:`SECONDARY_EXCITERS`
+    that carry at least 5 % of their element's strongest line, and every (line, exciter) pair whose exciter
+    lies above the line's edge, with the line's production cross section at the exciter's energy."""
     import xraylib
 
     from axs.attenuation import mass_attenuation
@@ -914,10 +1037,85 @@ def excitation_tables(element_names, line_element_index, line_names, line_energy
     excited = (production * photons / (matrix_mu[None, :] + initial["matrix_geometry"] * line_matrix_mu[:, None])).sum(1)
     usable = (excited > 0) & (np.asarray(line_probability) > 0)
     normalisation = float(np.median(np.asarray(line_probability)[usable] / excited[usable])) if usable.any() else 1.0
-    return {"energy_kev": grid, "be_mu": be_mu, "anode_mu": anode_mu, "matrix_mu": matrix_mu,
-            "element_mu": mass_attenuation(list(element_names), energies), "production": production,
-            "line_matrix_mu": line_matrix_mu, "line_element_mu": mass_attenuation(list(element_names), line_energy_kev),
-            "normalisation": normalisation}
+    tables = {"energy_kev": grid, "be_mu": be_mu, "anode_mu": anode_mu, "matrix_mu": matrix_mu,
+              "element_mu": mass_attenuation(list(element_names), energies), "production": production,
+              "line_matrix_mu": line_matrix_mu, "line_element_mu": mass_attenuation(list(element_names), line_energy_kev),
+              "normalisation": normalisation}
+    if secondary:
+        tables.update(secondary_tables(names, line_names, line_energy_kev, line_probability, production,
+                                       secondary_beam(len(grid), tube["line_series"], anode_line_probability)))
+    return tables
+
+
+def secondary_beam(n_grid: int, anode_series, anode_probability, pair: int = 2) -> np.ndarray:
+    """(J, B) the beam of eq. P14 on the excitation grid's J columns (``n_grid`` bins, then the anode lines): each
+    ``pair`` neighbouring bins of the grid as one (the stand-in's generator sums secondary fluorescence on a 2-keV
+    grid too), and the anode lines of at least 5 % of their series' strongest, each on its own; 1 where a column
+    belongs to a beam bin."""
+    series = np.asarray(anode_series)
+    probability = np.asarray(anode_probability, dtype=np.float64)
+    strong = [k for k in range(len(series)) if probability[k] >= 0.05 * probability[series == series[k]].max()]
+    n_bins = -(-n_grid // pair)
+    beam = np.zeros((n_grid + len(series), n_bins + len(strong)))
+    beam[np.arange(n_grid), np.arange(n_grid) // pair] = 1.0
+    beam[[n_grid + k for k in strong], n_bins + np.arange(len(strong))] = 1.0
+    return beam
+
+
+def secondary_tables(line_elements, line_names, line_energy_kev, line_probability, production, beam) -> dict:
+    """Tables of the ``secondary`` switch (eq. P14), :data:`SECONDARY_TABLES`, for lines of elements
+    ``line_elements`` (one per line), IUPAC names ``line_names``, energies and relative probabilities, and their
+    ``production`` cross sections on the excitation grid (lines, J).
+
+    Exciters: the K lines of each element of :data:`SECONDARY_EXCITERS`, drawn at its strongest (K alpha) with
+    their summed production on the excitation grid (K beta's own reach above an edge that K alpha does not reach
+    is lost: Mn K beta on Cr, a few per cent of Mn's share). ``beam`` (J, B): :func:`secondary_beam`. Targets:
+    the K and L3 shells (the L3 holds L alpha; L1 and L2 lines get none) that an exciter reaches, each at its strongest line (its mu and production: the share of
+    secondary fluorescence is the shell's, as the stand-in's generator takes it). Pairs: an exciter above the shell's edge, with the target line's production at the exciter's energy.
+    """
+    import xraylib
+
+    line_elements = np.asarray(line_elements)
+    line_names = np.asarray(line_names)
+    energy = np.asarray(line_energy_kev, dtype=np.float64)
+    probability = np.asarray(line_probability, dtype=np.float64)
+    shells = _shells(line_names)
+    exciters, exciter_production = [], []
+    for element in SECONDARY_EXCITERS:
+        rows = np.flatnonzero((line_elements == element) & (shells == "K"))
+        if rows.size:
+            exciters.append(int(rows[np.argmax(probability[rows])]))
+            exciter_production.append(np.asarray(production)[rows].sum(axis=0))
+    targets, line_target = [], np.full(len(energy), -1)
+    for element, shell in dict.fromkeys(zip(line_elements, shells)):
+        if shell not in ("K", "L1", "L2", "L3"):
+            continue
+        rows = np.flatnonzero((line_elements == element) & (shells == shell))
+        line_target[rows] = len(targets)
+        targets.append(int(rows[np.argmax(probability[rows])]))
+    pairs = []
+    for s_index, line in enumerate(targets):
+        z = xraylib.SymbolToAtomicNumber(str(line_elements[line]))
+        edge = xraylib.EdgeEnergy(z, getattr(xraylib, f"{shells[line]}_SHELL"))
+        code = getattr(xraylib, f"{line_names[line]}_LINE")
+        for m_index, exciter in enumerate(exciters):
+            if energy[exciter] > edge:
+                tau = xraylib.CS_FluorLine_Kissel_Cascade(z, code, float(energy[exciter]))
+                if tau > 0:
+                    pairs.append((s_index, m_index, tau))
+    # shells no exciter reaches (above every exciter's energy) are left out
+    kept = sorted({p[0] for p in pairs})
+    renumber = {old: new for new, old in enumerate(kept)}
+    line_target = np.array([renumber.get(k, -1) for k in line_target])
+    targets = [targets[k] for k in kept]
+    pairs = [(renumber[p[0]], p[1], p[2]) for p in pairs]
+    beam = np.asarray(beam, dtype=np.float64)
+    return {"secondary_exciter": exciters, "secondary_beam": beam,
+            "secondary_beam_mean": beam / beam.sum(axis=0, keepdims=True),
+            "secondary_exciter_production": np.reshape(exciter_production, (len(exciters), beam.shape[0])),
+            "secondary_target": targets, "secondary_line_target": line_target,
+            "secondary_pair_target": [p[0] for p in pairs], "secondary_pair_exciter": [p[1] for p in pairs],
+            "secondary_pair_production": [p[2] for p in pairs]}
 
 
 def detector_tables(energies_kev) -> dict:

@@ -50,6 +50,9 @@ LOG_AMOUNT_RANGE = (-30.0, 8.0)
 #: about 0.7 s (several seconds with the instrument's weights trained), which a smaller fit (one spectrum for
 #: ``axs predict``, the tests' fits) would not repay.
 XLA_MIN_SPECTRUM_STEPS = 20_000
+#: A fit recomputes the decoder's secondary fluorescence (``secondary``, eq. P14) from its current amounts every
+#: this many steps and holds it between (and once more for the fitted spectra): :func:`fit_spectra`.
+SECONDARY_REFRESH_STEPS = 20
 #: An element whose unit response (:func:`basis_spectra`) peaks below this fraction of the strongest element's is
 #: unseen: its lines hide behind the air and the detector's window and it acts on the spectrum only through matrix
 #: absorption, where any split of the matrix among such elements fits alike (free, the stand-in's fits put 43 % of
@@ -225,8 +228,23 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
     def alpha():
         return tf.concat([tf.exp(log_alpha), path], axis=1) if path.shape[1] else tf.exp(log_alpha)
 
+    # secondary fluorescence (eq. P14) from the amounts of every SECONDARY_REFRESH_STEPS-th step, held between
+    # (the classic iteration of fundamental-parameter programs): its share varies slowly with the amounts, and
+    # computed at every step it doubled the step's time
+    secondary = (tf.Variable(tf.zeros((len(counts), len(layer.line_energy_kev)), dtype), trainable=False)
+                 if layer.switches.get("secondary") else None)
+
+    @tf.function
+    def share():
+        return layer.secondary_share(theta(), alpha(), layer.instrument() if instrument is None else instrument)
+
+    def refresh():
+        if secondary is not None:
+            secondary.assign(share())
+
     def expected():          # the instrument's weights in the tape where they are fitted (layer.call's graph)
-        return s * layer.render(theta(), alpha(), layer.instrument() if instrument is None else instrument, rate=s)
+        return s * layer.render(theta(), alpha(), layer.instrument() if instrument is None else instrument, rate=s,
+                                secondary=secondary)
 
     def fitted(mu):
         return tf.gather(mu, columns, axis=1)
@@ -245,8 +263,11 @@ def fit_spectra(layer, counts, *, steps: int = FIT_STEPS, learning_rate: float =
             instrument_optimiser.apply_gradients(zip(gradients[len(amounts):], globals_))
         return loss
 
-    for _ in range(steps):
+    for k in range(steps):
+        if k % SECONDARY_REFRESH_STEPS == 0:
+            refresh()
         step()
+    refresh()
     mu = expected()
     theta_fitted = np.exp(log_theta.numpy().astype(np.float64))
     if tie.any():
@@ -310,7 +331,7 @@ def path_columns(distance_cm, dust_g_cm2, takeoff_deg, nominal_distance_cm: floa
 DEFAULTS = {"detector_width": True, "line_shape": "voigt", "scatter": True, "continuum": False, "escape": True,
             "pileup": True, "matrix": True, "tube": True, "excitation": True, "tail": True, "detector": False,
             "scatter_shape": True, "path": None, "path_source": "argon", "calibration": True, "pileup_rate": True,
-            "tube_kv": 40.0,
+            "secondary": True, "tube_kv": 40.0,
             "tube_exponent": TUBE_EXPONENT, "simulator_elements": None, "min_relative_probability": 1e-3,
             "characterise_spectra": 64, "characterise_steps": 1500, "fit_steps": 100,
             "learning_rate": FIT_LEARNING_RATE, "fit_learning_rate": 0.15, "influence_elements": ("Fe", "Ca", "K"),
@@ -322,8 +343,8 @@ _DEFAULT_ELEMENTS = sorted({*ASSAY_ELEMENTS, "Si", "Ar"})
 #: Where :class:`FPModel` takes each measurement's path from (``path`` on).
 PATH_SOURCES = ("argon", "fit")
 DECODER_KEYS = ("detector_width", "line_shape", "scatter", "continuum", "escape", "pileup", "matrix", "tube",
-                 "excitation", "tail", "detector", "scatter_shape", "path", "calibration", "pileup_rate", "tube_kv",
-                 "tube_exponent")
+                 "excitation", "tail", "detector", "scatter_shape", "path", "calibration", "pileup_rate", "secondary",
+                 "tube_kv", "tube_exponent")
 
 
 class FPModel:
@@ -380,10 +401,11 @@ class FPModel:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        # saved before the path switch, the tie of unseen elements, the fits' own learning rate, the fit's window
+        # saved before the path switch, the tie of unseen elements, the fits' own learning rate, the fit's window,
+        # the count-rate pile-up, secondary fluorescence
         self.options = {"path": False, "path_source": "argon", "tie_below": 0.0,
                         "fit_learning_rate": self.options["learning_rate"], "fit_low_kev": None, "calibration": False,
-                        "pileup_rate": False,
+                        "pileup_rate": False, "secondary": False,
                         **self.options}
         self.__dict__.setdefault("path_state", {})
         self._layer = None
