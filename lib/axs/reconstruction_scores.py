@@ -39,16 +39,7 @@ def r2_by_region(energy_kev, observed, reconstructed, regions: dict | None = Non
     one unit. The mean is over the region's entries. NaN for a region with no channel or no variance.
     """
     observed, reconstructed = _pair(observed, reconstructed)
-    energy_kev = np.asarray(energy_kev, dtype=np.float64)
-    if energy_kev.shape != (observed.shape[1],):
-        raise ValueError(f"energy_kev: expected one energy per channel ({observed.shape[1]}), got {energy_kev.shape}")
-    out = {}
-    for name, (low, high) in (regions or REGIONS_KEV).items():
-        inside = (energy_kev >= low) & (energy_kev < high)
-        o, r = observed[:, inside], reconstructed[:, inside]
-        total = np.sum(np.square(o - o.mean())) if o.size else 0.0
-        out[name] = float(1.0 - np.sum(np.square(o - r)) / total) if total > 0 else float("nan")
-    return out
+    return _unexplained_by_region(energy_kev, observed, np.square(observed - reconstructed), regions)
 
 
 def r2_noise_ceiling(energy_kev, observed, variance, regions: dict | None = None) -> dict[str, float]:
@@ -61,6 +52,11 @@ def r2_noise_ceiling(energy_kev, observed, variance, regions: dict | None = None
     channel or no variance, or where a variance is NaN (no live time).
     """
     observed, variance = _pair(observed, variance, "variance")
+    return _unexplained_by_region(energy_kev, observed, variance, regions)
+
+
+def _unexplained_by_region(energy_kev, observed, unexplained, regions) -> dict[str, float]:
+    """1 - sum unexplained / sum (o - mean o)^2 over the spectra and channels of each region (both (n, channels))."""
     energy_kev = np.asarray(energy_kev, dtype=np.float64)
     if energy_kev.shape != (observed.shape[1],):
         raise ValueError(f"energy_kev: expected one energy per channel ({observed.shape[1]}), got {energy_kev.shape}")
@@ -69,7 +65,7 @@ def r2_noise_ceiling(energy_kev, observed, variance, regions: dict | None = None
         inside = (energy_kev >= low) & (energy_kev < high)
         o = observed[:, inside]
         total = np.sum(np.square(o - o.mean())) if o.size else 0.0
-        out[name] = float(1.0 - np.sum(variance[:, inside]) / total) if total > 0 else float("nan")
+        out[name] = float(1.0 - np.sum(unexplained[:, inside]) / total) if total > 0 else float("nan")
     return out
 
 
