@@ -14,7 +14,7 @@ spectra); noise-free R^2 1.00 / 0.998 / 1.00 / 0.999 / 0.997 / 0.996 in the regi
 (Before, with Kramers' law and no ``scatter_shape``: chi^2 1.27 and 0.32, 25-35 keV R^2 0.988 and 7.0 %
 misplaced.) With pile-up at the count rate (``pileup_rate``, 2026-12-06) the same to 0.01 (its tau characterised
 0.54 us against the generator's 0.25; started 36 times too high, as counts of 30-s spectra once did, 25-35 keV
-R^2 fell to 0.975). The thresholds below hold that level with a margin for the optimiser; what blocks closure is in
+R^2 fell to 0.975). With secondary fluorescence (``secondary``, 2026-12-06) the same to 0.001. The thresholds below hold that level with a margin for the optimiser; what blocks closure is in
 docs/models.md ("What each piece of physics buys").
 """
 
