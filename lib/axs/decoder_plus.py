@@ -81,9 +81,9 @@ Each addition is a constructor switch; with channel energy ``E`` (keV):
   ``exp(-mu_air(E) d - mu_dust(E) m)`` on the way out (Beer-Lambert, xraylib through
   :mod:`axs.normalisation`), its exciting photons the same on the way in (with ``excitation``), scatter
   both ways; with the path correction's bounds (below 3 keV the 3-keV factor, at most 10x either way).
-* ``secondary`` -- secondary fluorescence, eq. P14 (only with ``excitation`` and ``scatter``): the K alpha or
-  K beta group m of an exciting element k (:data:`SECONDARY_EXCITERS`), excited by the tube, excites the K or L3
-  shell of line l wherever E_m lies above its edge (Shiraiwa and Fujino's infinitely thick sample):
+* ``secondary`` -- secondary fluorescence, eq. P14 (only with ``excitation`` and ``scatter``): the K lines m of
+  an exciting element k (:data:`SECONDARY_EXCITERS`), excited by the tube, excite the K or L shell of line l
+  wherever E_m lies above its edge (Shiraiwa and Fujino's infinitely thick sample):
   ``S_l = theta_l c sum_j N_j K_jl 1/2 sum_m C_k tau_m(E_j) tau_l(E_m) [ln(1 + mu1_j / mu_m) / mu1_j
   + ln(1 + mu2_l / mu_m) / mu2_l]``, K_jl eq. P12's kernel, C_k = w_k / (sum w + D) the exciter's mass
   fraction, mu_m the sample's attenuation at E_m, mu1 = mu(E_j) / sin psi1, mu2 = mu(E_l) / sin psi2; the two
@@ -1002,9 +1002,8 @@ def excitation_tables(element_names, line_element_index, line_names, line_energy
     of every element at the grid and at the anode lines (``anode_line_kev``) and at each line, each line's
     production cross section (xraylib ``CS_FluorLine_Kissel_Cascade``, cm^2/g) at the grid and the anode lines,
     and the constant c that makes the reference matrix under the initial tube give eq. 6's amplitude on average.
-    With ``secondary``, also :data:`SECONDARY_TABLES` (eq. P14): the K and L lines of :data:`SECONDARY_EXCITERS`
-    that carry at least 5 % of their element's strongest line, and every (line, exciter) pair whose exciter
-    lies above the line's edge, with the line's production cross section at the exciter's energy."""
+    With ``secondary``, also :data:`SECONDARY_TABLES` (eq. P14): :func:`secondary_tables` on the beam of
+    :func:`secondary_beam`."""
     import xraylib
 
     from axs.attenuation import mass_attenuation
@@ -1070,8 +1069,10 @@ def secondary_tables(line_elements, line_names, line_energy_kev, line_probabilit
     Exciters: the K lines of each element of :data:`SECONDARY_EXCITERS`, drawn at its strongest (K alpha) with
     their summed production on the excitation grid (K beta's own reach above an edge that K alpha does not reach
     is lost: Mn K beta on Cr, a few per cent of Mn's share). ``beam`` (J, B): :func:`secondary_beam`. Targets:
-    the K and L3 shells (the L3 holds L alpha; L1 and L2 lines get none) that an exciter reaches, each at its strongest line (its mu and production: the share of
-    secondary fluorescence is the shell's, as the stand-in's generator takes it). Pairs: an exciter above the shell's edge, with the target line's production at the exciter's energy.
+    the K and L1-L3 shells that an exciter reaches, each at its strongest line (its mu and production: the
+    share of secondary fluorescence is the shell's, as the stand-in's generator takes it; with L3 alone the L
+    lines of one element went out of ratio). Pairs: an exciter above the shell's edge, with the target line's
+    production at the exciter's energy.
     """
     import xraylib
 
