@@ -190,9 +190,9 @@ for name, rec in reconstructions.items():
         metrics[name]["reconstruction_single_r2_by_region"] = reconstruction_scores.r2_by_region(
             energy_kev, X_single, rec_single)
         metrics[name]["reconstruction_single_r2_noise_ceiling_by_region"] = single_ceiling
-        metrics[name]["reconstruction_single_chi2_per_channel"] = reconstruction_scores.chi2_on_counts(
-            X_single, rec_single, single_live_time_s)
-        counts = reconstruction_scores.on_counts(X_single, rec_single, single_live_time_s)
+        counts = reconstruction_scores.on_counts(X_single, rec_single, single_live_time_s)    # None: no live times
+        metrics[name]["reconstruction_single_chi2_per_channel"] = (
+            None if counts is None else reconstruction_scores.chi2_per_channel(*counts))
         if counts is not None:
             metrics[name]["reconstruction_single_chi2_by_region"] = reconstruction_scores.chi2_by_region(
                 energy_kev, *counts)
